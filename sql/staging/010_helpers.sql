@@ -1,0 +1,57 @@
+-- Small, exact helpers shared by every normalizer.
+
+create or replace function staging.is_decimal(p_text text)
+returns boolean
+language sql
+immutable parallel safe
+as $$
+  -- A plain non-negative decimal string: no sign, exponent, NaN or Infinity.
+  select p_text ~ '^[0-9]{1,30}(\.[0-9]{1,30})?$'
+$$;
+comment on function staging.is_decimal(text) is 'True for a plain non-negative decimal string (the only price or size form a venue sends).';
+
+create or replace function staging.epoch_ms(p_ms bigint)
+returns timestamptz
+language sql
+immutable parallel safe
+as $$
+  -- Integer milliseconds times an exact interval: exact for every date before the year 2255.
+  select timestamptz '1970-01-01 00:00:00+00' + p_ms * interval '1 millisecond'
+$$;
+
+create or replace function staging.epoch_us(p_us bigint)
+returns timestamptz
+language sql
+immutable parallel safe
+as $$
+  select timestamptz '1970-01-01 00:00:00+00' + p_us * interval '1 microsecond'
+$$;
+
+create or replace function staging.epoch_us_of(p_at timestamptz)
+returns bigint
+language sql
+immutable parallel safe
+as $$
+  select (extract(epoch from p_at) * 1000000)::bigint
+$$;
+
+create or replace function staging.is_int(p_value jsonb)
+returns boolean
+language sql
+immutable parallel safe
+as $$
+  select jsonb_typeof(p_value) = 'number' and pg_input_is_valid(p_value::text, 'bigint')
+$$;
+comment on function staging.is_int(jsonb) is 'True for a JSON integer that fits a bigint (ids beyond 2^63 are quarantined, never rounded).';
+
+create or replace function staging.time_problem(p_event timestamptz, p_received timestamptz)
+returns text
+language sql
+stable parallel safe
+as $$
+  select case
+    when p_event < timestamptz '2009-01-01 00:00:00+00' then 'event time ' || p_event || ' is before 2009'
+    when p_event > greatest(p_received, now()) + interval '1 day'
+      then 'event time ' || p_event || ' is more than a day after it was received'
+  end
+$$;

@@ -1,0 +1,182 @@
+-- Binance spot and USD-M combined streams (trade, aggTrade, bookTicker, depthUpdate) and
+-- REST depth snapshots. Field meanings: docs of the venue; evidence in ingesters/README.md.
+-- m = true means the buyer was the maker, so the aggressor (side) was the seller.
+
+create or replace function staging.binance_frames(p_batch uuid, p_from timestamptz, p_to timestamptz, p_stream text)
+returns table (frame_id bigint, batch_id uuid, venue text, stream text, received_at timestamptz,
+               source text, payload text, d jsonb)
+language sql
+stable
+as $$
+  select f.frame_id, f.batch_id, f.venue, f.stream, f.received_at, f.source, f.payload,
+         case when pg_input_is_valid(f.payload, 'jsonb')
+              then coalesce(f.payload::jsonb -> 'data', f.payload::jsonb) end
+  from staging.frames f
+  where f.batch_id = p_batch and f.venue = 'binance' and f.stream = p_stream
+    and f.received_at >= p_from and f.received_at < p_to
+$$;
+
+create or replace function staging.normalize_binance_trades_v1(p_batch uuid, p_from timestamptz, p_to timestamptz)
+returns jsonb
+language sql
+as $$
+  with checked as materialized (
+    select s.*, i.instrument_id,
+      case
+        when s.d is null then 'payload is not valid JSON'
+        when jsonb_typeof(s.d) <> 'object' then 'expected a JSON object, received ' || jsonb_typeof(s.d)
+        when s.d->>'e' is distinct from 'trade' then 'expected event e=trade, received e=' || coalesce(s.d->>'e', '(none)')
+        when i.instrument_id is null then 'missing or unknown symbol s=' || coalesce(s.d->>'s', '(none)')
+        when not staging.is_int(s.d->'t') then 'trade id t is not an integer that fits 64 bits: ' || coalesce((s.d->'t')::text, '(none)')
+        when not staging.is_decimal(s.d->>'p') or jsonb_typeof(s.d->'p') <> 'string' then 'price p is not a decimal string: ' || coalesce((s.d->'p')::text, '(none)')
+        when (s.d->>'p')::numeric = 0 then 'price p is zero'
+        when not staging.is_decimal(s.d->>'q') or jsonb_typeof(s.d->'q') <> 'string' then 'size q is not a decimal string: ' || coalesce((s.d->'q')::text, '(none)')
+        when (s.d->>'q')::numeric = 0 then 'size q is zero'
+        when not staging.is_int(s.d->'T') then 'trade time T is not an integer of milliseconds: ' || coalesce((s.d->'T')::text, '(none)')
+        when jsonb_typeof(s.d->'m') is distinct from 'boolean' then 'maker flag m is not a boolean: ' || coalesce((s.d->'m')::text, '(none)')
+        else staging.time_problem(staging.epoch_ms((s.d->>'T')::bigint), s.received_at)
+      end as problem
+    from staging.binance_frames(p_batch, p_from, p_to, 'trade') s
+    left join market.instruments i on i.venue = 'binance' and i.venue_symbol = s.d->>'s'
+  ), ins as (
+    insert into market.trades (instrument_id, traded_at, trade_id, seq, price, size, side, received_at, source, frame_id)
+    select c.instrument_id, staging.epoch_ms((c.d->>'T')::bigint), c.d->>'t', (c.d->>'t')::bigint,
+           (c.d->>'p')::numeric, (c.d->>'q')::numeric,
+           case when (c.d->>'m')::boolean then 'sell' else 'buy' end,
+           c.received_at, c.source, c.frame_id
+    from checked c
+    where c.problem is null
+    on conflict do nothing
+    returning instrument_id, traded_at
+  ), inv as (
+    insert into market.bar_invalidations (instrument_id, bucket)
+    select distinct instrument_id, date_trunc('minute', traded_at) from ins
+    on conflict (instrument_id, bucket) do update set invalidated_at = excluded.invalidated_at
+  ), q as (
+    insert into staging.quarantine (frame_id, item, batch_id, venue, stream, received_at, payload, reason, normalizer)
+    select frame_id, -1, batch_id, venue, stream, received_at, payload, problem, 'normalize_binance_trades_v1'
+    from checked where problem is not null
+    on conflict (frame_id, item) do nothing
+    returning 1
+  )
+  select jsonb_build_object(
+    'trades', (select count(*) from ins),
+    'trades_duplicate', (select count(*) from checked where problem is null) - (select count(*) from ins),
+    'quarantined', (select count(*) from checked where problem is not null))
+$$;
+
+create or replace function staging.normalize_binance_agg_trades_v1(p_batch uuid, p_from timestamptz, p_to timestamptz)
+returns jsonb
+language sql
+as $$
+  with checked as materialized (
+    select s.*, i.instrument_id,
+      case
+        when s.d is null then 'payload is not valid JSON'
+        when jsonb_typeof(s.d) <> 'object' then 'expected a JSON object, received ' || jsonb_typeof(s.d)
+        when s.d->>'e' is distinct from 'aggTrade' then 'expected event e=aggTrade, received e=' || coalesce(s.d->>'e', '(none)')
+        when i.instrument_id is null then 'missing or unknown symbol s=' || coalesce(s.d->>'s', '(none)')
+        when not (staging.is_int(s.d->'a') and staging.is_int(s.d->'f') and staging.is_int(s.d->'l'))
+          then 'ids a, f, l are not integers that fit 64 bits'
+        when not staging.is_decimal(s.d->>'p') or (s.d->>'p')::numeric = 0 then 'price p is not a positive decimal string: ' || coalesce((s.d->'p')::text, '(none)')
+        when not staging.is_decimal(s.d->>'q') or (s.d->>'q')::numeric = 0 then 'size q is not a positive decimal string: ' || coalesce((s.d->'q')::text, '(none)')
+        when not staging.is_int(s.d->'T') then 'trade time T is not an integer of milliseconds'
+        when jsonb_typeof(s.d->'m') is distinct from 'boolean' then 'maker flag m is not a boolean'
+        else staging.time_problem(staging.epoch_ms((s.d->>'T')::bigint), s.received_at)
+      end as problem
+    from staging.binance_frames(p_batch, p_from, p_to, 'aggTrade') s
+    left join market.instruments i on i.venue = 'binance' and i.venue_symbol = s.d->>'s'
+  ), ins as (
+    insert into market.agg_trades (instrument_id, traded_at, agg_id, first_trade_seq, last_trade_seq, price, size, side,
+                                   received_at, source, frame_id)
+    select c.instrument_id, staging.epoch_ms((c.d->>'T')::bigint), (c.d->>'a')::bigint, (c.d->>'f')::bigint,
+           (c.d->>'l')::bigint, (c.d->>'p')::numeric, (c.d->>'q')::numeric,
+           case when (c.d->>'m')::boolean then 'sell' else 'buy' end, c.received_at, c.source, c.frame_id
+    from checked c where c.problem is null
+    on conflict do nothing
+    returning 1
+  ), q as (
+    insert into staging.quarantine (frame_id, item, batch_id, venue, stream, received_at, payload, reason, normalizer)
+    select frame_id, -1, batch_id, venue, stream, received_at, payload, problem, 'normalize_binance_agg_trades_v1'
+    from checked where problem is not null
+    on conflict (frame_id, item) do nothing
+  )
+  select jsonb_build_object(
+    'agg_trades', (select count(*) from ins),
+    'agg_trades_duplicate', (select count(*) from checked where problem is null) - (select count(*) from ins),
+    'quarantined', (select count(*) from checked where problem is not null))
+$$;
+
+create or replace function staging.normalize_binance_quotes_v1(p_batch uuid, p_from timestamptz, p_to timestamptz)
+returns jsonb
+language sql
+as $$
+  -- Spot bookTicker carries no event time, so quoted_at is the receive time and the update id u
+  -- is the identity: a quote seen by two overlapping connections is kept once.
+  with checked as materialized (
+    select s.*, i.instrument_id,
+      case
+        when s.d is null then 'payload is not valid JSON'
+        when jsonb_typeof(s.d) <> 'object' then 'expected a JSON object, received ' || jsonb_typeof(s.d)
+        when s.d ? 'e' and s.d->>'e' <> 'bookTicker' then 'expected a bookTicker, received e=' || (s.d->>'e')
+        when i.instrument_id is null then 'missing or unknown symbol s=' || coalesce(s.d->>'s', '(none)')
+        when not staging.is_int(s.d->'u') then 'update id u is not an integer that fits 64 bits'
+        when not (staging.is_decimal(s.d->>'b') and staging.is_decimal(s.d->>'a')) then 'bid b or ask a is not a decimal string'
+        when not (staging.is_decimal(s.d->>'B') and staging.is_decimal(s.d->>'A')) then 'bid size B or ask size A is not a decimal string'
+        when (s.d->>'b')::numeric = 0 or (s.d->>'a')::numeric = 0 then 'bid or ask is zero'
+        when s.d ? 'T' and not staging.is_int(s.d->'T') then 'transaction time T is not an integer of milliseconds'
+        when s.d ? 'T' then staging.time_problem(staging.epoch_ms((s.d->>'T')::bigint), s.received_at)
+      end as problem
+    from staging.binance_frames(p_batch, p_from, p_to, 'bookTicker') s
+    left join market.instruments i on i.venue = 'binance' and i.venue_symbol = s.d->>'s'
+  ), candidates as (
+    select distinct on (c.instrument_id, (c.d->>'u')::bigint)
+           c.instrument_id, (c.d->>'u')::bigint as seq,
+           case when c.d ? 'T' then staging.epoch_ms((c.d->>'T')::bigint) else c.received_at end as quoted_at,
+           case when c.d ? 'T' then 'venue' else 'received' end as time_source,
+           c.d, c.received_at, c.source, c.frame_id
+    from checked c
+    where c.problem is null
+    order by c.instrument_id, (c.d->>'u')::bigint, c.frame_id
+  ), ins as (
+    insert into market.quotes (instrument_id, quoted_at, seq, bid, bid_size, ask, ask_size, time_source, received_at, source, frame_id)
+    select n.instrument_id, n.quoted_at, n.seq, (n.d->>'b')::numeric, (n.d->>'B')::numeric,
+           (n.d->>'a')::numeric, (n.d->>'A')::numeric, n.time_source, n.received_at, n.source, n.frame_id
+    from candidates n
+    where n.time_source = 'venue'
+       or not exists (select 1 from market.quotes q
+                      where q.instrument_id = n.instrument_id and q.seq = n.seq
+                        and q.quoted_at between n.quoted_at - interval '2 minutes' and n.quoted_at + interval '2 minutes')
+    on conflict do nothing
+    returning 1
+  ), q as (
+    insert into staging.quarantine (frame_id, item, batch_id, venue, stream, received_at, payload, reason, normalizer)
+    select frame_id, -1, batch_id, venue, stream, received_at, payload, problem, 'normalize_binance_quotes_v1'
+    from checked where problem is not null
+    on conflict (frame_id, item) do nothing
+  )
+  select jsonb_build_object(
+    'quotes', (select count(*) from ins),
+    'quotes_duplicate', (select count(*) from checked where problem is null) - (select count(*) from ins),
+    'quarantined', (select count(*) from checked where problem is not null))
+$$;
+
+create or replace function staging.normalize_binance_other_v1(p_batch uuid, p_from timestamptz, p_to timestamptz)
+returns jsonb
+language sql
+as $$
+  -- Frames the venue file could not route (unknown event types): kept and quarantined.
+  with q as (
+    insert into staging.quarantine (frame_id, item, batch_id, venue, stream, received_at, payload, reason, normalizer)
+    select f.frame_id, -1, f.batch_id, f.venue, f.stream, f.received_at, f.payload,
+           case when not pg_input_is_valid(f.payload, 'jsonb') then 'payload is not valid JSON'
+                else 'unknown event type: ' || left(f.payload, 80) end,
+           'normalize_binance_other_v1'
+    from staging.frames f
+    where f.batch_id = p_batch and f.venue = 'binance' and f.received_at >= p_from and f.received_at < p_to
+      and f.stream not in ('trade', 'aggTrade', 'bookTicker', 'depth', 'depth_snapshot')
+    on conflict (frame_id, item) do nothing
+    returning 1
+  )
+  select jsonb_build_object('quarantined', (select count(*) from q))
+$$;

@@ -1,0 +1,31 @@
+/**
+ * Few, coded errors. Every error tickflow raises on purpose carries a stable code
+ * (documented in README.md, checked by test/errors.test.ts) and a message that says
+ * what was expected and what was received.
+ */
+export const ERROR_CODES = {
+  CONFIG_INVALID: 'the configuration file or environment does not match the schema',
+  CONFIG_SECRET_IN_FILE: 'a secret (token, key, password) was found in the configuration file',
+  DB_UNAVAILABLE: 'Postgres could not be reached or started',
+  DATA_DIR_LOCKED: 'another process owns the local data folder',
+  MIGRATION_FAILED: 'a migration or sql/ definition failed to apply',
+  FEED_PROTOCOL: 'a venue sent something its protocol does not allow at this point',
+  FEED_SNAPSHOT: 'a REST order-book snapshot could not be fetched or did not line up',
+  LANDING_CLOSED: 'a frame was offered to a landing writer that is closing',
+  JOB_PAYLOAD_INVALID: 'a job payload does not match its schema',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class TickflowError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'TickflowError';
+    this.code = code;
+  }
+}
+
+export function isTickflowError(err: unknown, code?: ErrorCode): err is TickflowError {
+  return err instanceof TickflowError && (code === undefined || err.code === code);
+}
