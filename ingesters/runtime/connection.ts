@@ -1,0 +1,273 @@
+import WebSocket from 'ws';
+import type { FeedConfig } from '../../src/config.ts';
+import type { Logger } from '../../src/log.ts';
+import { redact } from '../../src/redact.ts';
+import { monotonicMs, receiveTime } from './clock.ts';
+import type { Frame, Lander, OpsEvent } from './lander.ts';
+import { uuidv7 } from './uuid.ts';
+import type { FrameGate, SessionContext, WsVenue } from './venue.ts';
+
+export interface RuntimeOptions {
+  backoffBaseMs: number;
+  backoffCapMs: number;
+  /** A connection that delivered data for this long resets the backoff. */
+  goodDataMs: number;
+  /** Consecutive failed connections that open the circuit breaker. */
+  circuitAfter: number;
+  /** While the circuit is open, one attempt per this interval. */
+  circuitRetryMs: number;
+  /** WebSocket payload limit; a larger frame closes the connection with 1009. */
+  maxPayloadBytes: number;
+  /** Frames that arrived before a rotation's new connection took over are cut this long after. */
+  rotationOverlapMs: number;
+}
+
+export const DEFAULT_RUNTIME: RuntimeOptions = {
+  backoffBaseMs: 500,
+  backoffCapMs: 30_000,
+  goodDataMs: 10_000,
+  circuitAfter: 8,
+  circuitRetryMs: 300_000,
+  maxPayloadBytes: 8 * 1024 * 1024,
+  rotationOverlapMs: 2_000,
+};
+
+export type FeedState = 'idle' | 'connecting' | 'connected' | 'backoff' | 'circuit_open' | 'stopped';
+
+interface Session {
+  id: string;
+  ws: WebSocket;
+  seq: number;
+  openedAt: number;
+  lastActivity: number;
+  firstFrameAt: string | undefined;
+  lastFrameAt: string | undefined;
+  dataSince: number | undefined;
+  gate: FrameGate | undefined;
+  watchdog: NodeJS.Timeout | undefined;
+  abort: AbortController;
+  closeReason: string | undefined;
+  ended: boolean;
+}
+
+/**
+ * The shared live-feed runtime: connect, subscribe, answer pings (the ws library replies to
+ * protocol pings), watch for silence, reconnect with capped full-jitter backoff that resets after
+ * good data, rotate before the venue's forced disconnect (new connection first, overlap
+ * deduplicated by natural keys in SQL), and trip a circuit breaker when a feed keeps failing.
+ * Every lifecycle step is an ops event. It knows no venue by name.
+ */
+export class WsFeed {
+  state: FeedState = 'idle';
+  messages = 0;
+  reconnects = 0;
+  lastFrameMono = 0;
+  private active: Session | undefined;
+  private next: Session | undefined;
+  private failures = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private rotateTimer: NodeJS.Timeout | undefined;
+  private stopping = false;
+  private paused = new Set<Session>();
+  private readonly opts: RuntimeOptions;
+
+  constructor(
+    private readonly venue: WsVenue,
+    readonly feed: FeedConfig,
+    private readonly lander: Lander,
+    private readonly log: Logger,
+    opts: Partial<RuntimeOptions> = {},
+  ) {
+    this.opts = { ...DEFAULT_RUNTIME, ...opts };
+  }
+
+  start(): void {
+    this.stopping = false;
+    this.active = this.open();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.state = 'stopped';
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.rotateTimer) clearTimeout(this.rotateTimer);
+    const closing = [this.active, this.next].filter((s): s is Session => s !== undefined && !s.ended);
+    await Promise.all(closing.map((s) => this.end(s, 'shutdown')));
+  }
+
+  private event(s: Session, kind: OpsEvent['kind'], detail?: Record<string, unknown>, url?: string): void {
+    this.lander.event({ sessionId: s.id, feed: this.feed.name, venue: this.venue.venue, at: receiveTime(), kind, detail, url });
+  }
+
+  private open(): Session {
+    const url = this.venue.url(this.feed);
+    const ws = new WebSocket(url, { maxPayload: this.opts.maxPayloadBytes, handshakeTimeout: 10_000, perMessageDeflate: false });
+    const s: Session = {
+      id: uuidv7(), ws, seq: 0, openedAt: monotonicMs(), lastActivity: monotonicMs(), firstFrameAt: undefined,
+      lastFrameAt: undefined, dataSince: undefined, gate: undefined, watchdog: undefined, abort: new AbortController(),
+      closeReason: undefined, ended: false,
+    };
+    if (this.state !== 'circuit_open') this.state = 'connecting';
+    this.event(s, 'connecting', { attempt: this.failures }, url);
+    const ctx = this.context(s);
+    s.gate = this.venue.gate?.(ctx);
+
+    ws.on('open', () => {
+      s.lastActivity = monotonicMs();
+      this.event(s, 'connected');
+      for (const m of this.venue.subscribeMessages?.(this.feed) ?? []) ws.send(m);
+      s.watchdog = setInterval(() => this.checkStale(s), Math.min(1000, this.feed.staleAfterSeconds * 250));
+    });
+    ws.on('message', (data: WebSocket.RawData, isBinary: boolean) => this.onMessage(s, data, isBinary));
+    ws.on('pong', () => { s.lastActivity = monotonicMs(); });
+    ws.on('error', (err) => {
+      s.closeReason ??= `error: ${redact(err.message)}`;
+      this.log.warn({ feed: this.feed.name, session: s.id, err: redact(err.message) }, 'connection error');
+    });
+    ws.on('close', (code, reason) => this.onClose(s, code, reason.toString()));
+    return s;
+  }
+
+  private context(s: Session): SessionContext {
+    return {
+      feed: this.feed,
+      sessionId: s.id,
+      signal: s.abort.signal,
+      land: (stream, payload, receivedAt, extra) => this.land(s, stream, payload, receivedAt, extra),
+      event: (kind, detail) => this.event(s, kind, detail),
+      reconnect: (reason) => { s.closeReason = reason; s.ws.terminate(); },
+    };
+  }
+
+  private land(s: Session, stream: string, payload: string, receivedAt: string,
+               extra?: Partial<Pick<Frame, 'source' | 'request'>>): void {
+    const ok = this.lander.offer({
+      venue: this.venue.venue, stream, sessionId: s.id, seq: ++s.seq, receivedAt,
+      source: extra?.source ?? 'ws', request: extra?.request ?? null, payload,
+    });
+    if (!ok && !this.paused.has(s)) {
+      // Backpressure: stop reading from the socket until the landing buffer drains.
+      this.paused.add(s);
+      s.ws.pause();
+      void this.lander.drain().then(() => { this.paused.delete(s); if (!s.ended) s.ws.resume(); });
+    }
+  }
+
+  private onMessage(s: Session, data: WebSocket.RawData, isBinary: boolean): void {
+    const receivedAt = receiveTime();
+    const now = monotonicMs();
+    s.lastActivity = now;
+    const text = isBinary ? Buffer.from(data as Buffer).toString('base64') : data.toString();
+    const c = this.venue.classify(text);
+    if (c.kind === 'data') {
+      this.messages++;
+      this.lastFrameMono = now;
+      s.lastFrameAt = receivedAt;
+      if (s.firstFrameAt === undefined) {
+        s.firstFrameAt = receivedAt;
+        s.dataSince = now;
+        this.event(s, 'subscribed', { firstFrameAt: receivedAt });
+        this.onFirstData(s);
+      }
+      if (!s.gate?.take(c.stream, c.key, text, receivedAt)) this.land(s, c.stream, text, receivedAt);
+      return;
+    }
+    if (c.kind === 'heartbeat') return;
+    if (c.kind === 'ack') { this.event(s, 'ack', { ...c.detail, raw: text.slice(0, 500) }); return; }
+    if (c.kind === 'error') { this.event(s, 'error_frame', { ...c.detail, raw: text.slice(0, 500) }); return; }
+    // The venue announced it will close this connection: take over with a new one first.
+    this.event(s, 'rotating', { reason: 'venue shutdown notice', raw: text.slice(0, 200) });
+    this.rotate();
+  }
+
+  private onFirstData(s: Session): void {
+    if (s === this.next && this.active && !this.active.ended) {
+      // A rotation's new connection is live: let the old one overlap briefly, then close it.
+      const old = this.active;
+      this.active = s;
+      this.next = undefined;
+      setTimeout(() => { void this.end(old, 'rotated'); }, this.opts.rotationOverlapMs);
+    }
+    if (s === this.active) {
+      if (this.state === 'circuit_open') this.event(s, 'circuit_closed');
+      this.state = 'connected';
+      this.scheduleRotation();
+    }
+  }
+
+  private scheduleRotation(): void {
+    if (this.rotateTimer) clearTimeout(this.rotateTimer);
+    const seconds = this.feed.rotateAfterSeconds ?? (this.venue.maxConnectionSeconds ? this.venue.maxConnectionSeconds - 3600 : undefined);
+    if (!seconds) return;
+    this.rotateTimer = setTimeout(() => { this.rotate(); }, seconds * 1000);
+  }
+
+  /** Opens the replacement connection; the current one closes once the new one has data. */
+  rotate(): void {
+    if (this.stopping || this.next) return;
+    if (this.active) this.event(this.active, 'rotating', { reason: 'scheduled' });
+    this.next = this.open();
+  }
+
+  private checkStale(s: Session): void {
+    if (s.ended) return;
+    const idle = monotonicMs() - s.lastActivity;
+    if (idle > this.feed.staleAfterSeconds * 1000) {
+      this.event(s, 'stale', { silentMs: Math.round(idle) });
+      s.closeReason = `stale: no frame for ${Math.round(idle)} ms`;
+      s.ws.terminate();
+    } else if (idle > this.feed.staleAfterSeconds * 500 && s.ws.readyState === WebSocket.OPEN) {
+      s.ws.ping(); // a half-open TCP connection answers nothing; a live one answers pong
+    }
+  }
+
+  private end(s: Session, reason: string): Promise<void> {
+    if (s.ended) return Promise.resolve();
+    s.closeReason = reason;
+    return new Promise((resolve) => {
+      s.ws.once('close', () => resolve());
+      if (s.ws.readyState === WebSocket.OPEN) s.ws.close(1000, reason);
+      else s.ws.terminate();
+      setTimeout(() => { s.ws.terminate(); resolve(); }, 2000).unref();
+    });
+  }
+
+  private onClose(s: Session, code: number, reason: string): void {
+    if (s.ended) return;
+    s.ended = true;
+    s.abort.abort();
+    s.gate?.close();
+    if (s.watchdog) clearInterval(s.watchdog);
+    this.paused.delete(s);
+    const why = s.closeReason ?? (reason ? `closed by venue: ${code} ${reason}` : `closed: ${code}`);
+    this.event(s, 'disconnected', { reason: why, code, hadData: s.firstFrameAt !== undefined,
+      lastFrameAt: s.lastFrameAt ?? null });
+    this.log.info({ feed: this.feed.name, session: s.id, reason: why }, 'disconnected');
+    if (s === this.next) { this.next = undefined; return; }
+    if (s !== this.active || this.stopping) return;
+    if (this.next && !this.next.ended) { this.active = this.next; this.next = undefined; return; }
+    this.active = undefined;
+    const good = s.dataSince !== undefined && monotonicMs() - s.dataSince >= this.opts.goodDataMs;
+    this.failures = good ? 0 : this.failures + 1;
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    let delay: number;
+    if (this.failures >= this.opts.circuitAfter) {
+      if (this.state !== 'circuit_open') {
+        this.lander.event({ sessionId: uuidv7(), feed: this.feed.name, venue: this.venue.venue, at: receiveTime(),
+          kind: 'circuit_open', detail: { failures: this.failures, retryEveryMs: this.opts.circuitRetryMs } });
+        this.log.error({ feed: this.feed.name, failures: this.failures }, 'feed keeps failing: circuit open, retrying slowly');
+      }
+      this.state = 'circuit_open';
+      delay = this.opts.circuitRetryMs;
+    } else {
+      this.state = 'backoff';
+      const ceiling = Math.min(this.opts.backoffCapMs, this.opts.backoffBaseMs * 2 ** this.failures);
+      delay = this.opts.backoffBaseMs / 2 + Math.random() * ceiling;
+    }
+    this.reconnects++;
+    this.retryTimer = setTimeout(() => { this.retryTimer = undefined; if (!this.stopping) this.active = this.open(); }, delay);
+  }
+}

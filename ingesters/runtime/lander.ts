@@ -1,0 +1,220 @@
+import { once } from 'node:events';
+import type { Sql } from '../../src/db.ts';
+import type { Logger } from '../../src/log.ts';
+import { TickflowError } from '../../src/errors.ts';
+import { redact } from '../../src/redact.ts';
+import { monotonicMs } from './clock.ts';
+import { uuidv7 } from './uuid.ts';
+
+export type FrameSource = 'ws' | 'stream' | 'rest' | 'file' | 'socket';
+
+/** One raw payload and its envelope, exactly as it lands in staging.frames. */
+export interface Frame {
+  venue: string;
+  stream: string;
+  sessionId: string | null;
+  seq: number;
+  receivedAt: string;
+  source: FrameSource;
+  request: string | null;
+  payload: string;
+}
+
+export type EventKind = 'connecting' | 'connected' | 'subscribed' | 'ack' | 'error_frame' | 'disconnected'
+  | 'rotating' | 'stale' | 'circuit_open' | 'circuit_closed' | 'resync' | 'snapshot' | 'sequence_break';
+
+/** A connection lifecycle event, written to ops in the same transaction as the frames around it. */
+export interface OpsEvent {
+  sessionId: string;
+  feed: string;
+  venue: string;
+  at: string;
+  kind: EventKind;
+  url?: string;
+  detail?: Record<string, unknown>;
+}
+
+export interface LanderOptions {
+  maxBatchFrames: number;
+  flushIntervalMs: number;
+  maxBufferedBytes: number;
+  /** Normalize each batch in its landing transaction (a failure there never loses the frames). */
+  normalizeInline?: boolean;
+}
+
+export interface BatchResult { batchId: string; frames: number; counts: Record<string, number> | null; ms: number }
+
+const RETRY_MIN_MS = 100;
+const RETRY_MAX_MS = 5_000;
+
+function copyEscape(text: string): string {
+  // COPY text format: backslash, tab, newline and carriage return must be escaped.
+  return /[\\\t\n\r]/.test(text)
+    ? text.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r')
+    : text;
+}
+
+function copyLine(batchId: string, f: Frame): string {
+  return `${batchId}\t${f.venue}\t${f.stream}\t${f.sessionId ?? '\\N'}\t${f.seq}\t${f.receivedAt}\t${f.source}\t${
+    f.request === null ? '\\N' : copyEscape(redact(f.request))}\t${copyEscape(f.payload)}\n`;
+}
+
+/**
+ * The landing writer: frames in, COPY batches out. It flushes when a batch is full or a few
+ * tens of milliseconds after its first frame, keeps memory bounded (offer() reports when the
+ * buffer is over its limit and 'drain' is emitted when it is not), and retries a failed batch
+ * with the same batch id until it commits, so an accepted frame is never lost and never landed
+ * twice.
+ */
+export class Lander {
+  private frames: Frame[] = [];
+  private events: OpsEvent[] = [];
+  private bytes = 0;
+  private firstAt = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | undefined;
+  private closing = false;
+  private waiters: Array<() => void> = [];
+  private listeners: Array<(r: BatchResult) => void> = [];
+  /** Frames accepted but not yet committed. */
+  pending = 0;
+  landedFrames = 0;
+  failedAttempts = 0;
+
+  constructor(private readonly sql: Sql, private readonly opts: LanderOptions, private readonly log: Logger) {}
+
+  /** Accepts a frame; returns false when the buffer is over its limit (the caller should pause). */
+  offer(frame: Frame): boolean {
+    if (this.closing) throw new TickflowError('LANDING_CLOSED', `frame for ${frame.venue}/${frame.stream} offered after close()`);
+    this.frames.push(frame);
+    this.bytes += frame.payload.length + 120;
+    this.pending++;
+    this.schedule();
+    return this.bytes < this.opts.maxBufferedBytes;
+  }
+
+  event(e: OpsEvent): void {
+    this.events.push(e);
+    this.schedule();
+  }
+
+  /** Resolves when the buffer is below its limit again. */
+  async drain(): Promise<void> {
+    if (this.bytes < this.opts.maxBufferedBytes) return;
+    await new Promise<void>((resolve) => this.waiters.push(resolve));
+  }
+
+  onBatch(listener: (r: BatchResult) => void): void { this.listeners.push(listener); }
+
+  private schedule(): void {
+    if (this.frames.length + this.events.length === 1) this.firstAt = monotonicMs();
+    if (this.frames.length >= this.opts.maxBatchFrames) { void this.kick(); return; }
+    if (!this.timer && !this.flushing) {
+      this.timer = setTimeout(() => { this.timer = undefined; void this.kick(); }, this.opts.flushIntervalMs);
+    }
+  }
+
+  private kick(): Promise<void> {
+    if (this.timer) { clearTimeout(this.timer); this.timer = undefined; }
+    if (!this.flushing) {
+      this.flushing = this.flushLoop().finally(() => { this.flushing = undefined; });
+    }
+    return this.flushing;
+  }
+
+  private async flushLoop(): Promise<void> {
+    while (this.frames.length > 0 || this.events.length > 0) {
+      const frames = this.frames.splice(0, this.opts.maxBatchFrames);
+      const events = frames.length < this.opts.maxBatchFrames ? this.events.splice(0) : [];
+      await this.landWithRetry(frames, events);
+      let freed = 0;
+      for (const f of frames) freed += f.payload.length + 120;
+      this.bytes -= freed;
+      this.pending -= frames.length;
+      this.landedFrames += frames.length;
+      if (this.bytes < this.opts.maxBufferedBytes && this.waiters.length > 0) {
+        for (const w of this.waiters.splice(0)) w();
+      }
+      // Below a full batch, wait for the flush interval so small batches do not spin.
+      if (this.frames.length < this.opts.maxBatchFrames && !this.closing) break;
+    }
+    if (this.frames.length + this.events.length > 0) this.schedule();
+  }
+
+  private async landWithRetry(frames: Frame[], events: OpsEvent[]): Promise<void> {
+    const batchId = uuidv7();
+    let delay = RETRY_MIN_MS;
+    for (;;) {
+      const started = monotonicMs();
+      try {
+        const counts = await this.land(batchId, frames, events);
+        const result = { batchId, frames: frames.length, counts, ms: monotonicMs() - started };
+        for (const l of this.listeners) l(result);
+        return;
+      } catch (err) {
+        this.failedAttempts++;
+        this.log.warn({ err: redact(String((err as Error).message)), batchId, frames: frames.length, retryInMs: delay },
+          'landing batch failed; retrying the same batch');
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(RETRY_MAX_MS, delay * 2);
+      }
+    }
+  }
+
+  private async land(batchId: string, frames: Frame[], events: OpsEvent[]): Promise<Record<string, number> | null> {
+    let counts: Record<string, number> | null = null;
+    await this.sql.begin(async (tx) => {
+      const first = frames[0]?.receivedAt ?? null;
+      const last = frames[frames.length - 1]?.receivedAt ?? null;
+      const inserted = await tx`
+        insert into ops.batches (batch_id, frames, first_received_at, last_received_at)
+        values (${batchId}, ${frames.length}, ${first}, ${last})
+        on conflict (batch_id) do nothing
+        returning batch_id`;
+      if (inserted.length === 0) return; // committed by an attempt whose acknowledgement was lost
+      if (frames.length > 0) {
+        const copy = await tx`copy staging.frames (batch_id, venue, stream, session_id, seq, received_at, source, request, payload) from stdin`.writable();
+        let chunk = '';
+        for (const f of frames) {
+          chunk += copyLine(batchId, f);
+          if (chunk.length > 1 << 16) {
+            if (!copy.write(chunk)) await once(copy, 'drain');
+            chunk = '';
+          }
+        }
+        copy.end(chunk);
+        await once(copy, 'finish');
+      }
+      if (events.length > 0) {
+        const doc = events.map((e) => ({ ...e, url: e.url ? redact(e.url) : undefined,
+          detail: e.detail ? JSON.parse(redact(JSON.stringify(e.detail))) : {} }));
+        await tx`select ops.record_events(${tx.json(doc)})`;
+      }
+      if (frames.length > 0 && this.opts.normalizeInline !== false) {
+        try {
+          const [row] = await tx.savepoint((sp) => sp`select staging.normalize_batch(${batchId}) as counts`);
+          counts = (row?.counts ?? null) as Record<string, number> | null;
+        } catch (err) {
+          // The frames stay landed; the catch-up job normalizes the batch later.
+          const message = redact((err as Error).message);
+          this.log.error({ batchId, err: message }, 'normalization failed; batch kept for the catch-up job');
+          await tx`update ops.batches set normalize_error = ${message} where batch_id = ${batchId}`;
+        }
+      }
+    });
+    return counts;
+  }
+
+  /** Lands everything accepted so far. */
+  async flush(): Promise<void> {
+    while (this.frames.length > 0 || this.events.length > 0 || this.flushing) {
+      await this.kick();
+    }
+  }
+
+  /** Flushes and refuses further frames. */
+  async close(): Promise<void> {
+    this.closing = true;
+    await this.flush();
+  }
+}

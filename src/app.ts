@@ -1,0 +1,66 @@
+import type { Runner } from 'graphile-worker';
+import type { Config } from './config.ts';
+import { connect, openDatabase, type Database, type Sql } from './db.ts';
+import type { Logger } from './log.ts';
+import { migrate } from './migrate.ts';
+import { startWorker } from './worker.ts';
+import { Lander } from '../ingesters/runtime/lander.ts';
+import { WsFeed } from '../ingesters/runtime/connection.ts';
+import { WS_VENUES } from '../ingesters/index.ts';
+import { TickflowError } from './errors.ts';
+
+export interface App {
+  db: Database;
+  sql: Sql;
+  lander: Lander;
+  feeds: WsFeed[];
+  worker: Runner | undefined;
+  stop(): Promise<void>;
+}
+
+/** Everything `tickflow start` runs, in one process: database, schema, worker, ingesters. */
+export async function startApp(config: Config, log: Logger, opts: { worker?: boolean; feeds?: boolean } = {}): Promise<App> {
+  const db = await openDatabase(config, log);
+  const sql = connect(db.url, { max: 8 });
+  try {
+    await migrate(sql, db.url, log);
+    await sql`select ops.set_setting('retention.staging_days', ${String(config.retention.stagingDays)})`;
+    await sql`select ops.set_setting('retention.ticks_days', ${String(config.retention.ticksDays)})`;
+    await sql`select ops.run_maintenance()`;
+  } catch (err) {
+    await sql.end({ timeout: 1 });
+    await db.stop();
+    throw err;
+  }
+  const lander = new Lander(sql, config.landing, log.child({ component: 'lander' }));
+  const worker = opts.worker === false ? undefined : await startWorker(db.url, config, log.child({ component: 'worker' }));
+  const feeds: WsFeed[] = [];
+  if (opts.feeds !== false) {
+    for (const feed of config.feeds.filter((f) => f.enabled)) {
+      const venue = WS_VENUES[feed.venue];
+      if (!venue) throw new TickflowError('CONFIG_INVALID', `feeds.${feed.name}.venue: expected a live venue (${Object.keys(WS_VENUES).join(', ')}), received ${feed.venue}`);
+      const unknown = feed.channels.filter((c) => !venue.channels.includes(c));
+      if (unknown.length > 0) {
+        throw new TickflowError('CONFIG_INVALID', `feeds.${feed.name}.channels: expected any of ${venue.channels.join(', ')}, received ${unknown.join(', ')}`);
+      }
+      const f = new WsFeed(venue, feed, lander, log.child({ feed: feed.name }));
+      f.start();
+      feeds.push(f);
+    }
+  }
+  log.info({ feeds: feeds.map((f) => f.feed.name), embedded: db.embedded }, 'tickflow started');
+  let stopped = false;
+  return {
+    db, sql, lander, feeds, worker,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await Promise.all(feeds.map((f) => f.stop()));
+      await lander.close(); // in-flight batches are flushed before the database goes away
+      await worker?.stop();
+      await sql.end({ timeout: 5 });
+      await db.stop();
+      log.info('tickflow stopped');
+    },
+  };
+}

@@ -1,0 +1,58 @@
+import { parseArgs } from 'node:util';
+import { loadConfig } from './config.ts';
+import { createLogger } from './log.ts';
+import { connect, openDatabase } from './db.ts';
+import { migrate } from './migrate.ts';
+import { startApp } from './app.ts';
+import { feedStatus, formatStatus } from './status.ts';
+import { isTickflowError } from './errors.ts';
+import { redact } from './redact.ts';
+
+const USAGE = `usage: tickflow <command> [--config FILE]
+
+commands:
+  start     start the database (embedded unless DATABASE_URL), migrate, run the worker and the feeds
+  migrate   apply migrations and sql/ definitions, then exit
+  status    per feed: connected, messages/s over the last minute, last message age, open gaps, quarantine`;
+
+async function main(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args: argv, allowPositionals: true, strict: false,
+    options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
+  const command = positionals[0];
+  if (!command || values.help) { console.log(USAGE); return command ? 0 : 2; }
+  const config = loadConfig({ file: values.config as string | undefined });
+  const log = createLogger();
+
+  if (command === 'start') {
+    const app = await startApp(config, log);
+    await new Promise<void>((resolve) => {
+      const onSignal = (sig: string) => { log.info({ signal: sig }, 'shutting down'); resolve(); };
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+    });
+    await app.stop();
+    return 0;
+  }
+  if (command === 'migrate' || command === 'status') {
+    const db = await openDatabase(config, log);
+    const sql = connect(db.url, { max: 2 });
+    try {
+      if (command === 'migrate') await migrate(sql, db.url, log);
+      else console.log(formatStatus(await feedStatus(sql)));
+    } finally {
+      await sql.end({ timeout: 2 });
+      await db.stop();
+    }
+    return 0;
+  }
+  console.error(`unknown command: ${command}\n${USAGE}`);
+  return 2;
+}
+
+main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (err: unknown) => {
+  if (isTickflowError(err)) console.error(`tickflow: ${err.code}: ${redact(err.message)}`);
+  else console.error(`tickflow: ${redact(err instanceof Error ? err.stack ?? err.message : String(err))}`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,57 @@
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Logger as WorkerLogger, run, type Runner, type Task, type TaskList } from 'graphile-worker';
+import type { Config } from './config.ts';
+import type { Logger } from './log.ts';
+import { ROOT } from './migrate.ts';
+
+export const JOBS_DIR = path.join(ROOT, 'jobs');
+
+function taskFiles(dir: string): string[] {
+  return readdirSync(dir).sort().flatMap((name) => {
+    const full = path.join(dir, name);
+    if (statSync(full).isDirectory()) return taskFiles(full);
+    return name.endsWith('.ts') && !name.endsWith('.d.ts') ? [full] : [];
+  });
+}
+
+/** One task per file under jobs/; the task name is the path without extension (jobs/a/b.ts -> a/b). */
+export async function loadTasks(): Promise<TaskList> {
+  const tasks: TaskList = {};
+  for (const file of taskFiles(JOBS_DIR)) {
+    const name = path.relative(JOBS_DIR, file).replace(/\.ts$/, '').split(path.sep).join('/');
+    const mod = (await import(pathToFileURL(file).href)) as { default?: Task };
+    if (typeof mod.default === 'function') tasks[name] = mod.default;
+  }
+  return tasks;
+}
+
+/** Recurring work; every entry calls into SQL through its task. */
+export const CRONTAB = [
+  '* * * * * bars_refresh ?max=1&jobKey=bars_refresh&jobKeyMode=replace',
+  '* * * * * normalize_pending ?max=1&jobKey=normalize_pending&jobKeyMode=replace',
+  '17 * * * * maintenance ?max=1&jobKey=maintenance&jobKeyMode=replace',
+].join('\n');
+
+export async function startWorker(url: string, config: Config, log: Logger): Promise<Runner> {
+  const taskList = await loadTasks();
+  const crontab = CRONTAB.split('\n').filter((line) => taskList[line.split(' ')[5] ?? ''] !== undefined).join('\n');
+  const runner = await run({
+    connectionString: url,
+    concurrency: config.worker.concurrency,
+    noHandleSignals: true,
+    pollInterval: 1000,
+    taskList,
+    crontab,
+    logger: new WorkerLogger((scope) => (level, message, meta) => {
+      const child = log.child({ job: scope.taskIdentifier, jobId: scope.jobId });
+      const fields = meta && typeof meta === 'object' ? { meta } : {};
+      if (level === 'error') child.error(fields, message);
+      else if (level === 'warning') child.warn(fields, message);
+      else child.debug(fields, message);
+    }),
+  });
+  log.info({ tasks: Object.keys(taskList), concurrency: config.worker.concurrency }, 'worker started');
+  return runner;
+}
