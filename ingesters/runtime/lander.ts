@@ -70,7 +70,6 @@ export class Lander {
   private frames: Frame[] = [];
   private events: OpsEvent[] = [];
   private bytes = 0;
-  private firstAt = 0;
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
   private closing = false;
@@ -107,8 +106,7 @@ export class Lander {
   onBatch(listener: (r: BatchResult) => void): void { this.listeners.push(listener); }
 
   private schedule(): void {
-    if (this.frames.length + this.events.length === 1) this.firstAt = monotonicMs();
-    if (this.frames.length >= this.opts.maxBatchFrames) { void this.kick(); return; }
+    if (this.frames.length >= this.opts.maxBatchFrames && !this.flushing) { void this.kick(); return; }
     if (!this.timer && !this.flushing) {
       this.timer = setTimeout(() => { this.timer = undefined; void this.kick(); }, this.opts.flushIntervalMs);
     }
@@ -117,7 +115,10 @@ export class Lander {
   private kick(): Promise<void> {
     if (this.timer) { clearTimeout(this.timer); this.timer = undefined; }
     if (!this.flushing) {
-      this.flushing = this.flushLoop().finally(() => { this.flushing = undefined; });
+      this.flushing = this.flushLoop().finally(() => {
+        this.flushing = undefined;
+        if (this.frames.length + this.events.length > 0) this.schedule();
+      });
     }
     return this.flushing;
   }
@@ -138,7 +139,6 @@ export class Lander {
       // Below a full batch, wait for the flush interval so small batches do not spin.
       if (this.frames.length < this.opts.maxBatchFrames && !this.closing) break;
     }
-    if (this.frames.length + this.events.length > 0) this.schedule();
   }
 
   private async landWithRetry(frames: Frame[], events: OpsEvent[]): Promise<void> {

@@ -1,0 +1,159 @@
+import { lzma } from '@napi-rs/lzma';
+import { TickflowError } from '../../src/errors.ts';
+
+/**
+ * Dukascopy .bi5 files: LZMA "alone" (.lzma: 13-byte header, then the raw stream) around
+ * big-endian fixed-size records.
+ *
+ *   ticks   (HHh_ticks.bi5, one hour)  20 bytes: int32 ms offset from the hour, int32 ask,
+ *           int32 bid (points), float32 ask volume, float32 bid volume
+ *   candles (BID|ASK_candles_{min,hour,day}_1.bi5: one day, month, year)  24 bytes: int32 s
+ *           offset from the file's start, int32 open, close, low, high (points), float32 volume
+ *
+ * Integers are read signed, as Dukascopy's own (Java) reader and dukascopy-node do: a value
+ * at or above 2^31 is no valid price or offset either way, and read signed it is visibly
+ * invalid (negative) for the SQL normalizer to quarantine instead of a huge plausible number.
+ *
+ * Records keep the venue's integers and units. Float32 volumes become the shortest decimal
+ * string that turns back into the same float32 (6.3f, not 6.300000190734863): the digits the
+ * venue wrote, with no precision invented here. Decoding builds the JSON text of the records
+ * straight from a DataView; nothing is interpreted (SQL gives the integers meaning).
+ *
+ * @napi-rs/lzma's `lzma` namespace (lzma-rs `lzma_decompress`) reads exactly this legacy
+ * .lzma format, natively.
+ */
+
+export type Bi5Kind = 'ticks' | 'candles';
+
+export const RECORD_BYTES: Readonly<Record<Bi5Kind, number>> = Object.freeze({ ticks: 20, candles: 24 });
+
+/** [ms offset, ask, bid, ask volume, bid volume]: integers in points, volumes as decimal text. */
+export type TickRecord = [number, number, number, string, string];
+/** [s offset, open, close, low, high, volume]: the file's own field order. */
+export type CandleRecord = [number, number, number, number, number, string];
+
+export interface Bi5Text {
+  kind: Bi5Kind;
+  /** Number of records. */
+  count: number;
+  /** The records as a JSON array text, e.g. [[994,114545,114543,"1","2.06"],...]. */
+  json: string;
+}
+
+const LZMA_HEADER_BYTES = 13;
+const UNKNOWN_SIZE_LO = 0xffffffff;
+
+function corrupt(file: string | undefined, message: string, cause?: unknown): TickflowError {
+  return new TickflowError('VENUE_FILE_CORRUPT', `dukascopy .bi5${file ? ` ${file}` : ''}: ${message}`,
+    cause === undefined ? undefined : { cause });
+}
+
+/**
+ * Decompresses a .bi5 body and checks it is a whole number of records (and, where the header
+ * states it, exactly the announced length). An empty body is a closed hour or day: no records.
+ * Throws VENUE_FILE_CORRUPT rather than return anything from a damaged file.
+ */
+export function decompressBi5(body: Uint8Array, kind: Bi5Kind, file?: string): Buffer {
+  if (body.length === 0) return Buffer.alloc(0);
+  if (body.length < LZMA_HEADER_BYTES) {
+    throw corrupt(file, `expected an LZMA header of ${LZMA_HEADER_BYTES} bytes, received ${body.length} bytes`);
+  }
+  if (body[0]! >= 225) {
+    throw corrupt(file, `expected LZMA properties byte below 225, received ${body[0]}`);
+  }
+  let raw: Buffer;
+  try {
+    raw = lzma.decompressSync(body);
+  } catch (err) {
+    throw corrupt(file, `LZMA stream does not decode (truncated or damaged): ${(err as Error).message}`, err);
+  }
+  // Unpacked size: 64-bit little-endian, all ones when unknown. Files are far below 4 GiB.
+  const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  const sizeLo = view.getUint32(5, true);
+  const sizeHi = view.getUint32(9, true);
+  const known = !(sizeLo === UNKNOWN_SIZE_LO && sizeHi === UNKNOWN_SIZE_LO);
+  if (known && (sizeHi !== 0 || sizeLo !== raw.length)) {
+    throw corrupt(file, `expected ${sizeHi * 2 ** 32 + sizeLo} decompressed bytes (LZMA header), received ${raw.length}`);
+  }
+  const size = RECORD_BYTES[kind];
+  if (raw.length % size !== 0) {
+    throw corrupt(file, `expected a whole number of ${size}-byte ${kind} records, received ${raw.length} decompressed bytes`);
+  }
+  return raw;
+}
+
+function plainDecimal(text: string): string {
+  // Number#toString uses exponents below 1e-6 and from 1e21: write those out in full.
+  const e = text.indexOf('e');
+  if (e < 0) return text;
+  const negative = text.startsWith('-');
+  const mantissa = text.slice(negative ? 1 : 0, e);
+  const exp = +text.slice(e + 1);
+  const dot = mantissa.indexOf('.');
+  const digits = mantissa.replace('.', '');
+  const point = (dot < 0 ? mantissa.length : dot) + exp;
+  const body = point <= 0 ? `0.${'0'.repeat(-point)}${digits}`
+    : point >= digits.length ? digits + '0'.repeat(point - digits.length)
+      : `${digits.slice(0, point)}.${digits.slice(point)}`;
+  return negative ? `-${body}` : body;
+}
+
+/**
+ * The shortest decimal text that Math.fround turns back into this float32 value (up to 9
+ * significant digits always suffice). NaN and infinities come out as "NaN", "Infinity" and
+ * "-Infinity", which SQL quarantines.
+ */
+export function float32Text(value: number): string {
+  if (!Number.isFinite(value)) return String(value);
+  for (let p = 1; p <= 9; p++) {
+    // Our own formatting of a float read from the file, not venue text: reading it back is safe.
+    const candidate = +value.toPrecision(p);
+    if (Math.fround(candidate) === value) return plainDecimal(String(candidate));
+  }
+  return plainDecimal(String(value));
+}
+
+// Volumes repeat a lot (1, 0.75, 2.25 ...), so their text is cached by the float's bit pattern.
+// Shifted by 2^30, every non-negative float32 bit pattern is a small integer (a V8 Smi), which
+// keeps the lookup cheap; negative floats (never valid volumes) are merely slower.
+const volumeCache = new Map<number, string>();
+const VOLUME_CACHE_LIMIT = 1 << 16;
+
+function volumeText(view: DataView, offset: number): string {
+  const key = view.getInt32(offset) - 0x40000000;
+  let text = volumeCache.get(key);
+  if (text === undefined) {
+    text = float32Text(view.getFloat32(offset));
+    if (volumeCache.size >= VOLUME_CACHE_LIMIT) volumeCache.clear();
+    volumeCache.set(key, text);
+  }
+  return text;
+}
+
+/** Decodes a .bi5 body into the JSON text of its records (see TickRecord / CandleRecord). */
+export function decodeBi5(body: Uint8Array, kind: Bi5Kind, file?: string): Bi5Text {
+  const raw = decompressBi5(body, kind, file);
+  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  const size = RECORD_BYTES[kind];
+  const count = raw.length / size;
+  let json = '[';
+  if (kind === 'ticks') {
+    for (let i = 0, o = 0; i < count; i++, o += 20) {
+      json += (i === 0 ? '[' : ',[') + view.getInt32(o) + ',' + view.getInt32(o + 4) + ',' + view.getInt32(o + 8)
+        + ',"' + volumeText(view, o + 12) + '","' + volumeText(view, o + 16) + '"]';
+    }
+  } else {
+    for (let i = 0, o = 0; i < count; i++, o += 24) {
+      json += (i === 0 ? '[' : ',[') + view.getInt32(o) + ',' + view.getInt32(o + 4) + ',' + view.getInt32(o + 8)
+        + ',' + view.getInt32(o + 12) + ',' + view.getInt32(o + 16) + ',"' + volumeText(view, o + 20) + '"]';
+    }
+  }
+  return { kind, count, json: json + ']' };
+}
+
+/** The records as arrays (for tests and tools; landing uses the text from decodeBi5). */
+export function decodeBi5Records(body: Uint8Array, kind: 'ticks', file?: string): TickRecord[];
+export function decodeBi5Records(body: Uint8Array, kind: 'candles', file?: string): CandleRecord[];
+export function decodeBi5Records(body: Uint8Array, kind: Bi5Kind, file?: string): TickRecord[] | CandleRecord[] {
+  return JSON.parse(decodeBi5(body, kind, file).json) as TickRecord[] | CandleRecord[];
+}

@@ -1,0 +1,141 @@
+import { TickflowError } from '../../src/errors.ts';
+import { decodeBi5, type Bi5Kind } from './bi5.ts';
+
+/**
+ * Dukascopy files become staging frames: one frame per file, the decoded records kept in the
+ * venue's integers and units, wrapped with what the file's path and the instrument's metadata
+ * say about them. SQL (sql/venues/dukascopy_010_normalize_v1.sql) gives them meaning.
+ *
+ * Payload (JSON text), one of:
+ *   {"instrument":"EURUSD","start":"2019-02-04T08:00:00Z","point":100000,"format":"bi5-ticks-v1",
+ *    "records":[[ms,ask,bid,"askVolume","bidVolume"],...]}
+ *   {"instrument":"EURUSD","start":"2019-02-04T00:00:00Z","point":100000,"format":"bi5-candles-v1",
+ *    "side":"bid","records":[[s,open,close,low,high,"volume"],...]}
+ * - start: the UTC start of the file's period (hour, day, month or year), from its path; the
+ *   path's month is 0-based, start's month is the calendar month.
+ * - point: the divisor that turns the integer prices into the instrument's price
+ *   (10^priceScale of the venue's instrument metadata: 100000 for EURUSD, 1000 for GBPJPY,
+ *   10 for BTCUSD). The file does not carry it, so the frame does.
+ * - records: offsets and prices as the file's signed 32-bit integers; volumes (float32 in the
+ *   file, in millions of units) as the shortest decimal text that is the same float32.
+ * An empty file (a closed hour or day) is a frame with no records: coverage, not a gap.
+ */
+
+export type DukascopyStream = 'ticks' | 'candles_m1' | 'candles_h1' | 'candles_d1';
+
+/** The envelope and payload of one staging.frames row (the shape the landing writer takes). */
+export interface DukascopyFrame {
+  venue: 'dukascopy';
+  stream: DukascopyStream;
+  sessionId: null;
+  seq: number;
+  receivedAt: string;
+  source: 'file';
+  request: string;
+  payload: string;
+}
+
+export interface DukascopyFile {
+  /** INSTRUMENT/YYYY/MM/DD/HHh_ticks.bi5 etc., month 0-based as in the datafeed URL. */
+  request: string;
+  instrument: string;
+  kind: Bi5Kind;
+  stream: DukascopyStream;
+  /** Candle files only. */
+  side: 'bid' | 'ask' | null;
+  /** UTC start of the file's period, e.g. 2019-02-04T08:00:00Z. */
+  start: string;
+}
+
+const PATH_RE = /(?:^|\/)([A-Z0-9][A-Z0-9._-]*)\/(\d{4})\/(?:(\d{2})\/(?:(\d{2})\/)?)?(?:(\d{2})h_ticks|(BID|ASK)_candles_(min|hour|day)_1)\.bi5$/;
+const CANDLE_STREAM = { min: 'candles_m1', hour: 'candles_h1', day: 'candles_d1' } as const;
+
+function badPath(path: string, expected: string): TickflowError {
+  return new TickflowError('VENUE_FILE_CORRUPT', `dukascopy file path ${JSON.stringify(path)}: expected ${expected}`);
+}
+
+const pad2 = (n: number): string => (n < 10 ? `0${n}` : `${n}`);
+
+function daysInMonth(year: number, month1: number): number {
+  if (month1 === 2) return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
+  return [4, 6, 9, 11].includes(month1) ? 30 : 31;
+}
+
+/**
+ * What a datafeed path (or URL) names: instrument, kind, stream and period start. The path is
+ * our own request, not venue data, so reading its digits here interprets nothing the venue sent.
+ */
+export function parseDukascopyPath(path: string): DukascopyFile {
+  const m = PATH_RE.exec(path);
+  if (!m) {
+    throw badPath(path, 'INSTRUMENT/YYYY[/MM[/DD]]/(HHh_ticks|BID_candles_min_1|BID_candles_hour_1|BID_candles_day_1).bi5');
+  }
+  const [, instrument, y, mm, dd, hh, side, unit] = m as unknown as [string, string, string, string?, string?, string?, string?, ('min' | 'hour' | 'day')?];
+  const want = hh !== undefined || unit === 'min' ? 2 : unit === 'hour' ? 1 : 0;
+  const got = dd !== undefined ? 2 : mm !== undefined ? 1 : 0;
+  if (want !== got) {
+    const what = hh !== undefined ? 'an hourly tick file' : `${unit === 'hour' ? 'an' : 'a'} ${unit}_1 candle file`;
+    throw badPath(path, `${what} under ${['YYYY', 'YYYY/MM', 'YYYY/MM/DD'][want]}`);
+  }
+  const year = +y;
+  const month1 = mm === undefined ? 1 : +mm + 1;
+  const day = dd === undefined ? 1 : +dd;
+  const hour = hh === undefined ? 0 : +hh;
+  if (month1 > 12) throw badPath(path, `a 0-based month 00..11, received ${mm}`);
+  if (day < 1 || day > daysInMonth(year, month1)) throw badPath(path, `a day 01..${daysInMonth(year, month1)}, received ${dd}`);
+  if (hour > 23) throw badPath(path, `an hour 00..23, received ${hh}`);
+  const request = m[0].startsWith('/') ? m[0].slice(1) : m[0];
+  return {
+    request,
+    instrument,
+    kind: hh !== undefined ? 'ticks' : 'candles',
+    stream: hh !== undefined ? 'ticks' : CANDLE_STREAM[unit!],
+    side: side === undefined ? null : side === 'BID' ? 'bid' : 'ask',
+    start: `${y}-${pad2(month1)}-${pad2(day)}T${pad2(hour)}:00:00Z`,
+  };
+}
+
+/** The price divisor from the venue's instrument metadata (priceScale 5 -> 100000). */
+export function pointFromPriceScale(priceScale: number): number {
+  if (!Number.isInteger(priceScale) || priceScale < 0 || priceScale > 9) {
+    throw new TickflowError('VENUE_FILE_CORRUPT', `dukascopy priceScale: expected an integer 0..9, received ${priceScale}`);
+  }
+  return 10 ** priceScale;
+}
+
+export interface DukascopyFileInput {
+  /** Datafeed path or URL of the file. */
+  path: string;
+  /** The file's bytes as downloaded (possibly empty). */
+  body: Uint8Array;
+  /** Price divisor, a power of ten (see pointFromPriceScale). */
+  point: number;
+  /** Our receive time (ISO 8601), when the file was downloaded. */
+  receivedAt: string;
+  /** Position of the frame in its batch. */
+  seq?: number;
+}
+
+/**
+ * Decodes one .bi5 file into its staging frame (pure: no I/O). Throws VENUE_FILE_CORRUPT for
+ * a damaged file or an unknown path; a file that decodes is landed whole, and SQL quarantines
+ * single bad records.
+ */
+export function dukascopyFrame(input: DukascopyFileInput): DukascopyFrame {
+  const file = parseDukascopyPath(input.path);
+  if (!Number.isInteger(input.point) || input.point < 1 || !/^10*$/.test(String(input.point))) {
+    throw new TickflowError('VENUE_FILE_CORRUPT', `dukascopy point for ${file.request}: expected a power of ten, received ${input.point}`);
+  }
+  const { json } = decodeBi5(input.body, file.kind, file.request);
+  const head = `{"instrument":"${file.instrument}","start":"${file.start}","point":${input.point},"format":"bi5-${file.kind}-v1"`;
+  return {
+    venue: 'dukascopy',
+    stream: file.stream,
+    sessionId: null,
+    seq: input.seq ?? 0,
+    receivedAt: input.receivedAt,
+    source: 'file',
+    request: file.request,
+    payload: `${head}${file.side === null ? '' : `,"side":"${file.side}"`},"records":${json}}`,
+  };
+}
