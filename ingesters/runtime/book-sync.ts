@@ -57,6 +57,7 @@ export function bookSync(spec: BookSyncSpec, ctx: SessionContext): FrameGate {
           if (release(key, b, lastId)) return;
           // The snapshot is older than the first buffered diff can continue: fetch a newer one.
           ctx.event('resync', { key, reason: 'snapshot older than buffered diffs', lastUpdateId: lastId.toString() });
+          await new Promise((r) => setTimeout(r, Math.min(5_000, 200 * 2 ** attempt)));
         } catch (err) {
           if (closed) return;
           ctx.event('error_frame', { key, reason: `snapshot fetch failed: ${(err as Error).message}` });

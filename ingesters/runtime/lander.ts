@@ -78,6 +78,9 @@ export class Lander {
   /** Frames accepted but not yet committed. */
   pending = 0;
   landedFrames = 0;
+  acceptedFrames = 0;
+  private acceptedEvents = 0;
+  private landedEvents = 0;
   failedAttempts = 0;
 
   constructor(private readonly sql: Sql, private readonly opts: LanderOptions, private readonly log: Logger) {}
@@ -88,12 +91,14 @@ export class Lander {
     this.frames.push(frame);
     this.bytes += frame.payload.length + 120;
     this.pending++;
+    this.acceptedFrames++;
     this.schedule();
     return this.bytes < this.opts.maxBufferedBytes;
   }
 
   event(e: OpsEvent): void {
     this.events.push(e);
+    this.acceptedEvents++;
     this.schedule();
   }
 
@@ -133,6 +138,7 @@ export class Lander {
       this.bytes -= freed;
       this.pending -= frames.length;
       this.landedFrames += frames.length;
+      this.landedEvents += events.length;
       if (this.bytes < this.opts.maxBufferedBytes && this.waiters.length > 0) {
         for (const w of this.waiters.splice(0)) w();
       }
@@ -205,9 +211,11 @@ export class Lander {
     return counts;
   }
 
-  /** Lands everything accepted so far. */
+  /** Lands everything accepted before the call (frames that keep arriving do not extend it). */
   async flush(): Promise<void> {
-    while (this.frames.length > 0 || this.events.length > 0 || this.flushing) {
+    const frames = this.acceptedFrames;
+    const events = this.acceptedEvents;
+    while (this.landedFrames < frames || this.landedEvents < events) {
       await this.kick();
     }
   }

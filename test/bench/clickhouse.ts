@@ -1,0 +1,202 @@
+/**
+ * ClickHouse analytics store, on the embedded engines (Postgres 18 + chdb), in a temp folder:
+ *
+ *   npx tsx test/bench/clickhouse.ts [trades=500000] [intervalMs=100]
+ *
+ *  - syncRowsPerSec: trades already committed in Postgres shipped to ClickHouse by the sync;
+ *  - commitToVisible: single-trade transactions committed while the sync loop runs every
+ *    intervalMs; time from COMMIT returning to the row being visible in ClickHouse (p50/p95/max,
+ *    target p95 <= 2000 ms), polled every 5 ms;
+ *  - yearOfBars: 525,600 one-minute bars of one instrument (a year), read from the bars_1m view:
+ *    server-side execution (FORMAT Null; target <= 100 ms) and delivery of every row to Node as
+ *    CSV / TSV / JSONCompactEachRow (target <= 400 ms), each before and after parts are merged;
+ *  - compression of the trades table from system.parts (target >= 10x), per column as well.
+ *
+ * Prints one JSON line.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import postgres from 'postgres';
+import { loadConfig } from '../../src/config.ts';
+import { connect, startEmbedded } from '../../src/db.ts';
+import { createLogger } from '../../src/log.ts';
+import { migrate } from '../../src/migrate.ts';
+import { clickhouseOptions, openClickHouse } from '../../src/clickhouse/client.ts';
+import { migrateClickHouse } from '../../src/clickhouse/migrate.ts';
+import { startSyncLoop, syncClickHouse } from '../../src/clickhouse/sync.ts';
+import { freePort } from '../support/global-setup.ts';
+
+const TRADES = Math.max(1000, Number.parseInt(process.argv[2] ?? '500000', 10) || 500_000);
+const INTERVAL_MS = Math.max(10, Number.parseInt(process.argv[3] ?? '100', 10) || 100);
+const LATENCY_SAMPLES = 200;
+const YEAR_MINUTES = 525_600;
+
+const log = createLogger({ level: 'warn' });
+const dir = mkdtempSync(path.join(tmpdir(), 'tickflow-bench-ch-'));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(xs.length * p) - 1)]!;
+const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
+
+const pg = await startEmbedded({ dir: path.join(dir, 'pg'), port: await freePort(), fsync: true, log });
+const sql = connect(pg.url, { max: 6 });
+const config = loadConfig({ env: {}, overrides: { dataDir: dir } });
+const options = clickhouseOptions(config, { sync: { intervalMs: INTERVAL_MS, batchRows: 100_000 } });
+const ch = await openClickHouse(config, options);
+const out: Record<string, unknown> = { trades: TRADES, syncIntervalMs: INTERVAL_MS };
+
+async function chValue<T>(query: string): Promise<T> {
+  const rs = await ch.client.query({ query, format: 'JSONEachRow' });
+  return (await rs.json<Record<string, T>>())[0]!.v!;
+}
+
+try {
+  await migrate(sql, pg.url, log);
+  await migrateClickHouse(ch, options, log);
+  const rt = { sql, ch, options, log };
+  const [inst] = await sql<{ id: number }[]>`
+    insert into market.instruments (venue, venue_symbol, symbol) values ('binance', 'BTCUSDT', 'BTC/USDT') returning instrument_id as id`;
+  const id = inst!.id;
+
+  // Trades shaped like Binance BTC/USDT: ~20 per second, price a random walk on a 0.01 tick,
+  // sizes with up to 5 decimals and a long tail, consecutive ids, receive time ~15-25 ms later.
+  const start = Date.now() - 2 * 86_400_000;
+  await sql`
+    insert into market.trades (instrument_id, traded_at, trade_id, seq, price, size, side, received_at, source)
+    select ${id}, t.at, (9000000000 + g)::text, 9000000000 + g,
+           60000 + 0.01 * sum(floor(random() * 5) - 2) over (order by g),
+           round((0.00001 + random() ^ 4 * 2)::numeric, 5), case when random() < 0.5 then 'buy' else 'sell' end,
+           t.at + (15 + floor(random() * 10)) * interval '1 ms', 'ws'
+    from generate_series(1, ${TRADES}) g
+    cross join lateral (select ${new Date(start).toISOString()}::text::timestamptz
+                               + (g * 50 + floor(random() * 50)) * interval '1 ms' + floor(random() * 1000) * interval '1 us' as at) t`;
+
+  // 1. Throughput of the sync over a backlog.
+  let t0 = performance.now();
+  const report = await syncClickHouse(rt);
+  const syncMs = performance.now() - t0;
+  const shipped = report.streams.find((s) => s.stream === 'trades')!.rows;
+  out.syncRowsPerSec = Math.round(shipped / (syncMs / 1000));
+  out.syncSeconds = round(syncMs / 1000, 2);
+
+  // 2. Compression of the trades table, parts merged as they would be in steady state.
+  await ch.client.command({ query: 'OPTIMIZE TABLE trades FINAL' });
+  const parts = (await (await ch.client.query({
+    query: `SELECT sum(rows) AS rows, sum(data_uncompressed_bytes) AS raw, sum(data_compressed_bytes) AS packed
+            FROM system.parts WHERE database = currentDatabase() AND table = 'trades' AND active`,
+    format: 'JSONEachRow',
+  })).json<{ rows: string; raw: string; packed: string }>())[0]!;
+  const columns = await (await ch.client.query({
+    query: `SELECT name, round(data_uncompressed_bytes / data_compressed_bytes, 1) AS ratio, round(data_compressed_bytes / {rows:UInt64}, 2) AS bytes_per_row
+            FROM system.columns WHERE database = currentDatabase() AND table = 'trades' AND data_compressed_bytes > 0 ORDER BY name`,
+    query_params: { rows: parts.rows },
+    format: 'JSONEachRow',
+  })).json<{ name: string; ratio: number; bytes_per_row: number }>();
+  out.compression = {
+    rows: Number(parts.rows),
+    ratio: round(Number(parts.raw) / Number(parts.packed), 2),
+    compressedBytesPerRow: round(Number(parts.packed) / Number(parts.rows), 2),
+    columns: Object.fromEntries(columns.map((c) => [c.name, { ratio: c.ratio, bytesPerRow: c.bytes_per_row }])),
+  };
+
+  // 3. Commit-to-visibility with the sync loop running every INTERVAL_MS.
+  const loop = startSyncLoop(rt, { intervalMs: INTERVAL_MS });
+  const committed = new Map<string, number>();
+  const visible = new Map<string, number>();
+  let producing = true;
+  const poller = (async () => {
+    while (producing || visible.size < committed.size) {
+      const waiting = [...committed.keys()].filter((k) => !visible.has(k));
+      if (waiting.length > 0) {
+        const rs = await ch.client.query({
+          query: 'SELECT trade_id FROM trades WHERE instrument_id = {id:UInt32} AND trade_id IN {ids:Array(String)}',
+          query_params: { id, ids: waiting },
+          format: 'JSONEachRow',
+        });
+        const now = performance.now();
+        for (const r of await rs.json<{ trade_id: string }>()) if (!visible.has(r.trade_id)) visible.set(r.trade_id, now);
+      }
+      await sleep(5);
+    }
+  })();
+  const writer = postgres(pg.url, { max: 1, onnotice: () => {} });
+  for (let i = 0; i < LATENCY_SAMPLES; i++) {
+    const tradeId = `lat-${i}`;
+    await writer`
+      insert into market.trades (instrument_id, traded_at, trade_id, seq, price, size, side, received_at, source)
+      values (${id}, now(), ${tradeId}, null, 60100.25, 0.01, 'buy', now(), 'ws')`;
+    committed.set(tradeId, performance.now());
+    await sleep(20 + Math.random() * 40);
+  }
+  producing = false;
+  await Promise.race([poller, sleep(30_000)]);
+  await loop.stop();
+  await writer.end();
+  const latencies = [...committed].filter(([k]) => visible.has(k)).map(([k, at]) => visible.get(k)! - at);
+  out.commitToVisibleMs = {
+    samples: latencies.length,
+    missing: committed.size - latencies.length,
+    p50: round(median(latencies)),
+    p95: round(pct(latencies, 0.95)),
+    max: round(Math.max(...latencies)),
+  };
+
+  // 4. A year of 1-minute bars for one instrument: two trades a minute for 525,600 minutes,
+  // inserted in monthly blocks as a backfill would (trades older than the TTL are dropped, the
+  // bars stay).
+  const yearStart = Math.floor((Date.now() - 400 * 86_400_000) / 86_400_000) * 86_400_000;
+  const yearStartText = new Date(yearStart).toISOString().slice(0, 19).replace('T', ' ');
+  t0 = performance.now();
+  for (let m = 0; m < YEAR_MINUTES; m += 43_200) {
+    await ch.client.command({
+      query: `INSERT INTO trades (venue, symbol, instrument_id, traded_at, trade_id, seq, price, size, side, received_at, source)
+              SELECT 'bench', 'YEAR/USD', 999999, t, toString(number), number,
+                     toDecimal128(100 + (number % 997) / 100, 12), toDecimal128(1 + (number % 7) / 1000, 12),
+                     if(number % 2 = 0, 'buy', 'sell'), t, 'file'
+              FROM (SELECT number, toDateTime64({start:String}, 6, 'UTC') + toIntervalSecond(intDiv(number, 2) * 60 + (number % 2) * 30) AS t
+                    FROM numbers({from:UInt64}, {count:UInt64}))`,
+      query_params: { start: yearStartText, from: 2 * m, count: 2 * Math.min(43_200, YEAR_MINUTES - m) },
+    });
+  }
+  out.yearOfBarsInsertSeconds = round((performance.now() - t0) / 1000, 2);
+  const barsQuery = `SELECT * FROM bars_1m WHERE venue = 'bench' AND symbol = 'YEAR/USD'
+                     AND bucket >= toDateTime('${yearStartText}', 'UTC') AND bucket < toDateTime('${yearStartText}', 'UTC') + INTERVAL 365 DAY
+                     ORDER BY bucket`;
+  const measureYear = async () => {
+    const serverMs: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      const s = performance.now();
+      await ch.client.command({ query: `${barsQuery} FORMAT Null` });
+      serverMs.push(performance.now() - s);
+    }
+    const deliver: Record<string, { ms: number; rows: number }> = {};
+    for (const format of ['CSV', 'TabSeparated', 'JSONCompactEachRow'] as const) {
+      const runs: number[] = [];
+      let rows = 0;
+      for (let i = 0; i < 5; i++) {
+        const s = performance.now();
+        const rs = await ch.client.query({ query: barsQuery, format });
+        let text = '';
+        for await (const chunk of rs.stream()) for (const row of chunk) text += `${row.text}\n`;
+        rows = text.length > 0 ? text.split('\n').length - 1 : 0;
+        runs.push(performance.now() - s);
+      }
+      deliver[format] = { ms: round(median(runs)), rows };
+    }
+    const best = Object.entries(deliver).sort((a, b) => a[1].ms - b[1].ms)[0]!;
+    return { serverMs: round(median(serverMs)), deliverMs: deliver, best: { format: best[0], ms: best[1].ms } };
+  };
+  const parts1m = await chValue<string>("SELECT toString(count()) AS v FROM system.parts WHERE database = currentDatabase() AND table = 'bars_1m_state' AND active");
+  const beforeMerge = await measureYear();
+  await ch.client.command({ query: 'OPTIMIZE TABLE bars_1m_state FINAL' });
+  const afterMerge = await measureYear();
+  const barRows = await chValue<string>(`SELECT toString(count()) AS v FROM (${barsQuery})`);
+  out.yearOfBars = { rows: Number(barRows), partsBeforeMerge: Number(parts1m), beforeMerge, afterMerge };
+} finally {
+  await sql.end({ timeout: 2 });
+  await ch.close();
+  await pg.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
+console.log(JSON.stringify(out));

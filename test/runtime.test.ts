@@ -1,0 +1,124 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { FakeBinance } from './fakes/binance.ts';
+import { createTestDatabase, type TestDatabase } from './support/db.ts';
+import { expectedBook, loadSpotCapture } from './support/binance-capture.ts';
+import { binanceFeed, startBinance } from './support/feeds.ts';
+import { waitFor } from './support/wait.ts';
+
+const { frames, snapshot } = loadSpotCapture();
+const texts = frames.map((f) => f.text);
+const tradeFrames = texts.filter((t) => t.includes('@trade'));
+
+/** Endless trades with consecutive ids, in the real frame format, for connection-level tests. */
+function* tradeStream(startId: number): Generator<string> {
+  const base = tradeFrames[0]!;
+  for (let id = startId; ; id++) yield base.replace(/"t":\d+/, `"t":${id}`);
+}
+
+let db: TestDatabase;
+let fake: FakeBinance | undefined;
+let stopFeed: (() => Promise<void>) | undefined;
+
+beforeAll(async () => { db = await createTestDatabase('rt'); });
+afterAll(async () => { await db?.drop(); });
+afterEach(async () => {
+  await stopFeed?.(); stopFeed = undefined;
+  await fake?.stop(); fake = undefined;
+  await db.sql`truncate staging.frames, staging.quarantine, market.trades, market.quotes, market.book_levels,
+               market.book_state, market.book_snapshots, ops.sessions, ops.session_events, ops.batches, quality.gaps`;
+});
+
+async function events(kind: string) {
+  return db.sql`select kind, detail from ops.session_events where kind = ${kind} order by event_id`;
+}
+
+describe('connection runtime against a fake venue', () => {
+  it('reconnects after a dropped connection and records the disconnect as a gap', async () => {
+    fake = new FakeBinance({ frames: () => tradeStream(1), intervalMs: 2, snapshots: { BTCUSDT: snapshot } });
+    const url = await fake.start();
+    const f = startBinance(db.sql, binanceFeed(url, fake.restUrl, { channels: ['trade'] }));
+    stopFeed = f.stop;
+    await waitFor(() => f.ws.messages > 50, 'first frames');
+    fake.dropAll();
+    await waitFor(() => fake!.connections >= 2 && f.ws.state === 'connected', 'a new connection with data');
+    await f.lander.flush();
+    await waitFor(async () => (await events('disconnected')).length >= 1, 'the disconnect event');
+    const [d] = await events('disconnected');
+    expect(String((d!.detail as { reason: string }).reason)).toMatch(/closed|error/);
+    const gaps = await waitFor(async () => {
+      await f.lander.flush();
+      const g = await db.sql`select detected_by, gap_from, gap_to from quality.gaps where detected_by = 'disconnect'`;
+      return g.length === 1 && g[0]!.gap_to !== null ? g : undefined;
+    }, 'the disconnect gap to be closed by the next session');
+    expect(gaps![0]!.gap_to.getTime()).toBeGreaterThanOrEqual(gaps![0]!.gap_from.getTime());
+  });
+
+  it('detects a black-holed connection with the watchdog and replaces it', async () => {
+    fake = new FakeBinance({ frames: () => tradeStream(1), intervalMs: 5 });
+    const url = await fake.start();
+    const f = startBinance(db.sql, binanceFeed(url, fake.restUrl, { channels: ['trade'], staleAfterSeconds: 1 }));
+    stopFeed = f.stop;
+    await waitFor(() => f.ws.messages > 20, 'first frames');
+    const started = performance.now();
+    fake.blackhole(true);
+    await waitFor(async () => { await f.lander.flush(); return (await events('stale')).length > 0; }, 'the stale event', 10_000);
+    const detectedAfter = performance.now() - started;
+    fake.blackhole(false);
+    await waitFor(() => fake!.connections >= 2 && f.ws.state === 'connected', 'a replacement connection', 10_000);
+    expect(detectedAfter).toBeLessThan(3_000); // staleness limit 1 s, checked every 250 ms
+    const [s] = await db.sql`select close_reason from ops.sessions where close_reason like 'stale%'`;
+    expect(s).toBeDefined();
+  });
+
+  it('refetches a REST snapshot that does not line up with the buffered diffs', async () => {
+    // The first snapshot is older than the first diff the capture has: it cannot be continued.
+    const stale = snapshot.replace(/"lastUpdateId":\d+/, '"lastUpdateId":50093239000');
+    fake = new FakeBinance({ frames: () => texts, intervalMs: 1, snapshots: { BTCUSDT: stale } });
+    const url = await fake.start();
+    const f = startBinance(db.sql, binanceFeed(url, fake.restUrl));
+    stopFeed = f.stop;
+    await waitFor(async () => { await f.lander.flush(); return (await events('resync')).length > 0; }, 'a resync');
+    fake.setSnapshot('BTCUSDT', snapshot);
+    await waitFor(async () => {
+      const [r] = await db.sql`select count(*)::int as n from staging.frames where stream = 'depth'`;
+      return r!.n === texts.filter((t) => t.includes('@depth')).length;
+    }, 'all diffs landed');
+    await f.stop(); stopFeed = undefined;
+    expect(fake.restRequests.filter((r) => r.startsWith('/api/v3/depth')).length).toBeGreaterThanOrEqual(2);
+    const want = expectedBook(frames, snapshot);
+    const [state] = await db.sql`select last_update_id::text, in_sync from market.book_state`;
+    expect(state).toEqual({ last_update_id: want.lastUpdateId.toString(), in_sync: true });
+    const [{ n }] = await db.sql`select count(*)::int as n from market.book_levels` as unknown as [{ n: number }];
+    expect(n).toBe(want.bids.size + want.asks.size);
+  });
+
+  it('quarantines malformed frames with a reason and keeps the frames around them', async () => {
+    const good = tradeFrames.slice(0, 6);
+    const bad = [
+      '{"stream":"btcusdt@trade","data":{"e":"trade","E":1723161255343,"s":"BTCUSDT","t":1,"p":"NaN","q":"0.1","T":1723161255342,"m":true}}',
+      '{"stream":"btcusdt@trade","data":{"e":"trade","E":1723161255343,"s":"BTCUSDT","t":2,"p":"-5.0","q":"0.1","T":1723161255342,"m":true}}',
+      '{"stream":"btcusdt@trade","data":{"e":"trade","s":"BTCUSDT","t":3,"p":"61837.63",',
+      '{"stream":"btcusdt@trade","data":{"e":"trade","E":1723161255343,"s":"BTCUSDT","t":99999999999999999999,"p":"1.0","q":"0.1","T":1723161255342,"m":true}}',
+      '{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"s":"BTCUSDT","t":4,"p":"1.0","q":"0.1","T":1000,"m":false}}',
+      'not json at all',
+    ];
+    const mixed = [good[0]!, bad[0]!, good[1]!, bad[1]!, good[2]!, bad[2]!, good[3]!, bad[3]!, good[4]!, bad[4]!, good[5]!, bad[5]!];
+    fake = new FakeBinance({ frames: () => mixed, intervalMs: 1 });
+    const url = await fake.start();
+    const f = startBinance(db.sql, binanceFeed(url, fake.restUrl, { channels: ['trade'] }));
+    stopFeed = f.stop;
+    await waitFor(async () => { await f.lander.flush(); return f.lander.landedFrames >= mixed.length; }, 'all frames landed');
+    const trades = await db.sql`select trade_id from market.trades order by seq`;
+    expect(trades.map((t) => t.trade_id)).toEqual(good.map((g) => /"t":(\d+)/.exec(g)![1]));
+    const q = await db.sql`select payload, reason from staging.quarantine order by frame_id`;
+    expect(q.map((r) => r.payload)).toEqual(bad);
+    expect(q.map((r) => r.reason)).toEqual([
+      expect.stringMatching(/price p is not a decimal string/),
+      expect.stringMatching(/price p is not a decimal string/),
+      'payload is not valid JSON',
+      expect.stringMatching(/trade id t is not an integer that fits 64 bits/),
+      expect.stringMatching(/before 2009/),
+      'payload is not valid JSON',
+    ]);
+  });
+});
