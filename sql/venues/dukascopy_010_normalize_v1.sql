@@ -1,0 +1,321 @@
+-- Dukascopy historical files (.bi5), decoded by ingesters/dukascopy/bi5.ts and landed by
+-- ingesters/dukascopy/land.ts: one frame per file, source 'file', request = the datafeed path
+-- (month 0-based), payload
+--   {"instrument","start","point","format":"bi5-ticks-v1","records":[[ms,ask,bid,"askVol","bidVol"],...]}
+--   {"instrument","start","point","format":"bi5-candles-v1","side","records":[[s,open,close,low,high,"vol"],...]}
+-- Prices are integers in points: price = points / point, exactly, at the instrument's scale.
+-- Volumes are in millions of units in the files (the venue's JSON API publishes the same tick
+-- volumes in units: 1.8 there is 1800000.0), so sizes here are volume * 1000000, in base units.
+-- Ticks become market.quotes; candles become market.candles (price side from the file name,
+-- volume_kind quoted_size: a Dukascopy candle's volume is the sum of its ticks' sizes on that
+-- side, not traded volume; volume 0 marks a filler candle for a bucket without ticks).
+--
+-- Natural key of a tick: (instrument, quoted_at, k), k = how many earlier records of the same
+-- file share its millisecond. Dukascopy times are milliseconds, so seq = microseconds since the
+-- epoch of quoted_at + k (k < 1000) keeps quotes.seq "microseconds since the epoch" to the
+-- millisecond, is unique (files of one instrument never overlap), orders like the file, and is
+-- the same on every re-landing of the file, so re-landing inserts nothing twice.
+
+create or replace function market.dukascopy_symbol(p_venue_symbol text, out symbol text, out base text, out quote text,
+                                                   out asset_class text)
+language sql
+immutable parallel safe
+as $$
+  -- Six letters of two ISO 4217 codes (metals XAU, XAG, XPT, XPD included) are a currency pair;
+  -- a known coin before a currency is crypto; anything else keeps its venue symbol.
+  with x as (select upper(p_venue_symbol) as s),
+  fiat as (select unnest(array['AUD', 'CAD', 'CHF', 'CNH', 'CZK', 'DKK', 'EUR', 'GBP', 'HKD', 'HUF', 'ILS', 'JPY',
+                               'MXN', 'NOK', 'NZD', 'PLN', 'RON', 'RUB', 'SEK', 'SGD', 'THB', 'TRY', 'USD', 'ZAR',
+                               'XAU', 'XAG', 'XPT', 'XPD', 'BRL', 'CNY', 'INR', 'KRW', 'AED', 'SAR']) as c),
+  coin as (select unnest(array['BTC', 'ETH', 'LTC', 'BCH', 'XRP', 'XLM', 'EOS', 'ADA', 'DOT', 'LNK', 'UNI', 'XMR',
+                               'DSH', 'ETC', 'TRX', 'SOL', 'DOGE', 'AVAX', 'MATIC', 'BAT', 'ENJ', 'MKR', 'YFI',
+                               'CMP', 'AAV', 'UST', 'USDT']) as c),
+  pair as (
+    select left(x.s, 3) as b, right(x.s, 3) as q, 'forex' as k from x
+    where length(x.s) = 6 and left(x.s, 3) in (select c from fiat) and right(x.s, 3) in (select c from fiat)
+    union all
+    select coin.c, substr(x.s, length(coin.c) + 1), 'crypto' from x, coin
+    where x.s like coin.c || '%' and substr(x.s, length(coin.c) + 1) in (select c from fiat)
+  )
+  select coalesce((select b || '/' || q from pair limit 1), x.s),
+         (select b from pair limit 1),
+         (select q from pair limit 1),
+         coalesce((select k from pair limit 1), case when x.s like '%IDX%' then 'index' else 'cfd' end)
+  from x
+$$;
+comment on function market.dukascopy_symbol(text) is
+  'EURUSD -> EUR/USD forex, BTCUSD -> BTC/USD crypto, USA500IDXUSD -> itself, index; others cfd.';
+
+create or replace function market.register_dukascopy_instruments(p_batch uuid, p_from timestamptz, p_to timestamptz)
+returns void
+language sql
+as $$
+  insert into market.instruments (venue, venue_symbol, symbol, base, quote, asset_class)
+  select distinct 'dukascopy', x.s, c.symbol, c.base, c.quote, c.asset_class
+  from (
+    select substring(f.payload from '^\{"instrument":"([A-Z0-9][A-Z0-9._-]{0,39})"') as s
+    from staging.frames f
+    where f.batch_id = p_batch and f.venue = 'dukascopy' and f.received_at >= p_from and f.received_at < p_to
+  ) x
+  cross join lateral market.dukascopy_symbol(x.s) c
+  where x.s is not null
+    and not exists (select 1 from market.instruments i where i.venue = 'dukascopy' and i.venue_symbol = x.s)
+  on conflict (venue, venue_symbol) do nothing
+$$;
+
+create or replace function staging.dukascopy_path(p_instrument text, p_stream text, p_side text, p_start timestamptz)
+returns text
+language sql
+immutable parallel safe
+as $$
+  -- The datafeed path of a file; its month is 0-based.
+  select p_instrument || '/' || to_char(t, 'YYYY') ||
+         case p_stream
+           when 'ticks' then '/' || m0 || to_char(t, '/DD/HH24') || 'h_ticks.bi5'
+           when 'candles_m1' then '/' || m0 || to_char(t, '/DD/') || upper(p_side) || '_candles_min_1.bi5'
+           when 'candles_h1' then '/' || m0 || '/' || upper(p_side) || '_candles_hour_1.bi5'
+           when 'candles_d1' then '/' || upper(p_side) || '_candles_day_1.bi5'
+         end
+  from (select p_start at time zone 'UTC' as t) x
+  cross join lateral (select lpad((extract(month from x.t)::integer - 1)::text, 2, '0') as m0) m
+$$;
+comment on function staging.dukascopy_path(text, text, text, timestamptz) is
+  'The datafeed path of a Dukascopy file (EURUSD/2019/01/04/08h_ticks.bi5 is 2019-02-04 08:00 UTC).';
+
+create or replace function staging.dukascopy_files(p_batch uuid, p_from timestamptz, p_to timestamptz, p_streams text[])
+returns table (frame_id bigint, batch_id uuid, stream text, received_at timestamptz, source text, payload text,
+               d jsonb, instrument_id integer, start_at timestamptz, point numeric, scale integer, problem text)
+language sql
+stable
+as $$
+  -- Frame-level checks shared by ticks and candles: the envelope a file's records depend on.
+  -- Materialized so that each payload is parsed once, not once per reference to d.
+  with f as materialized (
+    select f.*, case when pg_input_is_valid(f.payload, 'jsonb') then f.payload::jsonb end as d
+    from staging.frames f
+    where f.batch_id = p_batch and f.venue = 'dukascopy' and f.stream = any (p_streams)
+      and f.received_at >= p_from and f.received_at < p_to
+  ), s as materialized (
+    select f.*,
+           case when jsonb_typeof(f.d) = 'object'
+                 and f.d->>'start' ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:00:00Z$'
+                 and pg_input_is_valid(f.d->>'start', 'timestamptz')
+                then (f.d->>'start')::timestamptz end as start_at,
+           case f.stream when 'ticks' then 'hour' when 'candles_m1' then 'day' when 'candles_h1' then 'month'
+                         else 'year' end as period
+    from f
+  )
+  select s.frame_id, s.batch_id, s.stream, s.received_at, s.source, s.payload, s.d, i.instrument_id, s.start_at,
+         case when staging.is_int(s.d->'point') then (s.d->>'point')::numeric end,
+         length(s.d->>'point') - 1,
+         case
+           when s.d is null then 'payload is not valid JSON'
+           when jsonb_typeof(s.d) <> 'object' then 'expected a JSON object, received ' || jsonb_typeof(s.d)
+           when s.d->>'format' is distinct from case when s.stream = 'ticks' then 'bi5-ticks-v1' else 'bi5-candles-v1' end
+             then 'format ' || coalesce(s.d->>'format', '(none)') || ' does not fit stream ' || s.stream
+           when i.instrument_id is null then 'missing or unknown instrument: ' || coalesce((s.d->'instrument')::text, '(none)')
+           when not staging.is_int(s.d->'point') or s.d->>'point' !~ '^10{0,9}$'
+             then 'point is not a power of ten up to 1e9: ' || coalesce((s.d->'point')::text, '(none)')
+           when s.start_at is null then 'start is not a UTC time on the hour: ' || coalesce((s.d->'start')::text, '(none)')
+           when date_trunc(s.period, s.start_at, 'UTC') <> s.start_at
+             then 'start ' || (s.d->>'start') || ' is not the start of a ' || s.period
+           when s.start_at > s.received_at then 'start ' || (s.d->>'start') || ' is after the file was received'
+           when s.stream <> 'ticks' and s.d->>'side' is distinct from 'bid' and s.d->>'side' is distinct from 'ask'
+             then 'side is neither bid nor ask: ' || coalesce((s.d->'side')::text, '(none)')
+           when s.request is distinct from staging.dukascopy_path(s.d->>'instrument', s.stream, s.d->>'side', s.start_at)
+             then 'request ' || coalesce(s.request, '(none)') || ' is not the file of ' || (s.d->>'instrument') || ' from '
+                  || (s.d->>'start') || ' (expected ' || staging.dukascopy_path(s.d->>'instrument', s.stream, s.d->>'side', s.start_at)
+                  || ', month 0-based)'
+           when jsonb_typeof(s.d->'records') is distinct from 'array' then 'records is not an array'
+         end
+  from s
+  left join market.instruments i on i.venue = 'dukascopy' and i.venue_symbol = s.d->>'instrument'
+$$;
+
+create or replace function staging.normalize_dukascopy_ticks_v1(p_batch uuid, p_from timestamptz, p_to timestamptz)
+returns jsonb
+language sql
+as $$
+  with files as materialized (
+    select * from staging.dukascopy_files(p_batch, p_from, p_to, array['ticks'])
+  ), items as materialized (
+    select f.frame_id, f.instrument_id, f.start_at, f.point, f.scale, f.received_at, f.source, (e.n - 1)::integer as item,
+           e.r,
+           case
+             when jsonb_typeof(e.r) <> 'array' then 'expected [ms, ask, bid, askVolume, bidVolume], received ' || left(e.r::text, 80)
+             when jsonb_array_length(e.r) <> 5 then 'expected [ms, ask, bid, askVolume, bidVolume], received ' || left(e.r::text, 80)
+             when not (staging.is_int(e.r->0) and staging.is_int(e.r->1) and staging.is_int(e.r->2))
+               then 'time offset, ask or bid is not an integer: ' || left(e.r::text, 80)
+             when not (e.r->>0)::bigint between 0 and 3599999
+               then 'time offset ' || (e.r->>0) || ' ms is outside the hour'
+             when (e.r->>1)::bigint <= 0 then 'ask ' || (e.r->>1) || ' is not positive'
+             when (e.r->>2)::bigint <= 0 then 'bid ' || (e.r->>2) || ' is not positive'
+             when jsonb_typeof(e.r->3) <> 'string' or not staging.is_decimal(e.r->>3)
+               then 'ask volume is not a non-negative decimal: ' || (e.r->3)::text
+             when jsonb_typeof(e.r->4) <> 'string' or not staging.is_decimal(e.r->>4)
+               then 'bid volume is not a non-negative decimal: ' || (e.r->4)::text
+           end as problem
+    from files f
+    cross join lateral jsonb_array_elements(f.d->'records') with ordinality e(r, n)
+    where f.problem is null
+  ), ranked as materialized (
+    select i.*, (i.r->>0)::bigint as ms,
+           row_number() over (partition by i.frame_id, (i.r->>0)::bigint order by i.item) - 1 as k
+    from items i
+    where i.problem is null
+  ), ins as (
+    insert into market.quotes (instrument_id, quoted_at, seq, bid, bid_size, ask, ask_size, time_source, received_at,
+                               source, frame_id)
+    select r.instrument_id, r.start_at + r.ms * interval '1 millisecond',
+           staging.epoch_us_of(r.start_at) + r.ms * 1000 + r.k,
+           round((r.r->>2)::numeric / r.point, r.scale), trim_scale((r.r->>4)::numeric * 1000000),
+           round((r.r->>1)::numeric / r.point, r.scale), trim_scale((r.r->>3)::numeric * 1000000),
+           'venue', r.received_at, r.source, r.frame_id
+    from ranked r
+    where r.k < 1000
+    on conflict do nothing
+    returning 1
+  ), bad as (
+    select frame_id, -1 as item, problem, payload from files where problem is not null
+    union all
+    select frame_id, item, problem, r::text from items where problem is not null
+    union all
+    select frame_id, item, 'more than 1000 ticks in millisecond ' || ms || ' of the hour', r::text from ranked where k >= 1000
+  ), q as (
+    insert into staging.quarantine (frame_id, item, batch_id, venue, stream, received_at, payload, reason, normalizer)
+    select b.frame_id, b.item, f.batch_id, 'dukascopy', f.stream, f.received_at, b.payload, b.problem,
+           'normalize_dukascopy_ticks_v1'
+    from bad b join files f using (frame_id)
+    on conflict (frame_id, item) do nothing
+  )
+  select jsonb_build_object(
+    'files', (select count(*) from files where problem is null),
+    'files_empty', (select count(*) from files where problem is null and jsonb_array_length(d->'records') = 0),
+    'quotes', (select count(*) from ins),
+    'quotes_duplicate', (select count(*) from ranked where k < 1000) - (select count(*) from ins),
+    'quarantined', (select count(*) from bad))
+$$;
+
+create or replace function staging.normalize_dukascopy_candles_v1(p_batch uuid, p_from timestamptz, p_to timestamptz)
+returns jsonb
+language sql
+as $$
+  with files as materialized (
+    select f.*, tf.timeframe, tf.step, -- Months and years are calendar lengths in UTC, whatever the session's time zone.
+           extract(epoch from ((f.start_at at time zone 'UTC') + tf.period) - (f.start_at at time zone 'UTC'))::bigint
+             as period_s
+    from staging.dukascopy_files(p_batch, p_from, p_to, array['candles_m1', 'candles_h1', 'candles_d1']) f
+    join (values ('candles_m1', '1m', 60, interval '1 day'), ('candles_h1', '1h', 3600, interval '1 month'),
+                 ('candles_d1', '1d', 86400, interval '1 year')) tf(stream, timeframe, step, period)
+      on tf.stream = f.stream
+  ), items as materialized (
+    select f.frame_id, f.instrument_id, f.start_at, f.point, f.scale, f.received_at, f.source, f.timeframe, f.step,
+           f.d->>'side' as side, (e.n - 1)::integer as item, e.r,
+           case
+             when jsonb_typeof(e.r) <> 'array' then 'expected [s, open, close, low, high, volume], received ' || left(e.r::text, 80)
+             when jsonb_array_length(e.r) <> 6 then 'expected [s, open, close, low, high, volume], received ' || left(e.r::text, 80)
+             when not (staging.is_int(e.r->0) and staging.is_int(e.r->1) and staging.is_int(e.r->2)
+                       and staging.is_int(e.r->3) and staging.is_int(e.r->4))
+               then 'time offset or a price is not an integer: ' || left(e.r::text, 80)
+             when (e.r->>0)::bigint < 0 or (e.r->>0)::bigint >= f.period_s
+               then 'time offset ' || (e.r->>0) || ' s is outside the file''s ' || f.period_s || ' s'
+             when (e.r->>0)::bigint % f.step <> 0
+               then 'time offset ' || (e.r->>0) || ' s is not a multiple of ' || f.step || ' s'
+             when least((e.r->>1)::bigint, (e.r->>2)::bigint, (e.r->>3)::bigint, (e.r->>4)::bigint) <= 0
+               then 'a price is not positive: ' || left(e.r::text, 80)
+             when (e.r->>3)::bigint > least((e.r->>1)::bigint, (e.r->>2)::bigint)
+                  or (e.r->>4)::bigint < greatest((e.r->>1)::bigint, (e.r->>2)::bigint)
+               then 'low or high does not bound open and close: ' || left(e.r::text, 80)
+             when jsonb_typeof(e.r->5) <> 'string' or not staging.is_decimal(e.r->>5)
+               then 'volume is not a non-negative decimal: ' || (e.r->5)::text
+           end as problem
+    from files f
+    cross join lateral jsonb_array_elements(f.d->'records') with ordinality e(r, n)
+    where f.problem is null
+  ), good as materialized (
+    -- One row per candle key (a file landed twice in a batch: the later one), and whether the
+    -- key was there before this statement, to count inserts apart from replacements.
+    select distinct on (g.instrument_id, g.timeframe, g.side, g.bucket) g.*,
+           exists (select 1 from market.candles c
+                   where c.instrument_id = g.instrument_id and c.timeframe = g.timeframe
+                     and c.price_side = g.side and c.bucket = g.bucket) as existed
+    from (select i.*, i.start_at + (i.r->>0)::bigint * interval '1 second' as bucket
+          from items i where i.problem is null) g
+    order by g.instrument_id, g.timeframe, g.side, g.bucket, g.received_at desc, g.frame_id desc
+  ), ups as (
+    insert into market.candles as c (instrument_id, timeframe, bucket, price_side, open, high, low, close, volume,
+                                     volume_kind, complete, source, received_at, frame_id)
+    select g.instrument_id, g.timeframe, g.bucket, g.side,
+           round((g.r->>1)::numeric / g.point, g.scale), round((g.r->>4)::numeric / g.point, g.scale),
+           round((g.r->>3)::numeric / g.point, g.scale), round((g.r->>2)::numeric / g.point, g.scale),
+           trim_scale((g.r->>5)::numeric * 1000000), 'quoted_size',
+           g.bucket + g.step * interval '1 second' <= g.received_at,
+           g.source, g.received_at, g.frame_id
+    from good g
+    on conflict (instrument_id, timeframe, price_side, bucket) do update
+      set open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,
+          volume = excluded.volume, volume_kind = excluded.volume_kind, complete = excluded.complete,
+          source = excluded.source, received_at = excluded.received_at, frame_id = excluded.frame_id
+      where not c.complete
+    returning c.instrument_id, c.timeframe, c.price_side, c.bucket
+  ), bad as (
+    select frame_id, -1 as item, problem, payload from files where problem is not null
+    union all
+    select frame_id, item, problem, r::text from items where problem is not null
+  ), q as (
+    insert into staging.quarantine (frame_id, item, batch_id, venue, stream, received_at, payload, reason, normalizer)
+    select b.frame_id, b.item, f.batch_id, 'dukascopy', f.stream, f.received_at, b.payload, b.problem,
+           'normalize_dukascopy_candles_v1'
+    from bad b join files f using (frame_id)
+    on conflict (frame_id, item) do nothing
+  )
+  select jsonb_build_object(
+    'files', (select count(*) from files where problem is null),
+    'files_empty', (select count(*) from files where problem is null and jsonb_array_length(d->'records') = 0),
+    'candles', (select count(*) from ups u join good g on g.instrument_id = u.instrument_id and g.timeframe = u.timeframe
+                                                        and g.side = u.price_side and g.bucket = u.bucket
+                where not g.existed),
+    'candles_updated', (select count(*) from ups u join good g on g.instrument_id = u.instrument_id and g.timeframe = u.timeframe
+                                                                and g.side = u.price_side and g.bucket = u.bucket
+                        where g.existed),
+    'candles_duplicate', (select count(*) from items where problem is null) - (select count(*) from ups),
+    'quarantined', (select count(*) from bad))
+$$;
+
+create or replace function staging.normalize_dukascopy_other_v1(p_batch uuid, p_from timestamptz, p_to timestamptz)
+returns jsonb
+language sql
+as $$
+  with q as (
+    insert into staging.quarantine (frame_id, item, batch_id, venue, stream, received_at, payload, reason, normalizer)
+    select f.frame_id, -1, f.batch_id, f.venue, f.stream, f.received_at, f.payload,
+           'unknown dukascopy stream ' || f.stream, 'normalize_dukascopy_other_v1'
+    from staging.frames f
+    where f.batch_id = p_batch and f.venue = 'dukascopy' and f.received_at >= p_from and f.received_at < p_to
+      and f.stream not in ('ticks', 'candles_m1', 'candles_h1', 'candles_d1')
+    on conflict (frame_id, item) do nothing
+    returning 1
+  )
+  select jsonb_build_object('quarantined', (select count(*) from q))
+$$;
+
+create or replace function staging.normalize_dukascopy_v1(p_batch uuid, p_from timestamptz, p_to timestamptz)
+returns jsonb
+language plpgsql
+as $$
+declare
+  v_counts jsonb := '{}';
+begin
+  perform market.register_dukascopy_instruments(p_batch, p_from, p_to);
+  v_counts := staging.merge_counts(v_counts, staging.normalize_dukascopy_ticks_v1(p_batch, p_from, p_to));
+  v_counts := staging.merge_counts(v_counts, staging.normalize_dukascopy_candles_v1(p_batch, p_from, p_to));
+  v_counts := staging.merge_counts(v_counts, staging.normalize_dukascopy_other_v1(p_batch, p_from, p_to));
+  return v_counts;
+end
+$$;
+comment on function staging.normalize_dukascopy_v1(uuid, timestamptz, timestamptz) is
+  'Dukascopy .bi5 files (frames from ingesters/dukascopy/land.ts): ticks to market.quotes, candles to market.candles.';
+
+insert into staging.normalizers (venue, version, valid_from, fn)
+values ('dukascopy', 'v1', '-infinity', 'staging.normalize_dukascopy_v1(uuid, timestamptz, timestamptz)')
+on conflict (venue, version) do update set valid_from = excluded.valid_from, fn = excluded.fn;
