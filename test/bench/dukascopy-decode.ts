@@ -5,7 +5,9 @@
  *
  *   npx tsx test/bench/dukascopy-decode.ts [iterations=20]
  *
- * Prints one JSON line: {"oursTicksPerSec","oracleTicksPerSec","ratio", ...details}.
+ * Prints one JSON line: {"oursTicksPerSec","oracleTicksPerSec","ratio", ...details}; rates are
+ * wall-clock, the *PerCpuSec details divide by this process's CPU time instead (per core, even
+ * when other processes share the machine).
  */
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -61,32 +63,38 @@ function oracle(): number {
   return n;
 }
 
-function timed(fn: () => number): number {
+/** Wall seconds and CPU seconds of this process (the CPU time is what "per core" means on a busy machine). */
+function timed(fn: () => number): [number, number] {
+  const cpu = process.cpuUsage();
   const t = process.hrtime.bigint();
   fn();
-  return Number(process.hrtime.bigint() - t) / 1e9;
+  const used = process.cpuUsage(cpu);
+  return [Number(process.hrtime.bigint() - t) / 1e9, (used.user + used.system) / 1e6];
 }
 
 // Warm-up: JIT, caches, the native module.
 for (let i = 0; i < 2; i++) { ours(); oracle(); lzmaOnly(); }
 
-let oursSec = 0;
-let oracleSec = 0;
-let lzmaSec = 0;
+const sec = { ours: [0, 0], oracle: [0, 0], lzma: [0, 0] };
+const add = (into: number[], [wall, cpu]: [number, number]): void => { into[0]! += wall; into[1]! += cpu; };
 for (let i = 0; i < iterations; i++) {
-  oursSec += timed(ours);
-  oracleSec += timed(oracle);
-  lzmaSec += timed(lzmaOnly);
+  add(sec.ours, timed(ours));
+  add(sec.oracle, timed(oracle));
+  add(sec.lzma, timed(lzmaOnly));
 }
 
 const total = ticksPerPass * iterations;
-const oursTicksPerSec = Math.round(total / oursSec);
-const oracleTicksPerSec = Math.round(total / oracleSec);
+const rate = (s: number): number => Math.round(total / s);
+const oursTicksPerSec = rate(sec.ours[0]!);
+const oracleTicksPerSec = rate(sec.oracle[0]!);
 console.log(JSON.stringify({
   oursTicksPerSec,
   oracleTicksPerSec,
   ratio: Math.round((oursTicksPerSec / oracleTicksPerSec) * 100) / 100,
-  lzmaOnlyTicksPerSec: Math.round(total / lzmaSec),
+  oursTicksPerCpuSec: rate(sec.ours[1]!),
+  oracleTicksPerCpuSec: rate(sec.oracle[1]!),
+  lzmaOnlyTicksPerSec: rate(sec.lzma[0]!),
+  lzmaOnlyTicksPerCpuSec: rate(sec.lzma[1]!),
   files: files.length,
   ticksPerPass,
   iterations,
