@@ -45,6 +45,17 @@ export interface LanderOptions {
 export interface BatchResult { batchId: string; frames: number; counts: Record<string, number> | null; ms: number }
 
 const RETRY_MIN_MS = 100;
+/** A landing attempt that has not settled by then is retried (the batch id makes that safe). */
+const LAND_TIMEOUT_MS = 30_000;
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`landing did not settle within ${ms} ms`)), ms);
+  });
+  p.catch(() => {}); // a late rejection of an abandoned attempt is expected
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
 const RETRY_MAX_MS = 5_000;
 
 function copyEscape(text: string): string {
@@ -153,7 +164,7 @@ export class Lander {
     for (;;) {
       const started = monotonicMs();
       try {
-        const counts = await this.land(batchId, frames, events);
+        const counts = await withTimeout(this.land(batchId, frames, events), LAND_TIMEOUT_MS);
         const result = { batchId, frames: frames.length, counts, ms: monotonicMs() - started };
         for (const l of this.listeners) l(result);
         return;

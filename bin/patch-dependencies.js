@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+// Applied after every install (npm "postinstall"). postgres.js 3.4.9 can throw an uncatchable
+// TypeError from a deferred write after its socket closed (upstream issues porsager/postgres
+// #1066, #1154, #1208; fix proposed in #1209, not released). A landing writer must survive
+// Postgres restarts, so the deferred write is guarded here and the pending query is rejected
+// with CONNECTION_CLOSED instead. Idempotent; a changed upstream file is reported, not guessed at.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const MARK = '/* tickflow: guard closed socket */';
+const files = ['src/connection.js', 'cjs/src/connection.js'].map((f) => path.join(root, 'node_modules', 'postgres', f));
+
+for (const file of files.filter(existsSync)) {
+  let text = readFileSync(file, 'utf8');
+  if (text.includes(MARK)) continue;
+  const before = '  function nextWrite(fn) {\n    const x = socket.write(chunk, fn)';
+  if (!text.includes(before)) {
+    console.warn(`tickflow: ${file} changed upstream; the nextWrite guard was not applied`);
+    continue;
+  }
+  text = text.replace(before, `  function nextWrite(fn) {
+    if (socket === null) { ${MARK}
+      nextWriteTimer !== null && clearImmediate(nextWriteTimer)
+      chunk = nextWriteTimer = null
+      error(Errors.connection('CONNECTION_CLOSED', options, socket))
+      return false
+    }
+    const x = socket.write(chunk, fn)`);
+  text = text.replace(/^    clearImmediate\(nextWriteTimer\)\n/gm, '    clearImmediate(nextWriteTimer)\n    nextWriteTimer = null\n');
+  writeFileSync(file, text);
+}
