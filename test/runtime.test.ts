@@ -113,8 +113,8 @@ describe('connection runtime against a fake venue', () => {
     const q = await db.sql`select payload, reason from staging.quarantine order by frame_id`;
     expect(q.map((r) => r.payload)).toEqual(bad);
     expect(q.map((r) => r.reason)).toEqual([
-      expect.stringMatching(/price p is not a decimal string/),
-      expect.stringMatching(/price p is not a decimal string/),
+      expect.stringMatching(/price p is not a positive decimal string: "NaN"/),
+      expect.stringMatching(/price p is not a positive decimal string: "-5.0"/),
       'payload is not valid JSON',
       expect.stringMatching(/trade id t is not an integer that fits 64 bits/),
       expect.stringMatching(/before 2009/),

@@ -1,5 +1,16 @@
 -- Small, exact helpers shared by every normalizer.
 
+create or replace function staging.positive_decimal(p_text text)
+returns numeric
+language sql
+stable parallel safe
+as $$
+  -- The exact value of a decimal string that is a finite number above zero, else null (NaN,
+  -- Infinity, zero, negatives and non-numbers are refused). Inlined; cheaper than a regex.
+  select case when pg_input_is_valid(p_text, 'numeric') and p_text::numeric > 0 and p_text::numeric < 'Infinity'
+              then p_text::numeric end
+$$;
+
 create or replace function staging.is_decimal(p_text text)
 returns boolean
 language sql
@@ -13,7 +24,7 @@ comment on function staging.is_decimal(text) is 'True for a plain non-negative d
 create or replace function staging.epoch_ms(p_ms bigint)
 returns timestamptz
 language sql
-immutable parallel safe
+stable parallel safe
 as $$
   -- Integer milliseconds times an exact interval: exact for every date before the year 2255.
   select timestamptz '1970-01-01 00:00:00+00' + p_ms * interval '1 millisecond'
@@ -22,7 +33,7 @@ $$;
 create or replace function staging.epoch_us(p_us bigint)
 returns timestamptz
 language sql
-immutable parallel safe
+stable parallel safe
 as $$
   select timestamptz '1970-01-01 00:00:00+00' + p_us * interval '1 microsecond'
 $$;
@@ -30,7 +41,7 @@ $$;
 create or replace function staging.epoch_us_of(p_at timestamptz)
 returns bigint
 language sql
-immutable parallel safe
+stable parallel safe
 as $$
   select (extract(epoch from p_at) * 1000000)::bigint
 $$;
@@ -38,10 +49,12 @@ $$;
 create or replace function staging.is_int(p_value jsonb)
 returns boolean
 language sql
-immutable parallel safe
+stable parallel safe
 as $$
   select jsonb_typeof(p_value) = 'number' and pg_input_is_valid(p_value::text, 'bigint')
 $$;
+-- Declared stable, not immutable: pg_input_is_valid and timestamptz arithmetic are stable, and a
+-- function is only inlined into the calling query when its volatility matches its body.
 comment on function staging.is_int(jsonb) is 'True for a JSON integer that fits a bigint (ids beyond 2^63 are quarantined, never rounded).';
 
 create or replace function staging.time_problem(p_event timestamptz, p_received timestamptz)
@@ -49,6 +62,7 @@ returns text
 language sql
 stable parallel safe
 as $$
+  -- Callers pass plain columns, so the planner inlines this into their query.
   select case
     when p_event < timestamptz '2009-01-01 00:00:00+00' then 'event time ' || p_event || ' is before 2009'
     when p_event > greatest(p_received, now()) + interval '1 day'

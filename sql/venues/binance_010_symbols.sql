@@ -23,9 +23,9 @@ returns void
 language sql
 as $$
   insert into market.instruments (venue, venue_symbol, symbol, base, quote, asset_class)
-  select distinct 'binance', x.s, c.symbol, c.base, c.quote, 'crypto'
+  select 'binance', x.s, c.symbol, c.base, c.quote, 'crypto'
   from (
-    select coalesce(substring(f.payload from '"s":"([A-Za-z0-9]{2,30})"'),
+    select distinct coalesce(substring(f.payload from '"s":"([A-Za-z0-9]{2,30})"'),
                     substring(f.request from '[?&]symbol=([A-Za-z0-9]{2,30})')) as s
     from staging.frames f
     where f.batch_id = p_batch and f.venue = 'binance' and f.received_at >= p_from and f.received_at < p_to

@@ -8,19 +8,29 @@ returns table (frame_id bigint, batch_id uuid, venue text, stream text, received
 language sql
 stable
 as $$
-  select f.frame_id, f.batch_id, f.venue, f.stream, f.received_at, f.source, f.payload,
-         case when pg_input_is_valid(f.payload, 'jsonb')
-              then coalesce(f.payload::jsonb -> 'data', f.payload::jsonb) end
-  from staging.frames f
-  where f.batch_id = p_batch and f.venue = 'binance' and f.stream = p_stream
-    and f.received_at >= p_from and f.received_at < p_to
+  -- Each payload is validated once and parsed once (materialized), however often d is used.
+  with v as materialized (
+    select f.frame_id, f.batch_id, f.venue, f.stream, f.received_at, f.source, f.payload,
+           pg_input_is_valid(f.payload, 'jsonb') as ok
+    from staging.frames f
+    where f.batch_id = p_batch and f.venue = 'binance' and f.stream = p_stream
+      and f.received_at >= p_from and f.received_at < p_to
+  ), j as materialized (
+    select v.*, case when v.ok then v.payload::jsonb end as j from v
+  )
+  select frame_id, batch_id, venue, stream, received_at, source, payload, coalesce(j -> 'data', j) from j
 $$;
 
 create or replace function staging.normalize_binance_trades_v1(p_batch uuid, p_from timestamptz, p_to timestamptz)
 returns jsonb
 language sql
 as $$
-  with checked as materialized (
+  with src as materialized (
+    select f.*, case when staging.is_int(f.d->'T') then staging.epoch_ms((f.d->>'T')::bigint) end as event_at,
+           case when jsonb_typeof(f.d->'p') = 'string' then staging.positive_decimal(f.d->>'p') end as price,
+           case when jsonb_typeof(f.d->'q') = 'string' then staging.positive_decimal(f.d->>'q') end as size
+    from staging.binance_frames(p_batch, p_from, p_to, 'trade') f
+  ), checked as materialized (
     select s.*, i.instrument_id,
       case
         when s.d is null then 'payload is not valid JSON'
@@ -28,20 +38,17 @@ as $$
         when s.d->>'e' is distinct from 'trade' then 'expected event e=trade, received e=' || coalesce(s.d->>'e', '(none)')
         when i.instrument_id is null then 'missing or unknown symbol s=' || coalesce(s.d->>'s', '(none)')
         when not staging.is_int(s.d->'t') then 'trade id t is not an integer that fits 64 bits: ' || coalesce((s.d->'t')::text, '(none)')
-        when not staging.is_decimal(s.d->>'p') or jsonb_typeof(s.d->'p') <> 'string' then 'price p is not a decimal string: ' || coalesce((s.d->'p')::text, '(none)')
-        when (s.d->>'p')::numeric = 0 then 'price p is zero'
-        when not staging.is_decimal(s.d->>'q') or jsonb_typeof(s.d->'q') <> 'string' then 'size q is not a decimal string: ' || coalesce((s.d->'q')::text, '(none)')
-        when (s.d->>'q')::numeric = 0 then 'size q is zero'
+        when s.price is null then 'price p is not a positive decimal string: ' || coalesce((s.d->'p')::text, '(none)')
+        when s.size is null then 'size q is not a positive decimal string: ' || coalesce((s.d->'q')::text, '(none)')
         when not staging.is_int(s.d->'T') then 'trade time T is not an integer of milliseconds: ' || coalesce((s.d->'T')::text, '(none)')
         when jsonb_typeof(s.d->'m') is distinct from 'boolean' then 'maker flag m is not a boolean: ' || coalesce((s.d->'m')::text, '(none)')
-        else staging.time_problem(staging.epoch_ms((s.d->>'T')::bigint), s.received_at)
+        else staging.time_problem(s.event_at, s.received_at)
       end as problem
-    from staging.binance_frames(p_batch, p_from, p_to, 'trade') s
+    from src s
     left join market.instruments i on i.venue = 'binance' and i.venue_symbol = s.d->>'s'
   ), ins as (
     insert into market.trades (instrument_id, traded_at, trade_id, seq, price, size, side, received_at, source, frame_id)
-    select c.instrument_id, staging.epoch_ms((c.d->>'T')::bigint), c.d->>'t', (c.d->>'t')::bigint,
-           (c.d->>'p')::numeric, (c.d->>'q')::numeric,
+    select c.instrument_id, c.event_at, c.d->>'t', (c.d->>'t')::bigint, c.price, c.size,
            case when (c.d->>'m')::boolean then 'sell' else 'buy' end,
            c.received_at, c.source, c.frame_id
     from checked c
@@ -69,7 +76,10 @@ create or replace function staging.normalize_binance_agg_trades_v1(p_batch uuid,
 returns jsonb
 language sql
 as $$
-  with checked as materialized (
+  with src as materialized (
+    select f.*, case when staging.is_int(f.d->'T') then staging.epoch_ms((f.d->>'T')::bigint) end as event_at
+    from staging.binance_frames(p_batch, p_from, p_to, 'aggTrade') f
+  ), checked as materialized (
     select s.*, i.instrument_id,
       case
         when s.d is null then 'payload is not valid JSON'
@@ -82,14 +92,14 @@ as $$
         when not staging.is_decimal(s.d->>'q') or (s.d->>'q')::numeric = 0 then 'size q is not a positive decimal string: ' || coalesce((s.d->'q')::text, '(none)')
         when not staging.is_int(s.d->'T') then 'trade time T is not an integer of milliseconds'
         when jsonb_typeof(s.d->'m') is distinct from 'boolean' then 'maker flag m is not a boolean'
-        else staging.time_problem(staging.epoch_ms((s.d->>'T')::bigint), s.received_at)
+        else staging.time_problem(s.event_at, s.received_at)
       end as problem
-    from staging.binance_frames(p_batch, p_from, p_to, 'aggTrade') s
+    from src s
     left join market.instruments i on i.venue = 'binance' and i.venue_symbol = s.d->>'s'
   ), ins as (
     insert into market.agg_trades (instrument_id, traded_at, agg_id, first_trade_seq, last_trade_seq, price, size, side,
                                    received_at, source, frame_id)
-    select c.instrument_id, staging.epoch_ms((c.d->>'T')::bigint), (c.d->>'a')::bigint, (c.d->>'f')::bigint,
+    select c.instrument_id, c.event_at, (c.d->>'a')::bigint, (c.d->>'f')::bigint,
            (c.d->>'l')::bigint, (c.d->>'p')::numeric, (c.d->>'q')::numeric,
            case when (c.d->>'m')::boolean then 'sell' else 'buy' end, c.received_at, c.source, c.frame_id
     from checked c where c.problem is null
@@ -113,7 +123,10 @@ language sql
 as $$
   -- Spot bookTicker carries no event time, so quoted_at is the receive time and the update id u
   -- is the identity: a quote seen by two overlapping connections is kept once.
-  with checked as materialized (
+  with src as materialized (
+    select f.*, case when staging.is_int(f.d->'T') then staging.epoch_ms((f.d->>'T')::bigint) end as event_at
+    from staging.binance_frames(p_batch, p_from, p_to, 'bookTicker') f
+  ), checked as materialized (
     select s.*, i.instrument_id,
       case
         when s.d is null then 'payload is not valid JSON'
@@ -125,14 +138,14 @@ as $$
         when not (staging.is_decimal(s.d->>'B') and staging.is_decimal(s.d->>'A')) then 'bid size B or ask size A is not a decimal string'
         when (s.d->>'b')::numeric = 0 or (s.d->>'a')::numeric = 0 then 'bid or ask is zero'
         when s.d ? 'T' and not staging.is_int(s.d->'T') then 'transaction time T is not an integer of milliseconds'
-        when s.d ? 'T' then staging.time_problem(staging.epoch_ms((s.d->>'T')::bigint), s.received_at)
+        when s.d ? 'T' then staging.time_problem(s.event_at, s.received_at)
       end as problem
-    from staging.binance_frames(p_batch, p_from, p_to, 'bookTicker') s
+    from src s
     left join market.instruments i on i.venue = 'binance' and i.venue_symbol = s.d->>'s'
   ), candidates as (
     select distinct on (c.instrument_id, (c.d->>'u')::bigint)
            c.instrument_id, (c.d->>'u')::bigint as seq,
-           case when c.d ? 'T' then staging.epoch_ms((c.d->>'T')::bigint) else c.received_at end as quoted_at,
+           case when c.d ? 'T' then c.event_at else c.received_at end as quoted_at,
            case when c.d ? 'T' then 'venue' else 'received' end as time_source,
            c.d, c.received_at, c.source, c.frame_id
     from checked c
