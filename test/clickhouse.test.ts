@@ -163,11 +163,23 @@ async function clickhouseBars(tf: string): Promise<Record<string, unknown>[]> {
     FROM bars_${tf} ORDER BY instrument_id, bucket`);
 }
 
+/** The bars merged at query time from the aggregate states the materialized views wrote. */
+async function stateBars(tf: string): Promise<Record<string, unknown>[]> {
+  return chRows(`
+    SELECT s.venue AS venue, s.symbol AS symbol, s.instrument_id AS instrument_id, toString(s.bucket) AS bucket,
+           toString(argMinMerge(s.open)) AS open, toString(max(s.high)) AS high, toString(min(s.low)) AS low,
+           toString(argMaxMerge(s.close)) AS close, toString(sum(s.volume)) AS volume,
+           toString(toDecimal128(sum(s.notional) / sum(s.volume), 18)) AS vwap, toString(sum(s.trades)) AS trades,
+           toString(sum(s.notional)) AS notional
+    FROM bars_${tf}_state AS s GROUP BY s.instrument_id, s.venue, s.symbol, s.bucket ORDER BY instrument_id, bucket`);
+}
+
 async function expectBarsMatch(): Promise<void> {
   for (const [tf, width] of TIMEFRAMES) {
-    const [expected, actual] = [await expectedBars(width), await clickhouseBars(tf)];
+    const [expected, actual, states] = [await expectedBars(width), await clickhouseBars(tf), await stateBars(tf)];
     expect(actual.length, `bars_${tf} rows`).toBe(expected.length);
     expect(actual, `bars_${tf}`).toEqual(expected);
+    expect(states, `bars_${tf}_state`).toEqual(expected);
   }
 }
 
