@@ -32,7 +32,7 @@ export async function startApp(config: Config, log: Logger, opts: { worker?: boo
     await db.stop();
     throw err;
   }
-  const lander = new Lander(sql, config.landing, log.child({ component: 'lander' }));
+  const lander = new Lander(db.url, config.landing, log.child({ component: 'lander' }));
   const worker = opts.worker === false ? undefined : await startWorker(db.url, config, log.child({ component: 'worker' }));
   const feeds: WsFeed[] = [];
   if (opts.feeds !== false) {

@@ -19,7 +19,7 @@ beforeAll(async () => {
   db = await createTestDatabase('e2e');
   fake = new FakeBinance({ frames: () => frames.map((f) => f.text), intervalMs: 1, snapshots: { BTCUSDT: snapshot } });
   const wsUrl = await fake.start();
-  const feed = startBinance(db.sql, binanceFeed(wsUrl, fake.restUrl));
+  const feed = startBinance(db.url, binanceFeed(wsUrl, fake.restUrl));
   await waitFor(async () => {
     const [r] = await db.sql`select count(*)::int as n from staging.frames where venue = 'binance'`;
     return r!.n === frames.length + 1;

@@ -8,7 +8,8 @@ import { loadConfig, type Config } from '../src/config.ts';
 import { createLogger } from '../src/log.ts';
 import { clickhouseOptions, openClickHouse, type ClickHouse, type ClickHouseOptions } from '../src/clickhouse/client.ts';
 import { clickhouseMigrations, migrateClickHouse } from '../src/clickhouse/migrate.ts';
-import { syncClickHouse, type SyncRuntime } from '../src/clickhouse/sync.ts';
+import { registerSyncRuntime, startClickHouseService, syncClickHouse, type SyncRuntime } from '../src/clickhouse/sync.ts';
+import clickhouseSyncTask from '../jobs/clickhouse_sync.ts';
 import { exportToFile } from '../src/clickhouse/export.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 
@@ -477,6 +478,76 @@ describe('ClickHouse analytics store (chdb, real engine)', () => {
         expect(Math.abs(Number(cv) - Number(pv))).toBeLessThanOrEqual(1e-12 * Math.max(1, Math.abs(Number(pv))));
       });
     }
+  });
+
+  it('stops at a number ClickHouse cannot hold exactly, and says which', async () => {
+    await db.sql`
+      insert into market.trades (instrument_id, traded_at, trade_id, seq, price, size, side, received_at, source)
+      values (${ids.eth}, ${utc(BASE + 3 * MINUTE)}::text::timestamptz, 'too-fine', null, 3000.0000000000001, 1, 'buy', now(), 'rest')`;
+    await expect(syncClickHouse(rt, { streams: ['trades'] })).rejects.toMatchObject({
+      code: 'CLICKHOUSE_SYNC',
+      message: expect.stringMatching(/at most 12 decimals.*too-fine.*3000\.0000000000001/),
+    });
+    const [w] = await db.sql<{ last_error: string }[]>`select last_error from ops.clickhouse_lag where stream = 'trades'`;
+    expect(w?.last_error).toMatch(/too-fine/);
+    expect(await chCount(`trades WHERE trade_id = 'too-fine'`)).toBe(0);
+    // Corrected at the source (here by hand), the sync goes on.
+    await db.sql`update market.trades set price = 3000 where trade_id = 'too-fine'`;
+    await syncClickHouse(rt);
+    expect(await chRows(`SELECT toString(price) AS price FROM trades WHERE trade_id = 'too-fine'`)).toEqual([{ price: '3000' }]);
+    expect((await lag()).trades).toMatchObject({ pending_rows: '0', lag_seconds: '0' });
+    expect(await chTrades()).toEqual(await pgTrades());
+    await expectBarsMatch();
+  });
+
+  it('reports an unreachable ClickHouse server with its code', async () => {
+    const serverConfig = loadConfig({ env: { CLICKHOUSE_URL: 'http://user:secret-password@127.0.0.1:9/analytics' }, overrides: { dataDir } });
+    await expect(openClickHouse(serverConfig, options)).rejects.toMatchObject({
+      code: 'CLICKHOUSE_UNAVAILABLE',
+      message: expect.stringContaining('http://127.0.0.1:9/analytics'),
+    });
+  });
+
+  it('runs as the clickhouse_sync job with a validated payload', async () => {
+    await insertTrades(makeTrades(7, BASE + 400 * MINUTE, 10, 100));
+    const before = await chCount('trades');
+    const logs: string[] = [];
+    const helpers = {
+      abortSignal: new AbortController().signal,
+      logger: { info: (m: string) => logs.push(m), debug: () => {}, warn: () => {}, error: () => {} },
+    } as unknown as Parameters<typeof clickhouseSyncTask>[1];
+    registerSyncRuntime(rt);
+    try {
+      await expect(clickhouseSyncTask({ streams: ['candles'] }, helpers)).rejects.toMatchObject({ code: 'JOB_PAYLOAD_INVALID' });
+      await clickhouseSyncTask({ streams: ['trades'] }, helpers);
+    } finally {
+      registerSyncRuntime(undefined);
+    }
+    expect(await chCount('trades')).toBe(before + 300);
+    expect(logs.join('\n')).toMatch(/300 rows shipped/);
+  });
+
+  it('keeps ClickHouse within a second of Postgres when run as the service of tickflow start', async () => {
+    const service = await startClickHouseService(config, db.sql, log);
+    expect(service).toBeDefined();
+    try {
+      const before = await chCount('trades');
+      const started = performance.now();
+      await insertTrades(makeTrades(8, BASE + 500 * MINUTE, 5, 50));
+      while ((await chCount('trades')) < before + 150) {
+        expect(performance.now() - started).toBeLessThan(5000);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(performance.now() - started).toBeLessThan(1500);
+      for (;;) {
+        const state = await lag();
+        if (state.trades?.pending_rows === '0') { expect(state.trades.lag_seconds).toBe('0'); break; }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    } finally {
+      await service?.stop();
+    }
+    await expectBarsMatch();
   });
 
   it('exports a query and a table slice through ClickHouse formats', async () => {

@@ -35,7 +35,7 @@ afterAll(async () => {
 describe('the landing writer while Postgres restarts', () => {
   it('loses no accepted frame and lands none twice across three restarts', async () => {
     const sql: Sql = connect(db.url, { max: 4 });
-    const lander = new Lander(sql, { maxBatchFrames: 200, flushIntervalMs: 10, maxBufferedBytes: 64 << 20 }, quietLog);
+    const lander = new Lander(db.url, { maxBatchFrames: 1000, flushIntervalMs: 10, maxBufferedBytes: 64 << 20 }, quietLog);
     let seq = 0;
     const offerSome = (n: number) => {
       for (let i = 0; i < n; i++) {
@@ -44,7 +44,7 @@ describe('the landing writer while Postgres restarts', () => {
           request: null, payload: trade.replace(/"t":\d+/, `"t":${seq}`) });
       }
     };
-    const producer = setInterval(() => offerSome(50), 5);
+    const producer = setInterval(() => offerSome(20), 10);
     for (let restart = 0; restart < 3; restart++) {
       await new Promise((r) => setTimeout(r, 300));
       await db.stop();

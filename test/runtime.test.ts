@@ -36,7 +36,7 @@ describe('connection runtime against a fake venue', () => {
   it('reconnects after a dropped connection and records the disconnect as a gap', async () => {
     fake = new FakeBinance({ frames: () => tradeStream(1), intervalMs: 2, snapshots: { BTCUSDT: snapshot } });
     const url = await fake.start();
-    const f = startBinance(db.sql, binanceFeed(url, fake.restUrl, { channels: ['trade'] }));
+    const f = startBinance(db.url, binanceFeed(url, fake.restUrl, { channels: ['trade'] }));
     stopFeed = f.stop;
     await waitFor(() => f.ws.messages > 50, 'first frames');
     fake.dropAll();
@@ -56,7 +56,7 @@ describe('connection runtime against a fake venue', () => {
   it('detects a black-holed connection with the watchdog and replaces it', async () => {
     fake = new FakeBinance({ frames: () => tradeStream(1), intervalMs: 5 });
     const url = await fake.start();
-    const f = startBinance(db.sql, binanceFeed(url, fake.restUrl, { channels: ['trade'], staleAfterSeconds: 1 }));
+    const f = startBinance(db.url, binanceFeed(url, fake.restUrl, { channels: ['trade'], staleAfterSeconds: 1 }));
     stopFeed = f.stop;
     await waitFor(() => f.ws.messages > 20, 'first frames');
     const started = performance.now();
@@ -75,7 +75,7 @@ describe('connection runtime against a fake venue', () => {
     const stale = snapshot.replace(/"lastUpdateId":\d+/, '"lastUpdateId":50093239000');
     fake = new FakeBinance({ frames: () => texts, intervalMs: 1, snapshots: { BTCUSDT: stale } });
     const url = await fake.start();
-    const f = startBinance(db.sql, binanceFeed(url, fake.restUrl));
+    const f = startBinance(db.url, binanceFeed(url, fake.restUrl));
     stopFeed = f.stop;
     await waitFor(async () => { await f.lander.flush(); return (await events('resync')).length > 0; }, 'a resync');
     fake.setSnapshot('BTCUSDT', snapshot);
@@ -105,7 +105,7 @@ describe('connection runtime against a fake venue', () => {
     const mixed = [good[0]!, bad[0]!, good[1]!, bad[1]!, good[2]!, bad[2]!, good[3]!, bad[3]!, good[4]!, bad[4]!, good[5]!, bad[5]!];
     fake = new FakeBinance({ frames: () => mixed, intervalMs: 1 });
     const url = await fake.start();
-    const f = startBinance(db.sql, binanceFeed(url, fake.restUrl, { channels: ['trade'] }));
+    const f = startBinance(db.url, binanceFeed(url, fake.restUrl, { channels: ['trade'] }));
     stopFeed = f.stop;
     await waitFor(async () => { await f.lander.flush(); return f.lander.landedFrames >= mixed.length; }, 'all frames landed');
     const trades = await db.sql`select trade_id from market.trades order by seq`;

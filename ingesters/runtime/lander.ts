@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import type { Sql } from '../../src/db.ts';
+import { connect, type Sql } from '../../src/db.ts';
 import type { Logger } from '../../src/log.ts';
 import { TickflowError } from '../../src/errors.ts';
 import { redact } from '../../src/redact.ts';
@@ -94,7 +94,12 @@ export class Lander {
   private landedEvents = 0;
   failedAttempts = 0;
 
-  constructor(private readonly sql: Sql, private readonly opts: LanderOptions, private readonly log: Logger) {}
+  private sql: Sql;
+
+  /** The writer owns one connection: batches are sequential, and a broken one is replaced whole. */
+  constructor(private readonly url: string, private readonly opts: LanderOptions, private readonly log: Logger) {
+    this.sql = connect(url, { max: 1, application: 'tickflow-lander' });
+  }
 
   /** Accepts a frame; returns false when the buffer is over its limit (the caller should pause). */
   offer(frame: Frame): boolean {
@@ -170,6 +175,10 @@ export class Lander {
         return;
       } catch (err) {
         this.failedAttempts++;
+        // Drop the connection whatever state it is in; the retry opens a fresh one.
+        const broken = this.sql;
+        this.sql = connect(this.url, { max: 1, application: 'tickflow-lander' });
+        void broken.end({ timeout: 0 }).catch(() => {});
         this.log.warn({ err: redact(String((err as Error).message)), batchId, frames: frames.length, retryInMs: delay },
           'landing batch failed; retrying the same batch');
         await new Promise((r) => setTimeout(r, delay));
@@ -235,5 +244,6 @@ export class Lander {
   async close(): Promise<void> {
     this.closing = true;
     await this.flush();
+    await this.sql.end({ timeout: 5 });
   }
 }

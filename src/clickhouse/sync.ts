@@ -1,9 +1,12 @@
 import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import type postgres from 'postgres';
+import type { Config } from '../config.ts';
 import type { Sql } from '../db.ts';
 import type { Logger } from '../log.ts';
 import { redact } from '../redact.ts';
-import { clickhouseError, type ClickHouse, type ClickHouseOptions } from './client.ts';
+import { clickhouseError, clickhouseOptions, openClickHouse, type ClickHouse, type ClickHouseOptions } from './client.ts';
+import { migrateClickHouse } from './migrate.ts';
 
 /**
  * Ships market rows from Postgres to ClickHouse, at least once and never twice.
@@ -101,7 +104,6 @@ interface Watermark {
   pending_token: string | null;
 }
 
-type FeedRow = Record<string, unknown> & { sync_xid: string; sync_id: string; exact: boolean };
 
 /**
  * One sync round: for each stream, finishes a drain left by an earlier run (replaying an
@@ -144,20 +146,20 @@ async function syncStream(db: postgres.ReservedSql, rt: SyncRuntime, stream: Str
 
       if (w.pending_xid !== null && w.pending_token !== null) {
         // An earlier run may or may not have inserted this batch: send it again, identically.
-        const rows = await feed(db, stream, w, w.pending_xid, w.pending_id, null);
-        const batch: BatchInfo = { stream, rows: rows.length, token: w.pending_token, replay: true };
-        await insert(rt.ch, stream, rows, w.pending_token);
-        if (stream === 'trades') await refreshBars(rt.ch, touchedMinutes(rows));
+        const fed = await feed(db, stream, w, w.pending_xid, w.pending_id, null);
+        const batch: BatchInfo = { stream, rows: fed.rows, token: w.pending_token, replay: true };
+        await insert(rt.ch, stream, fed, w.pending_token);
+        if (stream === 'trades') await refreshBars(rt.ch, fed.minutes);
         await opts.hooks?.afterInsert?.(batch);
         await db`
           update ops.clickhouse_watermarks
           set cursor_xid = pending_xid, cursor_id = pending_id, pending_xid = null, pending_id = null, pending_token = null,
-              replays = replays + 1, rows_shipped = rows_shipped + ${rows.length}, last_batch_at = now(),
+              replays = replays + 1, rows_shipped = rows_shipped + ${fed.rows}, last_batch_at = now(),
               last_error = null, last_error_at = null, updated_at = now()
           where stream = ${stream}`;
         report.replays += 1;
-        report.rows += rows.length;
-        rt.log.info({ stream, rows: rows.length, token: w.pending_token }, 'clickhouse sync: unconfirmed batch replayed');
+        report.rows += fed.rows;
+        rt.log.info({ stream, rows: fed.rows, token: w.pending_token }, 'clickhouse sync: unconfirmed batch replayed');
         continue;
       }
 
@@ -171,8 +173,8 @@ async function syncStream(db: postgres.ReservedSql, rt: SyncRuntime, stream: Str
         continue;
       }
 
-      const rows = await feed(db, stream, w, null, null, batchRows);
-      if (rows.length === 0) {
+      const fed = await feed(db, stream, w, null, null, batchRows);
+      if (fed.rows === 0) {
         await db`
           update ops.clickhouse_watermarks
           set shipped_snapshot = target_snapshot, shipped_snapshot_at = target_snapshot_at,
@@ -183,32 +185,29 @@ async function syncStream(db: postgres.ReservedSql, rt: SyncRuntime, stream: Str
         continue;
       }
 
-      const inexact = rows.find((r) => !r.exact);
-      if (inexact) {
-        const { sync_xid: _x, sync_id: _i, exact: _e, ...row } = inexact;
+      if (fed.inexact !== undefined) {
         throw clickhouseError('CLICKHOUSE_SYNC',
-          `${stream}: expected numbers with at most 12 decimals (ClickHouse Decimal(38, 12)), received ${JSON.stringify(row)}; ` +
+          `${stream}: expected numbers with at most 12 decimals (ClickHouse Decimal(38, 12)), received the row ${JSON.stringify(fed.inexact)}; ` +
           'round it in the normalizer or widen the ClickHouse columns in a new migration');
       }
-      const last = rows[rows.length - 1]!;
-      const token = batchToken(stream, w, last);
-      const batch: BatchInfo = { stream, rows: rows.length, token, replay: false };
+      const token = batchToken(stream, w, fed.lastXid, fed.lastId);
+      const batch: BatchInfo = { stream, rows: fed.rows, token, replay: false };
       await db`
         update ops.clickhouse_watermarks
-        set pending_xid = ${last.sync_xid}::xid8, pending_id = ${last.sync_id}::bigint, pending_token = ${token}, updated_at = now()
+        set pending_xid = ${fed.lastXid}::xid8, pending_id = ${fed.lastId}::bigint, pending_token = ${token}, updated_at = now()
         where stream = ${stream}`;
       await opts.hooks?.afterIntent?.(batch);
-      await insert(rt.ch, stream, rows, token);
-      if (stream === 'trades') await refreshBars(rt.ch, touchedMinutes(rows));
+      await insert(rt.ch, stream, fed, token);
+      if (stream === 'trades') await refreshBars(rt.ch, fed.minutes);
       await opts.hooks?.afterInsert?.(batch);
       await db`
         update ops.clickhouse_watermarks
         set cursor_xid = pending_xid, cursor_id = pending_id, pending_xid = null, pending_id = null, pending_token = null,
-            batches = batches + 1, rows_shipped = rows_shipped + ${rows.length}, last_batch_at = now(),
+            batches = batches + 1, rows_shipped = rows_shipped + ${fed.rows}, last_batch_at = now(),
             last_error = null, last_error_at = null, updated_at = now()
         where stream = ${stream}`;
       report.batches += 1;
-      report.rows += rows.length;
+      report.rows += fed.rows;
     }
   } catch (err) {
     if (opts.signal?.aborted) throw err;
@@ -220,29 +219,122 @@ async function syncStream(db: postgres.ReservedSql, rt: SyncRuntime, stream: Str
   return report;
 }
 
-/** The rows after the cursor (up to a key, or a number of rows) of the current drain. */
+/**
+ * What each feed's COPY selects, in the ClickHouse table's column order and text format:
+ * Postgres COPY text is ClickHouse TabSeparated (same escapes, \N for NULL) except for booleans
+ * and arrays, converted here.
+ */
+const COPY_COLUMNS: Record<StreamName, { select: string; columns: string[] }> = {
+  trades: {
+    select: 'venue, symbol, instrument_id, traded_at, trade_id, seq, price, size, side, received_at, source',
+    columns: ['venue', 'symbol', 'instrument_id', 'traded_at', 'trade_id', 'seq', 'price', 'size', 'side', 'received_at', 'source'],
+  },
+  quotes: {
+    select: 'venue, symbol, instrument_id, quoted_at, seq, bid, bid_size, ask, ask_size, tradeable::int, time_source, received_at, source',
+    columns: ['venue', 'symbol', 'instrument_id', 'quoted_at', 'seq', 'bid', 'bid_size', 'ask', 'ask_size', 'tradeable', 'time_source', 'received_at', 'source'],
+  },
+  book_snapshots: {
+    select: "venue, symbol, instrument_id, taken_at, update_id, origin, '[' || array_to_string(bid_prices, ',') || ']', " +
+            "'[' || array_to_string(bid_sizes, ',') || ']', '[' || array_to_string(ask_prices, ',') || ']', " +
+            "'[' || array_to_string(ask_sizes, ',') || ']', received_at",
+    columns: ['venue', 'symbol', 'instrument_id', 'taken_at', 'update_id', 'origin', 'bid_prices', 'bid_sizes', 'ask_prices', 'ask_sizes', 'received_at'],
+  },
+};
+
+interface Fed {
+  rows: number;
+  /** Sync key of the last row. */
+  lastXid: string;
+  lastId: string;
+  /** TabSeparated body for ClickHouse, one line per row. */
+  body: string;
+  /** The first row that does not fit Decimal(38, 12) exactly, as ClickHouse columns. */
+  inexact: Record<string, string> | undefined;
+  /** Trades: the minutes (epoch seconds) each instrument's rows fall in. */
+  minutes: Map<number, Set<number>>;
+}
+
+const SNAPSHOT = /^\d+:\d+:(\d+(,\d+)*)?$/;
+const INTEGER = /^-?\d{1,20}$/;
+
+function literal(value: string | null, pattern: RegExp, type: string): string {
+  if (value === null) return `null::${type}`;
+  if (!pattern.test(value)) throw clickhouseError('CLICKHOUSE_SYNC', `sync position: expected a ${type}, received ${JSON.stringify(value)}`);
+  return `'${value}'::${type}`;
+}
+
+/**
+ * The rows after the cursor (up to a key, or a number of rows) of the current drain, through
+ * COPY: Postgres formats them, and they reach ClickHouse as TabSeparated text without becoming
+ * JavaScript values. COPY takes no parameters, so the position is written as literals, each
+ * checked against the shape of a pg_snapshot or an integer first.
+ */
 async function feed(db: postgres.ReservedSql, stream: StreamName, w: Watermark,
-                    uptoXid: string | null, uptoId: string | null, limit: number | null): Promise<FeedRow[]> {
-  const rows = await db.unsafe(
-    `select * from ${FEEDS[stream]}($1::pg_snapshot, $2::pg_snapshot, $3::xid8, $4::bigint, $5::xid8, $6::bigint, $7::integer)`,
-    [w.shipped_snapshot, w.target_snapshot, w.cursor_xid, w.cursor_id, uptoXid, uptoId, limit]);
-  return rows as unknown as FeedRow[];
+                    uptoXid: string | null, uptoId: string | null, limit: number | null): Promise<Fed> {
+  if (limit !== null && !Number.isSafeInteger(limit)) throw clickhouseError('CLICKHOUSE_SYNC', `batch size: expected an integer, received ${limit}`);
+  const args = [
+    literal(w.shipped_snapshot, SNAPSHOT, 'pg_snapshot'), literal(w.target_snapshot, SNAPSHOT, 'pg_snapshot'),
+    literal(w.cursor_xid, INTEGER, 'xid8'), literal(w.cursor_id, INTEGER, 'bigint'),
+    literal(uptoXid, INTEGER, 'xid8'), literal(uptoId, INTEGER, 'bigint'), limit === null ? 'null::integer' : `${limit}::integer`,
+  ];
+  const spec = COPY_COLUMNS[stream];
+  const readable = await db.unsafe(`copy (select sync_xid, sync_id, exact::int, ${spec.select} from ${FEEDS[stream]}(${args.join(', ')})) to stdout`).readable();
+  const chunks: Buffer[] = [];
+  for await (const chunk of readable as AsyncIterable<Buffer>) chunks.push(chunk);
+  const text = Buffer.concat(chunks).toString('utf8');
+
+  const lines: string[] = [];
+  const minutes = new Map<number, Set<number>>();
+  const seenMinutes = new Set<string>();
+  let lastXid = '';
+  let lastId = '';
+  let inexact: Record<string, string> | undefined;
+  for (let pos = 0; pos < text.length;) {
+    const end = text.indexOf('\n', pos);
+    const t1 = text.indexOf('\t', pos);
+    const t2 = text.indexOf('\t', t1 + 1);
+    const t3 = text.indexOf('\t', t2 + 1);
+    lastXid = text.slice(pos, t1);
+    lastId = text.slice(t1 + 1, t2);
+    const line = text.slice(t3 + 1, end);
+    if (text[t2 + 1] !== '1' && inexact === undefined) {
+      const values = line.split('\t');
+      inexact = Object.fromEntries(spec.columns.map((c, i) => [c, values[i] ?? '']));
+    }
+    if (stream === 'trades') {
+      // venue, symbol, instrument_id, traded_at ('YYYY-MM-DD HH:MM:SS.ffffff', our own UTC formatting)
+      const a = line.indexOf('\t');
+      const b = line.indexOf('\t', a + 1);
+      const c = line.indexOf('\t', b + 1);
+      const key = `${line.slice(b + 1, c)}|${line.slice(c + 1, c + 17)}`;
+      if (!seenMinutes.has(key)) {
+        seenMinutes.add(key);
+        const id = Number(line.slice(b + 1, c));
+        let set = minutes.get(id);
+        if (!set) { set = new Set(); minutes.set(id, set); }
+        set.add(Date.parse(`${line.slice(c + 1, c + 11)}T${line.slice(c + 12, c + 17)}:00Z`) / 1000);
+      }
+    }
+    lines.push(line);
+    pos = end + 1;
+  }
+  return { rows: lines.length, lastXid, lastId, body: lines.length > 0 ? `${lines.join('\n')}\n` : '', inexact, minutes };
 }
 
 /** Same stream, snapshots and key range, same token: a replay is recognised by ClickHouse. */
-function batchToken(stream: StreamName, w: Watermark, last: FeedRow): string {
-  const range = [w.shipped_snapshot, w.target_snapshot, w.cursor_xid, w.cursor_id, last.sync_xid, last.sync_id].join('|');
+function batchToken(stream: StreamName, w: Watermark, lastXid: string, lastId: string): string {
+  const range = [w.shipped_snapshot, w.target_snapshot, w.cursor_xid, w.cursor_id, lastXid, lastId].join('|');
   return `tickflow:${stream}:${createHash('sha256').update(range).digest('hex').slice(0, 40)}`;
 }
 
-async function insert(ch: ClickHouse, stream: StreamName, rows: FeedRow[], token: string): Promise<void> {
-  if (rows.length === 0) return;
-  const values = rows.map(({ sync_xid: _x, sync_id: _i, exact: _e, ...row }) => row);
+async function insert(ch: ClickHouse, stream: StreamName, fed: Fed, token: string): Promise<void> {
+  if (fed.rows === 0) return;
   try {
     await ch.client.insert({
       table: stream,
-      values,
-      format: 'JSONEachRow',
+      values: Readable.from([Buffer.from(fed.body)], { objectMode: false }),
+      format: 'TabSeparated',
+      columns: COPY_COLUMNS[stream].columns as [string, ...string[]],
       clickhouse_settings: {
         insert_deduplication_token: token,
         insert_deduplicate: 1,
@@ -254,7 +346,7 @@ async function insert(ch: ClickHouse, stream: StreamName, rows: FeedRow[], token
       },
     });
   } catch (err) {
-    throw clickhouseError('CLICKHOUSE_SYNC', `${stream}: insert of ${rows.length} rows into ClickHouse failed: ${(err as Error).message}`, { cause: err });
+    throw clickhouseError('CLICKHOUSE_SYNC', `${stream}: insert of ${fed.rows} rows into ClickHouse failed: ${(err as Error).message}`, { cause: err });
   }
 }
 
@@ -265,23 +357,6 @@ export const TIMEFRAMES = [['1m', 60], ['5m', 300], ['15m', 900], ['1h', 3600], 
 const RANGE_GAP = 32;
 /** Ranges per refresh statement (keeps each statement far below max_query_size). */
 const RANGES_PER_STATEMENT = 400;
-
-/** The minutes (epoch seconds) per instrument that a batch of trades touched. */
-function touchedMinutes(rows: FeedRow[]): Map<number, Set<number>> {
-  const seen = new Set<string>();
-  const out = new Map<number, Set<number>>();
-  for (const row of rows) {
-    const id = row.instrument_id as number;
-    const minute = (row.traded_at as string).slice(0, 16); // 'YYYY-MM-DD HH:MM' of our own UTC formatting
-    const key = `${id}|${minute}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    let set = out.get(id);
-    if (!set) { set = new Set(); out.set(id, set); }
-    set.add(Date.parse(`${minute.replace(' ', 'T')}:00Z`) / 1000);
-  }
-  return out;
-}
 
 /**
  * Rewrites the finished bars (bars_<tf>_data) of every timeframe for the buckets holding the
@@ -390,8 +465,9 @@ export function startSyncLoop(rt: SyncRuntime, opts: { intervalMs?: number; hook
       }
       const wait = failures === 0 ? interval : Math.min(30_000, interval * 2 ** Math.min(failures, 8));
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, wait);
-        abort.signal.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
+        const done = () => { clearTimeout(timer); abort.signal.removeEventListener('abort', done); resolve(); };
+        const timer = setTimeout(done, wait);
+        abort.signal.addEventListener('abort', done, { once: true });
       });
     }
   })();
@@ -399,6 +475,42 @@ export function startSyncLoop(rt: SyncRuntime, opts: { intervalMs?: number; hook
     stop: async () => {
       abort.abort();
       await loop;
+    },
+  };
+}
+
+export interface ClickHouseService {
+  runtime: SyncRuntime;
+  /** Stops the sync loop, unregisters the runtime and closes ClickHouse. */
+  stop(): Promise<void>;
+}
+
+/**
+ * What `tickflow start` runs for ClickHouse, after the Postgres migrations: opens ClickHouse
+ * (embedded: takes the folder, or fails with DATA_DIR_LOCKED), applies its migrations, registers
+ * the runtime for the clickhouse_sync job and starts the sync loop. Undefined when
+ * clickhouse.enabled is false.
+ */
+export async function startClickHouseService(config: Config, sql: Sql, log: Logger): Promise<ClickHouseService | undefined> {
+  const options = clickhouseOptions(config);
+  if (!options.enabled) return undefined;
+  const ch = await openClickHouse(config, options);
+  try {
+    await migrateClickHouse(ch, options, log);
+  } catch (err) {
+    await ch.close();
+    throw err;
+  }
+  const runtime: SyncRuntime = { sql, ch, options, log: log.child({ component: 'clickhouse-sync' }) };
+  registerSyncRuntime(runtime);
+  const loop = startSyncLoop(runtime);
+  log.info({ mode: ch.mode, location: ch.location, intervalMs: options.sync.intervalMs }, 'clickhouse sync started');
+  return {
+    runtime,
+    stop: async () => {
+      await loop.stop();
+      if (registeredSyncRuntime() === runtime) registerSyncRuntime(undefined);
+      await ch.close();
     },
   };
 }

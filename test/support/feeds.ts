@@ -1,6 +1,5 @@
 import { createLogger } from '../../src/log.ts';
 import type { FeedConfig } from '../../src/config.ts';
-import type { Sql } from '../../src/db.ts';
 import { Lander } from '../../ingesters/runtime/lander.ts';
 import { WsFeed, type RuntimeOptions } from '../../ingesters/runtime/connection.ts';
 import { binance } from '../../ingesters/binance.ts';
@@ -15,8 +14,8 @@ export function binanceFeed(wsUrl: string, restUrl: string, over: Partial<FeedCo
   };
 }
 
-export function startBinance(sql: Sql, feed: FeedConfig, runtime: Partial<RuntimeOptions> = {}) {
-  const lander = new Lander(sql, { maxBatchFrames: 2000, flushIntervalMs: 10, maxBufferedBytes: 32 << 20 }, quietLog);
+export function startBinance(url: string, feed: FeedConfig, runtime: Partial<RuntimeOptions> = {}) {
+  const lander = new Lander(url, { maxBatchFrames: 2000, flushIntervalMs: 10, maxBufferedBytes: 32 << 20 }, quietLog);
   const ws = new WsFeed(binance, feed, lander, quietLog, { backoffBaseMs: 50, backoffCapMs: 500, ...runtime });
   ws.start();
   return {
