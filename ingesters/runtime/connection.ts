@@ -122,7 +122,7 @@ export class WsFeed {
     ws.on('pong', () => { s.lastActivity = monotonicMs(); });
     ws.on('error', (err) => {
       s.closeReason ??= `error: ${redact(err.message)}`;
-      this.log.warn({ feed: this.feed.name, session: s.id, err: redact(err.message) }, 'connection error');
+      this.log.warn({ session: s.id, err: redact(err.message) }, 'connection error');
     });
     ws.on('close', (code, reason) => this.onClose(s, code, reason.toString()));
     return s;
@@ -242,7 +242,7 @@ export class WsFeed {
     const why = s.closeReason ?? (reason ? `closed by venue: ${code} ${reason}` : `closed: ${code}`);
     this.event(s, 'disconnected', { reason: why, code, hadData: s.firstFrameAt !== undefined,
       lastFrameAt: s.lastFrameAt ?? null });
-    this.log.info({ feed: this.feed.name, session: s.id, reason: why }, 'disconnected');
+    this.log.info({ session: s.id, reason: why }, 'disconnected');
     if (s === this.next) { this.next = undefined; return; }
     if (s !== this.active || this.stopping) return;
     if (this.next && !this.next.ended) { this.active = this.next; this.next = undefined; return; }
@@ -258,7 +258,7 @@ export class WsFeed {
       if (this.state !== 'circuit_open') {
         this.lander.event({ sessionId: uuidv7(), feed: this.feed.name, venue: this.venue.venue, at: receiveTime(),
           kind: 'circuit_open', detail: { failures: this.failures, retryEveryMs: this.opts.circuitRetryMs } });
-        this.log.error({ feed: this.feed.name, failures: this.failures }, 'feed keeps failing: circuit open, retrying slowly');
+        this.log.error({ failures: this.failures }, 'feed keeps failing: circuit open, retrying slowly');
       }
       this.state = 'circuit_open';
       delay = this.opts.circuitRetryMs;

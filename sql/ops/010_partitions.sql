@@ -44,13 +44,14 @@ begin
       perform pg_advisory_xact_lock(hashtext(v_name));
       if to_regclass(v_name) is null then
         -- Rows that fell into the default partition for this range move into the new one.
-        execute format('create temp table if not exists _moved (like %s) on commit drop', p_table);
+        drop table if exists pg_temp._moved;
+        execute format('create temp table _moved (like %s) on commit drop', p_table);
         execute format('with d as (delete from %s_default where %I >= %L and %I < %L returning *) insert into _moved select * from d',
                        p_table, (select time_column from ops.time_tables where table_name = p_table), v_start,
                        (select time_column from ops.time_tables where table_name = p_table), v_end);
         execute format('create table %s partition of %s for values from (%L) to (%L)', v_name, p_table, v_start, v_end);
         execute format('insert into %s select * from _moved', p_table);
-        execute 'truncate _moved';
+        drop table pg_temp._moved;
         v_created := v_created + 1;
       end if;
     end if;

@@ -1,0 +1,2049 @@
+-- table market.agg_trades
+  instrument_id integer not null
+  traded_at timestamp with time zone not null
+  agg_id bigint not null
+  first_trade_seq bigint not null
+  last_trade_seq bigint not null
+  price numeric not null
+  size numeric not null
+  side text not null
+  received_at timestamp with time zone not null
+  source text not null
+  frame_id bigint
+  constraint agg_trades_pkey: PRIMARY KEY (instrument_id, agg_id, traded_at)
+  constraint agg_trades_side_check: CHECK ((side = ANY (ARRAY['buy'::text, 'sell'::text])))
+  CREATE INDEX agg_trades_instrument_time_idx ON market.agg_trades USING btree (instrument_id, traded_at)
+  CREATE UNIQUE INDEX agg_trades_pkey ON market.agg_trades USING btree (instrument_id, agg_id, traded_at)
+-- table market.bar_invalidations
+  instrument_id integer not null
+  bucket timestamp with time zone not null
+  invalidated_at timestamp with time zone not null default now()
+  constraint bar_invalidations_pkey: PRIMARY KEY (instrument_id, bucket)
+  CREATE INDEX bar_invalidations_bucket_idx ON market.bar_invalidations USING btree (bucket)
+  CREATE UNIQUE INDEX bar_invalidations_pkey ON market.bar_invalidations USING btree (instrument_id, bucket)
+-- view market.bars_15m
+SELECT i.venue,
+    i.symbol,
+    b.instrument_id,
+    b.bucket,
+    trim_scale(b.open) AS open,
+    trim_scale(b.high) AS high,
+    trim_scale(b.low) AS low,
+    trim_scale(b.close) AS close,
+    trim_scale(b.volume) AS volume,
+    trim_scale(b.notional / b.volume) AS vwap,
+    b.trades
+   FROM market.bars_15m_data b
+     JOIN market.instruments i USING (instrument_id);
+-- table market.bars_15m_data
+  instrument_id integer not null
+  bucket timestamp with time zone not null
+  open numeric not null
+  high numeric not null
+  low numeric not null
+  close numeric not null
+  volume numeric not null
+  notional numeric not null
+  trades bigint not null
+  constraint bars_15m_data_pkey: PRIMARY KEY (instrument_id, bucket)
+  CREATE UNIQUE INDEX bars_15m_data_pkey ON market.bars_15m_data USING btree (instrument_id, bucket)
+-- view market.bars_1d
+SELECT i.venue,
+    i.symbol,
+    b.instrument_id,
+    b.bucket,
+    trim_scale(b.open) AS open,
+    trim_scale(b.high) AS high,
+    trim_scale(b.low) AS low,
+    trim_scale(b.close) AS close,
+    trim_scale(b.volume) AS volume,
+    trim_scale(b.notional / b.volume) AS vwap,
+    b.trades
+   FROM market.bars_1d_data b
+     JOIN market.instruments i USING (instrument_id);
+-- table market.bars_1d_data
+  instrument_id integer not null
+  bucket timestamp with time zone not null
+  open numeric not null
+  high numeric not null
+  low numeric not null
+  close numeric not null
+  volume numeric not null
+  notional numeric not null
+  trades bigint not null
+  constraint bars_1d_data_pkey: PRIMARY KEY (instrument_id, bucket)
+  CREATE UNIQUE INDEX bars_1d_data_pkey ON market.bars_1d_data USING btree (instrument_id, bucket)
+-- view market.bars_1h
+SELECT i.venue,
+    i.symbol,
+    b.instrument_id,
+    b.bucket,
+    trim_scale(b.open) AS open,
+    trim_scale(b.high) AS high,
+    trim_scale(b.low) AS low,
+    trim_scale(b.close) AS close,
+    trim_scale(b.volume) AS volume,
+    trim_scale(b.notional / b.volume) AS vwap,
+    b.trades
+   FROM market.bars_1h_data b
+     JOIN market.instruments i USING (instrument_id);
+-- table market.bars_1h_data
+  instrument_id integer not null
+  bucket timestamp with time zone not null
+  open numeric not null
+  high numeric not null
+  low numeric not null
+  close numeric not null
+  volume numeric not null
+  notional numeric not null
+  trades bigint not null
+  constraint bars_1h_data_pkey: PRIMARY KEY (instrument_id, bucket)
+  CREATE UNIQUE INDEX bars_1h_data_pkey ON market.bars_1h_data USING btree (instrument_id, bucket)
+-- view market.bars_1m
+SELECT i.venue,
+    i.symbol,
+    b.instrument_id,
+    b.bucket,
+    trim_scale(b.open) AS open,
+    trim_scale(b.high) AS high,
+    trim_scale(b.low) AS low,
+    trim_scale(b.close) AS close,
+    trim_scale(b.volume) AS volume,
+    trim_scale(b.notional / b.volume) AS vwap,
+    b.trades
+   FROM market.bars_1m_data b
+     JOIN market.instruments i USING (instrument_id);
+-- table market.bars_1m_data
+  instrument_id integer not null
+  bucket timestamp with time zone not null
+  open numeric not null
+  high numeric not null
+  low numeric not null
+  close numeric not null
+  volume numeric not null
+  notional numeric not null
+  trades bigint not null
+  constraint bars_1m_data_pkey: PRIMARY KEY (instrument_id, bucket)
+  CREATE UNIQUE INDEX bars_1m_data_pkey ON market.bars_1m_data USING btree (instrument_id, bucket)
+-- view market.bars_4h
+SELECT i.venue,
+    i.symbol,
+    b.instrument_id,
+    b.bucket,
+    trim_scale(b.open) AS open,
+    trim_scale(b.high) AS high,
+    trim_scale(b.low) AS low,
+    trim_scale(b.close) AS close,
+    trim_scale(b.volume) AS volume,
+    trim_scale(b.notional / b.volume) AS vwap,
+    b.trades
+   FROM market.bars_4h_data b
+     JOIN market.instruments i USING (instrument_id);
+-- table market.bars_4h_data
+  instrument_id integer not null
+  bucket timestamp with time zone not null
+  open numeric not null
+  high numeric not null
+  low numeric not null
+  close numeric not null
+  volume numeric not null
+  notional numeric not null
+  trades bigint not null
+  constraint bars_4h_data_pkey: PRIMARY KEY (instrument_id, bucket)
+  CREATE UNIQUE INDEX bars_4h_data_pkey ON market.bars_4h_data USING btree (instrument_id, bucket)
+-- view market.bars_5m
+SELECT i.venue,
+    i.symbol,
+    b.instrument_id,
+    b.bucket,
+    trim_scale(b.open) AS open,
+    trim_scale(b.high) AS high,
+    trim_scale(b.low) AS low,
+    trim_scale(b.close) AS close,
+    trim_scale(b.volume) AS volume,
+    trim_scale(b.notional / b.volume) AS vwap,
+    b.trades
+   FROM market.bars_5m_data b
+     JOIN market.instruments i USING (instrument_id);
+-- table market.bars_5m_data
+  instrument_id integer not null
+  bucket timestamp with time zone not null
+  open numeric not null
+  high numeric not null
+  low numeric not null
+  close numeric not null
+  volume numeric not null
+  notional numeric not null
+  trades bigint not null
+  constraint bars_5m_data_pkey: PRIMARY KEY (instrument_id, bucket)
+  CREATE UNIQUE INDEX bars_5m_data_pkey ON market.bars_5m_data USING btree (instrument_id, bucket)
+-- view market.bbo
+SELECT i.venue,
+    i.symbol,
+    q.instrument_id,
+    q.quoted_at,
+    q.seq,
+    q.bid,
+    q.bid_size,
+    q.ask,
+    q.ask_size,
+    (q.bid + q.ask) / 2::numeric AS mid,
+    q.ask - q.bid AS spread,
+    q.tradeable,
+    q.time_source,
+    q.received_at,
+    q.source,
+    q.frame_id
+   FROM market.quotes q
+     JOIN market.instruments i USING (instrument_id);
+-- view market.book
+SELECT i.venue,
+    i.symbol,
+    l.instrument_id,
+    l.side,
+    row_number() OVER (PARTITION BY l.instrument_id, l.side ORDER BY (
+        CASE
+            WHEN l.side = 'bid'::text THEN - l.price
+            ELSE l.price
+        END)) AS level,
+    l.price,
+    l.size,
+    l.update_id,
+    l.updated_at,
+    s.in_sync
+   FROM market.book_levels l
+     JOIN market.instruments i USING (instrument_id)
+     JOIN market.book_state s USING (instrument_id);
+-- table market.book_levels
+  instrument_id integer not null
+  side text not null
+  price numeric not null
+  size numeric not null
+  update_id bigint not null
+  updated_at timestamp with time zone not null
+  constraint book_levels_pkey: PRIMARY KEY (instrument_id, side, price)
+  constraint book_levels_side_check: CHECK ((side = ANY (ARRAY['bid'::text, 'ask'::text])))
+  CREATE UNIQUE INDEX book_levels_pkey ON market.book_levels USING btree (instrument_id, side, price)
+-- view market.book_snapshot_levels
+SELECT i.venue,
+    i.symbol,
+    b.instrument_id,
+    b.taken_at,
+    b.update_id,
+    b.origin,
+    b.bid_prices,
+    b.bid_sizes,
+    b.ask_prices,
+    b.ask_sizes,
+    b.received_at
+   FROM market.book_snapshots b
+     JOIN market.instruments i USING (instrument_id);
+-- table market.book_snapshots
+  instrument_id integer not null
+  taken_at timestamp with time zone not null
+  update_id bigint not null
+  origin text not null
+  bid_prices numeric[] not null
+  bid_sizes numeric[] not null
+  ask_prices numeric[] not null
+  ask_sizes numeric[] not null
+  received_at timestamp with time zone not null
+  sync_xid xid8 default pg_current_xact_id()
+  sync_id bigint default nextval('market.sync_id_seq'::regclass)
+  constraint book_snapshots_origin_check: CHECK ((origin = ANY (ARRAY['venue'::text, 'derived'::text])))
+  constraint book_snapshots_pkey: PRIMARY KEY (instrument_id, update_id, origin, taken_at)
+  CREATE INDEX book_snapshots_sync_idx ON ONLY market.book_snapshots USING btree (sync_xid, sync_id)
+  CREATE UNIQUE INDEX book_snapshots_pkey ON ONLY market.book_snapshots USING btree (instrument_id, update_id, origin, taken_at)
+-- table market.book_snapshots_default
+  instrument_id integer not null
+  taken_at timestamp with time zone not null
+  update_id bigint not null
+  origin text not null
+  bid_prices numeric[] not null
+  bid_sizes numeric[] not null
+  ask_prices numeric[] not null
+  ask_sizes numeric[] not null
+  received_at timestamp with time zone not null
+  sync_xid xid8 default pg_current_xact_id()
+  sync_id bigint default nextval('market.sync_id_seq'::regclass)
+  constraint book_snapshots_default_pkey: PRIMARY KEY (instrument_id, update_id, origin, taken_at)
+  constraint book_snapshots_origin_check: CHECK ((origin = ANY (ARRAY['venue'::text, 'derived'::text])))
+  CREATE INDEX book_snapshots_default_sync_xid_sync_id_idx ON market.book_snapshots_default USING btree (sync_xid, sync_id)
+  CREATE UNIQUE INDEX book_snapshots_default_pkey ON market.book_snapshots_default USING btree (instrument_id, update_id, origin, taken_at)
+  partition DEFAULT
+-- table market.book_state
+  instrument_id integer not null
+  last_update_id bigint not null
+  snapshot_update_id bigint not null
+  in_sync boolean not null
+  synced_at timestamp with time zone
+  updated_at timestamp with time zone not null
+  last_snapshot_at timestamp with time zone
+  diffs_applied bigint not null default 0
+  diffs_skipped bigint not null default 0
+  breaks bigint not null default 0
+  constraint book_state_pkey: PRIMARY KEY (instrument_id)
+  CREATE UNIQUE INDEX book_state_pkey ON market.book_state USING btree (instrument_id)
+-- table market.candles
+  instrument_id integer not null
+  timeframe text not null
+  bucket timestamp with time zone not null
+  price_side text not null
+  open numeric not null
+  high numeric not null
+  low numeric not null
+  close numeric not null
+  volume numeric
+  volume_kind text
+  trade_count bigint
+  complete boolean not null
+  source text not null
+  received_at timestamp with time zone not null
+  frame_id bigint
+  constraint candles_pkey: PRIMARY KEY (instrument_id, timeframe, price_side, bucket)
+  constraint candles_price_check: CHECK (((low > (0)::numeric) AND (low <> 'NaN'::numeric) AND (high <> 'NaN'::numeric) AND (high <> 'Infinity'::numeric) AND (open <> 'NaN'::numeric) AND (close <> 'NaN'::numeric) AND (low <= LEAST(open, close)) AND (high >= GREATEST(open, close))))
+  constraint candles_price_side_check: CHECK ((price_side = ANY (ARRAY['bid'::text, 'ask'::text, 'mid'::text, 'trade'::text])))
+  constraint candles_timeframe_check: CHECK ((timeframe ~ '^[1-9][0-9]*(s|m|h|d|w|mo)$'::text))
+  constraint candles_trade_count_check: CHECK ((trade_count >= 0))
+  constraint candles_volume_check: CHECK ((((volume IS NULL) = (volume_kind IS NULL)) AND ((volume IS NULL) OR ((volume >= (0)::numeric) AND (volume <> 'NaN'::numeric) AND (volume <> 'Infinity'::numeric)))))
+  constraint candles_volume_kind_check: CHECK ((volume_kind = ANY (ARRAY['base'::text, 'quote'::text, 'tick_count'::text, 'quoted_size'::text])))
+  CREATE UNIQUE INDEX candles_pkey ON ONLY market.candles USING btree (instrument_id, timeframe, price_side, bucket)
+-- table market.candles_default
+  instrument_id integer not null
+  timeframe text not null
+  bucket timestamp with time zone not null
+  price_side text not null
+  open numeric not null
+  high numeric not null
+  low numeric not null
+  close numeric not null
+  volume numeric
+  volume_kind text
+  trade_count bigint
+  complete boolean not null
+  source text not null
+  received_at timestamp with time zone not null
+  frame_id bigint
+  constraint candles_default_pkey: PRIMARY KEY (instrument_id, timeframe, price_side, bucket)
+  constraint candles_price_check: CHECK (((low > (0)::numeric) AND (low <> 'NaN'::numeric) AND (high <> 'NaN'::numeric) AND (high <> 'Infinity'::numeric) AND (open <> 'NaN'::numeric) AND (close <> 'NaN'::numeric) AND (low <= LEAST(open, close)) AND (high >= GREATEST(open, close))))
+  constraint candles_price_side_check: CHECK ((price_side = ANY (ARRAY['bid'::text, 'ask'::text, 'mid'::text, 'trade'::text])))
+  constraint candles_timeframe_check: CHECK ((timeframe ~ '^[1-9][0-9]*(s|m|h|d|w|mo)$'::text))
+  constraint candles_trade_count_check: CHECK ((trade_count >= 0))
+  constraint candles_volume_check: CHECK ((((volume IS NULL) = (volume_kind IS NULL)) AND ((volume IS NULL) OR ((volume >= (0)::numeric) AND (volume <> 'NaN'::numeric) AND (volume <> 'Infinity'::numeric)))))
+  constraint candles_volume_kind_check: CHECK ((volume_kind = ANY (ARRAY['base'::text, 'quote'::text, 'tick_count'::text, 'quoted_size'::text])))
+  CREATE UNIQUE INDEX candles_default_pkey ON market.candles_default USING btree (instrument_id, timeframe, price_side, bucket)
+  partition DEFAULT
+-- table market.instruments
+  instrument_id integer not null identity
+  venue text not null
+  venue_symbol text not null
+  symbol text not null
+  asset_class text not null default 'crypto'::text
+  base text
+  quote text
+  first_seen_at timestamp with time zone not null default now()
+  constraint instruments_asset_class_check: CHECK ((asset_class = ANY (ARRAY['crypto'::text, 'forex'::text, 'index'::text, 'equity'::text, 'cfd'::text])))
+  constraint instruments_pkey: PRIMARY KEY (instrument_id)
+  constraint instruments_venue_symbol_key: UNIQUE (venue, venue_symbol)
+  CREATE INDEX instruments_symbol_idx ON market.instruments USING btree (symbol)
+  CREATE UNIQUE INDEX instruments_pkey ON market.instruments USING btree (instrument_id)
+  CREATE UNIQUE INDEX instruments_venue_symbol_key ON market.instruments USING btree (venue, venue_symbol)
+-- sequence market.instruments_instrument_id_seq
+-- table market.quotes
+  instrument_id integer not null
+  quoted_at timestamp with time zone not null
+  seq bigint not null
+  bid numeric
+  bid_size numeric
+  ask numeric
+  ask_size numeric
+  tradeable boolean not null default true
+  time_source text not null default 'venue'::text
+  received_at timestamp with time zone not null
+  source text not null
+  frame_id bigint
+  sync_xid xid8 default pg_current_xact_id()
+  sync_id bigint default nextval('market.sync_id_seq'::regclass)
+  constraint quotes_pkey: PRIMARY KEY (instrument_id, seq, quoted_at)
+  constraint quotes_price_check: CHECK ((((bid IS NULL) OR ((bid > (0)::numeric) AND (bid <> 'NaN'::numeric) AND (bid <> 'Infinity'::numeric))) AND ((ask IS NULL) OR ((ask > (0)::numeric) AND (ask <> 'NaN'::numeric) AND (ask <> 'Infinity'::numeric)))))
+  constraint quotes_time_source_check: CHECK ((time_source = ANY (ARRAY['venue'::text, 'received'::text])))
+  CREATE INDEX quotes_instrument_time_idx ON ONLY market.quotes USING btree (instrument_id, quoted_at)
+  CREATE INDEX quotes_sync_idx ON ONLY market.quotes USING btree (sync_xid, sync_id)
+  CREATE UNIQUE INDEX quotes_pkey ON ONLY market.quotes USING btree (instrument_id, seq, quoted_at)
+-- table market.quotes_default
+  instrument_id integer not null
+  quoted_at timestamp with time zone not null
+  seq bigint not null
+  bid numeric
+  bid_size numeric
+  ask numeric
+  ask_size numeric
+  tradeable boolean not null default true
+  time_source text not null default 'venue'::text
+  received_at timestamp with time zone not null
+  source text not null
+  frame_id bigint
+  sync_xid xid8 default pg_current_xact_id()
+  sync_id bigint default nextval('market.sync_id_seq'::regclass)
+  constraint quotes_default_pkey: PRIMARY KEY (instrument_id, seq, quoted_at)
+  constraint quotes_price_check: CHECK ((((bid IS NULL) OR ((bid > (0)::numeric) AND (bid <> 'NaN'::numeric) AND (bid <> 'Infinity'::numeric))) AND ((ask IS NULL) OR ((ask > (0)::numeric) AND (ask <> 'NaN'::numeric) AND (ask <> 'Infinity'::numeric)))))
+  constraint quotes_time_source_check: CHECK ((time_source = ANY (ARRAY['venue'::text, 'received'::text])))
+  CREATE INDEX quotes_default_instrument_id_quoted_at_idx ON market.quotes_default USING btree (instrument_id, quoted_at)
+  CREATE INDEX quotes_default_sync_xid_sync_id_idx ON market.quotes_default USING btree (sync_xid, sync_id)
+  CREATE UNIQUE INDEX quotes_default_pkey ON market.quotes_default USING btree (instrument_id, seq, quoted_at)
+  partition DEFAULT
+-- sequence market.sync_id_seq
+-- view market.ticks
+SELECT i.venue,
+    i.symbol,
+    t.instrument_id,
+    t.traded_at,
+    t.trade_id,
+    t.seq,
+    t.price,
+    t.size,
+    t.side,
+    t.received_at,
+    t.source,
+    t.frame_id
+   FROM market.trades t
+     JOIN market.instruments i USING (instrument_id);
+-- table market.trades
+  instrument_id integer not null
+  traded_at timestamp with time zone not null
+  trade_id text not null
+  seq bigint
+  price numeric not null
+  size numeric not null
+  side text
+  received_at timestamp with time zone not null
+  source text not null
+  frame_id bigint
+  sync_xid xid8 default pg_current_xact_id()
+  sync_id bigint default nextval('market.sync_id_seq'::regclass)
+  constraint trades_pkey: PRIMARY KEY (instrument_id, trade_id, traded_at)
+  constraint trades_price_check: CHECK (((price > (0)::numeric) AND (price <> 'NaN'::numeric) AND (price <> 'Infinity'::numeric)))
+  constraint trades_side_check: CHECK ((side = ANY (ARRAY['buy'::text, 'sell'::text])))
+  constraint trades_size_check: CHECK (((size > (0)::numeric) AND (size <> 'NaN'::numeric) AND (size <> 'Infinity'::numeric)))
+  CREATE INDEX trades_instrument_seq_idx ON ONLY market.trades USING btree (instrument_id, seq)
+  CREATE INDEX trades_instrument_time_idx ON ONLY market.trades USING btree (instrument_id, traded_at)
+  CREATE INDEX trades_sync_idx ON ONLY market.trades USING btree (sync_xid, sync_id)
+  CREATE UNIQUE INDEX trades_pkey ON ONLY market.trades USING btree (instrument_id, trade_id, traded_at)
+-- table market.trades_default
+  instrument_id integer not null
+  traded_at timestamp with time zone not null
+  trade_id text not null
+  seq bigint
+  price numeric not null
+  size numeric not null
+  side text
+  received_at timestamp with time zone not null
+  source text not null
+  frame_id bigint
+  sync_xid xid8 default pg_current_xact_id()
+  sync_id bigint default nextval('market.sync_id_seq'::regclass)
+  constraint trades_default_pkey: PRIMARY KEY (instrument_id, trade_id, traded_at)
+  constraint trades_price_check: CHECK (((price > (0)::numeric) AND (price <> 'NaN'::numeric) AND (price <> 'Infinity'::numeric)))
+  constraint trades_side_check: CHECK ((side = ANY (ARRAY['buy'::text, 'sell'::text])))
+  constraint trades_size_check: CHECK (((size > (0)::numeric) AND (size <> 'NaN'::numeric) AND (size <> 'Infinity'::numeric)))
+  CREATE INDEX trades_default_instrument_id_seq_idx ON market.trades_default USING btree (instrument_id, seq)
+  CREATE INDEX trades_default_instrument_id_traded_at_idx ON market.trades_default USING btree (instrument_id, traded_at)
+  CREATE INDEX trades_default_sync_xid_sync_id_idx ON market.trades_default USING btree (sync_xid, sync_id)
+  CREATE UNIQUE INDEX trades_default_pkey ON market.trades_default USING btree (instrument_id, trade_id, traded_at)
+  partition DEFAULT
+-- view market.venue_candles
+SELECT i.venue,
+    i.symbol,
+    c.instrument_id,
+    c.timeframe,
+    c.price_side,
+    c.bucket,
+    c.open,
+    c.high,
+    c.low,
+    c.close,
+    c.volume,
+    c.volume_kind,
+    c.trade_count,
+    c.complete,
+    c.source,
+    c.received_at,
+    c.frame_id
+   FROM market.candles c
+     JOIN market.instruments i USING (instrument_id);
+-- table ops.batches
+  batch_id uuid not null
+  landed_at timestamp with time zone not null default now()
+  frames integer not null
+  first_received_at timestamp with time zone
+  last_received_at timestamp with time zone
+  normalized_at timestamp with time zone
+  normalize_error text
+  counts jsonb not null default '{}'::jsonb
+  constraint batches_pkey: PRIMARY KEY (batch_id)
+  CREATE INDEX batches_pending_idx ON ops.batches USING btree (landed_at) WHERE (normalized_at IS NULL)
+  CREATE UNIQUE INDEX batches_pkey ON ops.batches USING btree (batch_id)
+-- view ops.clickhouse_lag
+SELECT w.stream,
+    p.pending_rows,
+    w.shipped_snapshot_at AS complete_up_to,
+        CASE
+            WHEN p.pending_rows = 0 THEN 0::numeric
+            ELSE round(EXTRACT(epoch FROM now() - COALESCE(w.shipped_snapshot_at, p.oldest_pending_received_at)), 3)
+        END AS lag_seconds,
+    p.oldest_pending_received_at,
+    w.rows_shipped,
+    w.batches,
+    w.replays,
+    w.pending_xid IS NOT NULL AS replay_pending,
+    w.last_batch_at,
+    w.last_error,
+    w.last_error_at
+   FROM ops.clickhouse_watermarks w
+     CROSS JOIN LATERAL ops.clickhouse_pending(w.stream) p(pending_rows, oldest_pending_received_at);
+-- table ops.clickhouse_watermarks
+  stream text not null
+  shipped_snapshot pg_snapshot not null default '1:1:'::pg_snapshot
+  shipped_snapshot_at timestamp with time zone
+  target_snapshot pg_snapshot
+  target_snapshot_at timestamp with time zone
+  cursor_xid xid8
+  cursor_id bigint
+  pending_xid xid8
+  pending_id bigint
+  pending_token text
+  rows_shipped bigint not null default 0
+  batches bigint not null default 0
+  replays bigint not null default 0
+  last_batch_at timestamp with time zone
+  last_error text
+  last_error_at timestamp with time zone
+  updated_at timestamp with time zone not null default now()
+  constraint clickhouse_watermarks_cursor_check: CHECK ((((target_snapshot IS NULL) = (cursor_xid IS NULL)) AND ((cursor_xid IS NULL) = (cursor_id IS NULL)) AND ((target_snapshot IS NULL) = (target_snapshot_at IS NULL))))
+  constraint clickhouse_watermarks_pending_check: CHECK ((((pending_xid IS NULL) = (pending_id IS NULL)) AND ((pending_xid IS NULL) = (pending_token IS NULL)) AND ((pending_xid IS NULL) OR (target_snapshot IS NOT NULL))))
+  constraint clickhouse_watermarks_pkey: PRIMARY KEY (stream)
+  constraint clickhouse_watermarks_stream_check: CHECK ((stream = ANY (ARRAY['trades'::text, 'quotes'::text, 'book_snapshots'::text])))
+  CREATE UNIQUE INDEX clickhouse_watermarks_pkey ON ops.clickhouse_watermarks USING btree (stream)
+-- view ops.feed_status
+WITH latest AS (
+         SELECT DISTINCT ON (sessions.feed) sessions.feed,
+            sessions.venue,
+            sessions.session_id,
+            sessions.connected_at,
+            sessions.closed_at
+           FROM ops.sessions
+          ORDER BY sessions.feed, sessions.opened_at DESC
+        ), last_event AS (
+         SELECT DISTINCT ON (session_events.feed) session_events.feed,
+            session_events.kind,
+            session_events.at
+           FROM ops.session_events
+          WHERE session_events.kind = ANY (ARRAY['circuit_open'::text, 'circuit_closed'::text, 'connected'::text, 'disconnected'::text, 'stale'::text])
+          ORDER BY session_events.feed, session_events.at DESC
+        ), traffic AS (
+         SELECT s.feed,
+            count(*) AS frames_1m,
+            max(f.received_at) AS last_frame_at
+           FROM staging.frames f
+             JOIN ops.sessions s USING (session_id)
+          WHERE f.received_at > (now() - '00:01:00'::interval)
+          GROUP BY s.feed
+        ), last_frame AS (
+         SELECT l_1.feed,
+            ( SELECT max(f.received_at) AS max
+                   FROM staging.frames f
+                  WHERE f.session_id = l_1.session_id) AS at
+           FROM latest l_1
+        )
+ SELECT l.feed,
+    l.venue,
+    l.connected_at IS NOT NULL AND l.closed_at IS NULL AS connected,
+        CASE
+            WHEN e.kind = 'circuit_open'::text THEN 'circuit_open'::text
+            WHEN l.connected_at IS NOT NULL AND l.closed_at IS NULL THEN 'connected'::text
+            ELSE 'disconnected'::text
+        END AS state,
+    round(COALESCE(t.frames_1m, 0::bigint)::numeric / 60.0, 1) AS messages_per_second,
+    round(EXTRACT(epoch FROM now() - COALESCE(t.last_frame_at, lf.at)), 1) AS last_message_age_s,
+    (( SELECT count(*) AS count
+           FROM quality.gaps g
+          WHERE g.venue = l.venue AND (g.stream = l.feed OR g.stream ~~ (l.feed || ':%'::text)) AND (g.state = ANY (ARRAY['detected'::text, 'queued'::text, 'recovering'::text]))))::integer AS open_gaps,
+    (( SELECT count(*) AS count
+           FROM staging.quarantine q
+          WHERE q.venue = l.venue))::integer AS quarantined
+   FROM latest l
+     LEFT JOIN last_event e USING (feed)
+     LEFT JOIN traffic t USING (feed)
+     LEFT JOIN last_frame lf USING (feed);
+-- table ops.session_events
+  event_id bigint not null identity
+  session_id uuid not null
+  feed text not null
+  venue text not null
+  at timestamp with time zone not null
+  kind text not null
+  detail jsonb not null default '{}'::jsonb
+  constraint session_events_kind_check: CHECK ((kind = ANY (ARRAY['connecting'::text, 'connected'::text, 'subscribed'::text, 'ack'::text, 'error_frame'::text, 'disconnected'::text, 'rotating'::text, 'stale'::text, 'circuit_open'::text, 'circuit_closed'::text, 'resync'::text, 'snapshot'::text, 'sequence_break'::text])))
+  constraint session_events_pkey: PRIMARY KEY (event_id)
+  CREATE INDEX session_events_feed_at_idx ON ops.session_events USING btree (feed, at)
+  CREATE INDEX session_events_session_idx ON ops.session_events USING btree (session_id)
+  CREATE UNIQUE INDEX session_events_pkey ON ops.session_events USING btree (event_id)
+-- sequence ops.session_events_event_id_seq
+-- table ops.sessions
+  session_id uuid not null
+  feed text not null
+  venue text not null
+  url text not null
+  opened_at timestamp with time zone not null
+  connected_at timestamp with time zone
+  closed_at timestamp with time zone
+  close_reason text
+  constraint sessions_pkey: PRIMARY KEY (session_id)
+  CREATE INDEX sessions_feed_opened_idx ON ops.sessions USING btree (feed, opened_at DESC)
+  CREATE UNIQUE INDEX sessions_pkey ON ops.sessions USING btree (session_id)
+-- table ops.settings
+  key text not null
+  value text not null
+  updated_at timestamp with time zone not null default now()
+  constraint settings_pkey: PRIMARY KEY (key)
+  CREATE UNIQUE INDEX settings_pkey ON ops.settings USING btree (key)
+-- table ops.time_tables
+  table_name regclass not null
+  time_column text not null
+  partition_interval interval not null
+  form text not null
+  constraint time_tables_form_check: CHECK ((form = ANY (ARRAY['hypertable'::text, 'partitioned'::text])))
+  constraint time_tables_pkey: PRIMARY KEY (table_name)
+  CREATE UNIQUE INDEX time_tables_pkey ON ops.time_tables USING btree (table_name)
+-- table quality.gaps
+  gap_id bigint not null identity
+  venue text not null
+  stream text not null
+  instrument_id integer
+  gap_from timestamp with time zone not null
+  gap_to timestamp with time zone
+  from_seq bigint
+  to_seq bigint
+  detected_by text not null
+  state text not null default 'detected'::text
+  detected_at timestamp with time zone not null default now()
+  updated_at timestamp with time zone not null default now()
+  rows_recovered bigint not null default 0
+  session_id uuid
+  detail jsonb not null default '{}'::jsonb
+  constraint gaps_detected_by_check: CHECK ((detected_by = ANY (ARRAY['disconnect'::text, 'sequence_break'::text, 'book_break'::text, 'scan'::text, 'stale'::text])))
+  constraint gaps_pkey: PRIMARY KEY (gap_id)
+  constraint gaps_state_check: CHECK ((state = ANY (ARRAY['detected'::text, 'queued'::text, 'recovering'::text, 'recovered'::text, 'unrecoverable'::text, 'venue_outage'::text, 'market_closed'::text])))
+  CREATE INDEX gaps_open_idx ON quality.gaps USING btree (venue, stream, gap_from) WHERE (state = ANY (ARRAY['detected'::text, 'queued'::text, 'recovering'::text]))
+  CREATE UNIQUE INDEX gaps_pkey ON quality.gaps USING btree (gap_id)
+-- sequence quality.gaps_gap_id_seq
+-- sequence staging.frame_id_seq
+-- table staging.frames
+  frame_id bigint not null default nextval('staging.frame_id_seq'::regclass)
+  batch_id uuid not null
+  venue text not null
+  stream text not null
+  session_id uuid
+  seq bigint not null
+  received_at timestamp with time zone not null
+  source text not null
+  request text
+  payload text not null
+  constraint frames_source_check: CHECK ((source = ANY (ARRAY['ws'::text, 'stream'::text, 'rest'::text, 'file'::text, 'socket'::text])))
+  CREATE INDEX frames_batch_idx ON ONLY staging.frames USING btree (batch_id)
+  CREATE INDEX frames_received_idx ON ONLY staging.frames USING btree (received_at)
+-- table staging.frames_default
+  frame_id bigint not null default nextval('staging.frame_id_seq'::regclass)
+  batch_id uuid not null
+  venue text not null
+  stream text not null
+  session_id uuid
+  seq bigint not null
+  received_at timestamp with time zone not null
+  source text not null
+  request text
+  payload text not null
+  constraint frames_source_check: CHECK ((source = ANY (ARRAY['ws'::text, 'stream'::text, 'rest'::text, 'file'::text, 'socket'::text])))
+  CREATE INDEX frames_default_batch_id_idx ON staging.frames_default USING btree (batch_id)
+  CREATE INDEX frames_default_received_at_idx ON staging.frames_default USING btree (received_at)
+  partition DEFAULT
+-- table staging.normalizers
+  venue text not null
+  version text not null
+  valid_from timestamp with time zone not null
+  valid_to timestamp with time zone not null default 'infinity'::timestamp with time zone
+  fn regprocedure not null
+  constraint normalizers_pkey: PRIMARY KEY (venue, version)
+  CREATE UNIQUE INDEX normalizers_pkey ON staging.normalizers USING btree (venue, version)
+-- table staging.quarantine
+  quarantine_id bigint not null identity
+  frame_id bigint not null
+  item integer not null default '-1'::integer
+  batch_id uuid
+  venue text not null
+  stream text not null
+  received_at timestamp with time zone not null
+  payload text not null
+  reason text not null
+  normalizer text not null
+  quarantined_at timestamp with time zone not null default now()
+  constraint quarantine_frame_item_key: UNIQUE (frame_id, item)
+  constraint quarantine_pkey: PRIMARY KEY (quarantine_id)
+  CREATE UNIQUE INDEX quarantine_frame_item_key ON staging.quarantine USING btree (frame_id, item)
+  CREATE UNIQUE INDEX quarantine_pkey ON staging.quarantine USING btree (quarantine_id)
+-- sequence staging.quarantine_quarantine_id_seq
+CREATE OR REPLACE FUNCTION market.bar_bucket(p_width interval, p_at timestamp with time zone)
+ RETURNS timestamp with time zone
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  select date_bin(p_width, p_at, timestamptz '2000-01-03 00:00:00+00')
+$function$
+CREATE OR REPLACE FUNCTION market.bar_ranges(p_instruments integer[], p_from timestamp with time zone[], p_to timestamp with time zone[], p_width interval, p_merge_gap interval DEFAULT '00:00:00'::interval)
+ RETURNS TABLE(instrument_id integer, range_from timestamp with time zone, range_to timestamp with time zone)
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  -- Each [from, to) widened to whole buckets of p_width, then overlapping ranges of an
+  -- instrument merged (and ranges less than p_merge_gap apart), so no bucket is in two ranges.
+  with aligned as (
+    select r.instrument_id, market.bar_bucket(p_width, r.f) as f,
+           market.bar_bucket(p_width, r.t - interval '1 microsecond') + p_width as t
+    from unnest(p_instruments, p_from, p_to) as r(instrument_id, f, t)
+    where r.t > r.f
+  ), starts as (
+    select a.*, coalesce(a.f > max(a.t) over (partition by a.instrument_id order by a.f, a.t
+                                               rows between unbounded preceding and 1 preceding) + p_merge_gap,
+                         true) as starts_range
+    from aligned a
+  ), grouped as (
+    select s.*, count(*) filter (where s.starts_range) over (partition by s.instrument_id order by s.f, s.t) as grp
+    from starts s
+  )
+  select g.instrument_id, min(g.f), max(g.t)
+  from grouped g
+  group by g.instrument_id, g.grp
+  order by 1, 2
+$function$
+CREATE OR REPLACE FUNCTION market.bar_timeframes()
+ RETURNS TABLE(level integer, timeframe text, width interval)
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  values (1, '1m', interval '1 minute'), (2, '5m', interval '5 minutes'), (3, '15m', interval '15 minutes'),
+         (4, '1h', interval '1 hour'), (5, '4h', interval '4 hours'), (6, '1d', interval '1 day')
+$function$
+CREATE OR REPLACE FUNCTION market.bars(p_symbol text, p_timeframe text, p_from timestamp with time zone, p_to timestamp with time zone, p_venue text DEFAULT NULL::text)
+ RETURNS TABLE(venue text, symbol text, instrument_id integer, bucket timestamp with time zone, open numeric, high numeric, low numeric, close numeric, volume numeric, vwap numeric, trades bigint)
+ LANGUAGE plpgsql
+ STABLE
+AS $function$
+begin
+  if p_symbol is null or p_from is null or p_to is null then
+    raise exception using
+      errcode = '22004',
+      message = 'market.bars: expected a symbol, p_from and p_to, received null',
+      hint = 'Example: select * from market.bars(''BTC/USDT'', ''1h'', now() - interval ''1 day'', now());';
+  end if;
+  -- One static query per timeframe (no SQL built from text); the view's filter uses its index.
+  case p_timeframe
+    when '1m' then
+      return query select b.* from market.bars_1m b
+        where b.symbol = p_symbol and (p_venue is null or b.venue = p_venue) and b.bucket >= p_from and b.bucket < p_to
+        order by b.venue, b.bucket;
+    when '5m' then
+      return query select b.* from market.bars_5m b
+        where b.symbol = p_symbol and (p_venue is null or b.venue = p_venue) and b.bucket >= p_from and b.bucket < p_to
+        order by b.venue, b.bucket;
+    when '15m' then
+      return query select b.* from market.bars_15m b
+        where b.symbol = p_symbol and (p_venue is null or b.venue = p_venue) and b.bucket >= p_from and b.bucket < p_to
+        order by b.venue, b.bucket;
+    when '1h' then
+      return query select b.* from market.bars_1h b
+        where b.symbol = p_symbol and (p_venue is null or b.venue = p_venue) and b.bucket >= p_from and b.bucket < p_to
+        order by b.venue, b.bucket;
+    when '4h' then
+      return query select b.* from market.bars_4h b
+        where b.symbol = p_symbol and (p_venue is null or b.venue = p_venue) and b.bucket >= p_from and b.bucket < p_to
+        order by b.venue, b.bucket;
+    when '1d' then
+      return query select b.* from market.bars_1d b
+        where b.symbol = p_symbol and (p_venue is null or b.venue = p_venue) and b.bucket >= p_from and b.bucket < p_to
+        order by b.venue, b.bucket;
+    else
+      raise exception using
+        errcode = '22023',
+        message = format('market.bars: unknown timeframe %s', coalesce(quote_literal(p_timeframe), 'null')),
+        detail = 'Expected one of 1m, 5m, 15m, 1h, 4h, 1d.',
+        hint = 'Timeframes are case-sensitive: 1h, not 1H or 60m.';
+  end case;
+end
+$function$
+CREATE OR REPLACE FUNCTION market.binance_symbol(p_venue_symbol text, OUT symbol text, OUT base text, OUT quote text)
+ RETURNS record
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  select coalesce(b || '/' || q, p_venue_symbol), b, q
+  from (select upper(p_venue_symbol) as s) x
+  left join lateral (
+    select left(x.s, length(x.s) - length(qa)) as b, qa as q
+    from unnest(array['FDUSD', 'USDT', 'USDC', 'TUSD', 'BUSD', 'USDP', 'DAI', 'BTC', 'ETH', 'BNB', 'EUR', 'GBP',
+                      'TRY', 'BRL', 'JPY', 'AUD', 'RUB', 'UAH', 'NGN', 'ZAR', 'PLN', 'RON', 'ARS', 'MXN', 'COP',
+                      'XRP', 'TRX', 'DOGE', 'DOT', 'SOL']) qa
+    where x.s like '%' || qa and length(x.s) > length(qa)
+    order by length(qa) desc
+    limit 1
+  ) split on true
+$function$
+CREATE OR REPLACE FUNCTION market.book_apply(p_instrument integer, p_update_id bigint, p_bids jsonb, p_asks jsonb, p_at timestamp with time zone)
+ RETURNS void
+ LANGUAGE sql
+AS $function$
+  delete from market.book_levels b
+  using (select 'bid' as side, jsonb_array_elements(p_bids) as l union all select 'ask', jsonb_array_elements(p_asks)) x
+  where b.instrument_id = p_instrument and b.side = x.side and b.price = (x.l->>0)::numeric and (x.l->>1)::numeric = 0;
+  insert into market.book_levels (instrument_id, side, price, size, update_id, updated_at)
+  select p_instrument, side, (l->>0)::numeric, (l->>1)::numeric, p_update_id, p_at
+  from (select 'bid' as side, jsonb_array_elements(p_bids) as l
+        union all select 'ask', jsonb_array_elements(p_asks)) x
+  where (l->>1)::numeric > 0
+  on conflict (instrument_id, side, price) do update set size = excluded.size, update_id = excluded.update_id,
+                                                        updated_at = excluded.updated_at;
+  update market.book_state set last_update_id = p_update_id, updated_at = p_at, diffs_applied = diffs_applied + 1
+  where instrument_id = p_instrument;
+$function$
+CREATE OR REPLACE FUNCTION market.book_reset(p_instrument integer, p_update_id bigint, p_bids jsonb, p_asks jsonb, p_at timestamp with time zone)
+ RETURNS void
+ LANGUAGE sql
+AS $function$
+  delete from market.book_levels where instrument_id = p_instrument;
+  insert into market.book_levels (instrument_id, side, price, size, update_id, updated_at)
+  select p_instrument, side, (l->>0)::numeric, (l->>1)::numeric, p_update_id, p_at
+  from (select 'bid' as side, jsonb_array_elements(p_bids) as l
+        union all select 'ask', jsonb_array_elements(p_asks)) x
+  where (l->>1)::numeric > 0
+  on conflict (instrument_id, side, price) do update set size = excluded.size, update_id = excluded.update_id;
+  insert into market.book_state (instrument_id, last_update_id, snapshot_update_id, in_sync, synced_at, updated_at,
+                                 last_snapshot_at)
+  values (p_instrument, p_update_id, p_update_id, true, p_at, p_at, p_at)
+  on conflict (instrument_id) do update
+    set last_update_id = excluded.last_update_id, snapshot_update_id = excluded.snapshot_update_id,
+        in_sync = true, synced_at = excluded.synced_at,
+        updated_at = excluded.updated_at, last_snapshot_at = excluded.last_snapshot_at;
+$function$
+CREATE OR REPLACE FUNCTION market.book_snapshot_derived(p_instrument integer, p_update_id bigint, p_at timestamp with time zone, p_depth integer DEFAULT 20)
+ RETURNS void
+ LANGUAGE sql
+AS $function$
+  insert into market.book_snapshots (instrument_id, taken_at, update_id, origin, bid_prices, bid_sizes, ask_prices,
+                                     ask_sizes, received_at)
+  select p_instrument, p_at, p_update_id, 'derived',
+         coalesce((select array_agg(price order by price desc) from (select price from market.book_levels where instrument_id = p_instrument and side = 'bid' order by price desc limit p_depth) b), '{}'),
+         coalesce((select array_agg(size order by price desc) from (select price, size from market.book_levels where instrument_id = p_instrument and side = 'bid' order by price desc limit p_depth) b), '{}'),
+         coalesce((select array_agg(price order by price) from (select price from market.book_levels where instrument_id = p_instrument and side = 'ask' order by price limit p_depth) a), '{}'),
+         coalesce((select array_agg(size order by price) from (select price, size from market.book_levels where instrument_id = p_instrument and side = 'ask' order by price limit p_depth) a), '{}'),
+         p_at
+  on conflict do nothing
+$function$
+CREATE OR REPLACE FUNCTION market.dukascopy_symbol(p_venue_symbol text, OUT symbol text, OUT base text, OUT quote text, OUT asset_class text)
+ RETURNS record
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  -- Six letters of two ISO 4217 codes (metals XAU, XAG, XPT, XPD included) are a currency pair;
+  -- a known coin before a currency is crypto; anything else keeps its venue symbol.
+  with x as (select upper(p_venue_symbol) as s),
+  fiat as (select unnest(array['AUD', 'CAD', 'CHF', 'CNH', 'CZK', 'DKK', 'EUR', 'GBP', 'HKD', 'HUF', 'ILS', 'JPY',
+                               'MXN', 'NOK', 'NZD', 'PLN', 'RON', 'RUB', 'SEK', 'SGD', 'THB', 'TRY', 'USD', 'ZAR',
+                               'XAU', 'XAG', 'XPT', 'XPD', 'BRL', 'CNY', 'INR', 'KRW', 'AED', 'SAR']) as c),
+  coin as (select unnest(array['BTC', 'ETH', 'LTC', 'BCH', 'XRP', 'XLM', 'EOS', 'ADA', 'DOT', 'LNK', 'UNI', 'XMR',
+                               'DSH', 'ETC', 'TRX', 'SOL', 'DOGE', 'AVAX', 'MATIC', 'BAT', 'ENJ', 'MKR', 'YFI',
+                               'CMP', 'AAV', 'UST', 'USDT']) as c),
+  pair as (
+    select left(x.s, 3) as b, right(x.s, 3) as q, 'forex' as k from x
+    where length(x.s) = 6 and left(x.s, 3) in (select c from fiat) and right(x.s, 3) in (select c from fiat)
+    union all
+    select coin.c, substr(x.s, length(coin.c) + 1), 'crypto' from x, coin
+    where x.s like coin.c || '%' and substr(x.s, length(coin.c) + 1) in (select c from fiat)
+  )
+  select coalesce((select b || '/' || q from pair limit 1), x.s),
+         (select b from pair limit 1),
+         (select q from pair limit 1),
+         coalesce((select k from pair limit 1), case when x.s like '%IDX%' then 'index' else 'cfd' end)
+  from x
+$function$
+CREATE OR REPLACE FUNCTION market.finish_bar_refresh(p_window_id bigint)
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+begin
+  null;
+end
+$function$
+CREATE OR REPLACE FUNCTION market.pending_bar_refreshes()
+ RETURNS TABLE(window_id bigint, cagg regclass, window_start timestamp with time zone, window_end timestamp with time zone)
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select null::bigint, null::regclass, null::timestamptz, null::timestamptz where false
+$function$
+CREATE OR REPLACE FUNCTION market.rebuild_bars(p_instruments integer[], p_from timestamp with time zone[], p_to timestamp with time zone[])
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_tf record;
+  v_target text;
+  v_source text;
+  v_instruments integer[] := p_instruments;
+  v_from timestamptz[] := p_from;
+  v_to timestamptz[] := p_to;
+begin
+  for v_tf in select * from market.bar_timeframes() order by level loop
+    -- The ranges of this timeframe: the previous ones widened to whole bars and merged.
+    select coalesce(array_agg(r.instrument_id), '{}'), coalesce(array_agg(r.range_from), '{}'),
+           coalesce(array_agg(r.range_to), '{}')
+      into v_instruments, v_from, v_to
+      from market.bar_ranges(v_instruments, v_from, v_to, v_tf.width) r;
+    v_target := 'bars_' || v_tf.timeframe || '_data';
+    -- Delete, then insert what the source holds: a bucket with nothing left loses its bar.
+    execute format('delete from market.%I b using unnest($1, $2, $3) as r(instrument_id, range_from, range_to) '
+                   'where b.instrument_id = r.instrument_id and b.bucket >= r.range_from and b.bucket < r.range_to',
+                   v_target)
+      using v_instruments, v_from, v_to;
+    if v_tf.level = 1 then
+      insert into market.bars_1m_data (instrument_id, bucket, open, high, low, close, volume, notional, trades)
+      select t.instrument_id, market.bar_bucket(interval '1 minute', t.traded_at),
+             (array_agg(t.price order by market.trade_order_key(t.traded_at, t.seq, t.trade_id)))[1],
+             max(t.price), min(t.price),
+             (array_agg(t.price order by market.trade_order_key(t.traded_at, t.seq, t.trade_id) desc))[1],
+             sum(t.size), sum(t.price * t.size), count(*)
+      from unnest(v_instruments, v_from, v_to) as r(instrument_id, range_from, range_to)
+      join market.trades t on t.instrument_id = r.instrument_id and t.traded_at >= r.range_from and t.traded_at < r.range_to
+      group by 1, 2;
+    else
+      execute format('insert into market.%I (instrument_id, bucket, open, high, low, close, volume, notional, trades) '
+                     'select s.instrument_id, market.bar_bucket($4, s.bucket), '
+                     '(array_agg(s.open order by s.bucket))[1], max(s.high), min(s.low), '
+                     '(array_agg(s.close order by s.bucket desc))[1], sum(s.volume), sum(s.notional), sum(s.trades) '
+                     'from unnest($1, $2, $3) as r(instrument_id, range_from, range_to) '
+                     'join market.%I s on s.instrument_id = r.instrument_id and s.bucket >= r.range_from and s.bucket < r.range_to '
+                     'group by 1, 2',
+                     v_target, v_source)
+        using v_instruments, v_from, v_to, v_tf.width;
+    end if;
+    v_source := v_target;
+  end loop;
+end
+$function$
+CREATE OR REPLACE FUNCTION market.refresh_bars(p_limit integer)
+ RETURNS integer
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_instruments integer[];
+  v_from timestamptz[];
+  v_to timestamptz[];
+begin
+  if p_limit is null or p_limit < 1 then
+    raise exception using errcode = '22023',
+      message = format('market.refresh_bars: expected a positive p_limit, received %s', coalesce(p_limit::text, 'null'));
+  end if;
+  perform pg_advisory_xact_lock(hashtext('market.rebuild_bars'));
+  -- Rows a normalizer is still writing are skipped; they are taken by the next call.
+  with claimed as (
+    delete from market.bar_invalidations i
+    using (select c.instrument_id, c.bucket from market.bar_invalidations c
+           order by c.bucket, c.instrument_id limit p_limit for update skip locked) c
+    where i.instrument_id = c.instrument_id and i.bucket = c.bucket
+    returning i.instrument_id, i.bucket
+  )
+  select array_agg(instrument_id), array_agg(bucket), array_agg(bucket + interval '1 minute')
+    into v_instruments, v_from, v_to
+    from claimed;
+  if v_instruments is null then
+    return 0;
+  end if;
+  perform market.rebuild_bars(v_instruments, v_from, v_to);
+  return cardinality(v_instruments);
+end
+$function$
+CREATE OR REPLACE FUNCTION market.refresh_bars_window(p_instrument integer, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS integer
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_from timestamptz;
+  v_to timestamptz;
+  v_instruments integer[];
+begin
+  if p_from is null or p_to is null then
+    raise exception using errcode = '22004', message = 'market.refresh_bars_window: expected p_from and p_to, received null';
+  end if;
+  if p_to <= p_from then
+    return 0;
+  end if;
+  v_from := market.bar_bucket(interval '1 minute', p_from);
+  v_to := market.bar_bucket(interval '1 minute', p_to - interval '1 microsecond') + interval '1 minute';
+  perform pg_advisory_xact_lock(hashtext('market.rebuild_bars'));
+  delete from market.bar_invalidations
+  where (p_instrument is null or instrument_id = p_instrument) and bucket >= v_from and bucket < v_to;
+  v_instruments := case when p_instrument is null then array(select instrument_id from market.instruments order by 1)
+                        else array[p_instrument] end;
+  perform market.rebuild_bars(v_instruments, array_fill(v_from, array[cardinality(v_instruments)]),
+                              array_fill(v_to, array[cardinality(v_instruments)]));
+  return (extract(epoch from v_to - v_from) / 60)::integer;
+end
+$function$
+CREATE OR REPLACE FUNCTION market.register_binance_symbols(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS void
+ LANGUAGE sql
+AS $function$
+  insert into market.instruments (venue, venue_symbol, symbol, base, quote, asset_class)
+  select 'binance', x.s, c.symbol, c.base, c.quote, 'crypto'
+  from (
+    select distinct coalesce(substring(f.payload from '"s":"([A-Za-z0-9]{2,30})"'),
+                    substring(f.request from '[?&]symbol=([A-Za-z0-9]{2,30})')) as s
+    from staging.frames f
+    where f.batch_id = p_batch and f.venue = 'binance' and f.received_at >= p_from and f.received_at < p_to
+  ) x
+  cross join lateral market.binance_symbol(x.s) c
+  where x.s is not null
+    and not exists (select 1 from market.instruments i where i.venue = 'binance' and i.venue_symbol = x.s)
+  on conflict (venue, venue_symbol) do nothing
+$function$
+CREATE OR REPLACE FUNCTION market.register_dukascopy_instruments(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS void
+ LANGUAGE sql
+AS $function$
+  insert into market.instruments (venue, venue_symbol, symbol, base, quote, asset_class)
+  select distinct 'dukascopy', x.s, c.symbol, c.base, c.quote, c.asset_class
+  from (
+    select substring(f.payload from '^\{"instrument":"([A-Z0-9][A-Z0-9._-]{0,39})"') as s
+    from staging.frames f
+    where f.batch_id = p_batch and f.venue = 'dukascopy' and f.received_at >= p_from and f.received_at < p_to
+  ) x
+  cross join lateral market.dukascopy_symbol(x.s) c
+  where x.s is not null
+    and not exists (select 1 from market.instruments i where i.venue = 'dukascopy' and i.venue_symbol = x.s)
+  on conflict (venue, venue_symbol) do nothing
+$function$
+CREATE OR REPLACE FUNCTION market.trade_order_key(p_traded_at timestamp with time zone, p_seq bigint, p_trade_id text)
+ RETURNS bytea
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  select set_byte(timestamptz_send(p_traded_at), 0, get_byte(timestamptz_send(p_traded_at), 0) # 128)
+      || case when p_seq is null then '\x00'::bytea
+              else '\x01'::bytea || set_byte(int8send(p_seq), 0, get_byte(int8send(p_seq), 0) # 128) end
+      || convert_to(p_trade_id, 'UTF8')
+$function$
+CREATE OR REPLACE FUNCTION ops.clickhouse_book_snapshots_feed(p_shipped pg_snapshot, p_target pg_snapshot, p_after_xid xid8, p_after_id bigint, p_upto_xid xid8, p_upto_id bigint, p_limit integer)
+ RETURNS TABLE(sync_xid xid8, sync_id bigint, exact boolean, venue text, symbol text, instrument_id integer, taken_at text, update_id bigint, origin text, bid_prices text[], bid_sizes text[], ask_prices text[], ask_sizes text[], received_at text)
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select b.sync_xid, b.sync_id,
+         not exists (select from unnest(b.bid_prices || b.bid_sizes || b.ask_prices || b.ask_sizes) v where v <> trunc(v, 12)),
+         i.venue, i.symbol, b.instrument_id,
+         to_char(b.taken_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'),
+         b.update_id, b.origin, b.bid_prices::text[], b.bid_sizes::text[], b.ask_prices::text[], b.ask_sizes::text[],
+         to_char(b.received_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')
+  from market.book_snapshots b
+  join market.instruments i on i.instrument_id = b.instrument_id
+  where b.sync_xid >= pg_snapshot_xmin(p_shipped)
+    and b.sync_xid < pg_snapshot_xmax(p_target)
+    and (b.sync_xid, b.sync_id) > (p_after_xid, p_after_id)
+    and (p_upto_xid is null or (b.sync_xid, b.sync_id) <= (p_upto_xid, p_upto_id))
+    and pg_visible_in_snapshot(b.sync_xid, p_target)
+    and not pg_visible_in_snapshot(b.sync_xid, p_shipped)
+  order by b.sync_xid, b.sync_id
+  limit p_limit
+$function$
+CREATE OR REPLACE FUNCTION ops.clickhouse_pending(p_stream text)
+ RETURNS TABLE(pending_rows bigint, oldest_pending_received_at timestamp with time zone)
+ LANGUAGE sql
+ STABLE
+AS $function$
+  with w as (select * from ops.clickhouse_watermarks where stream = p_stream),
+  keys as (
+    select t.sync_xid, t.sync_id, t.received_at from market.trades t, w
+    where p_stream = 'trades' and t.sync_xid >= pg_snapshot_xmin(w.shipped_snapshot)
+    union all
+    select q.sync_xid, q.sync_id, q.received_at from market.quotes q, w
+    where p_stream = 'quotes' and q.sync_xid >= pg_snapshot_xmin(w.shipped_snapshot)
+    union all
+    select b.sync_xid, b.sync_id, b.received_at from market.book_snapshots b, w
+    where p_stream = 'book_snapshots' and b.sync_xid >= pg_snapshot_xmin(w.shipped_snapshot)
+  )
+  select count(*), min(k.received_at)
+  from keys k, w
+  where not pg_visible_in_snapshot(k.sync_xid, w.shipped_snapshot)
+    and not (w.target_snapshot is not null
+             and pg_visible_in_snapshot(k.sync_xid, w.target_snapshot)
+             and (k.sync_xid, k.sync_id) <= (w.cursor_xid, w.cursor_id))
+$function$
+CREATE OR REPLACE FUNCTION ops.clickhouse_quotes_feed(p_shipped pg_snapshot, p_target pg_snapshot, p_after_xid xid8, p_after_id bigint, p_upto_xid xid8, p_upto_id bigint, p_limit integer)
+ RETURNS TABLE(sync_xid xid8, sync_id bigint, exact boolean, venue text, symbol text, instrument_id integer, quoted_at text, seq bigint, bid numeric, bid_size numeric, ask numeric, ask_size numeric, tradeable boolean, time_source text, received_at text, source text)
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select q.sync_xid, q.sync_id,
+         coalesce(q.bid = trunc(q.bid, 12), true) and coalesce(q.bid_size = trunc(q.bid_size, 12), true)
+           and coalesce(q.ask = trunc(q.ask, 12), true) and coalesce(q.ask_size = trunc(q.ask_size, 12), true),
+         i.venue, i.symbol, q.instrument_id,
+         to_char(q.quoted_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'),
+         q.seq, q.bid, q.bid_size, q.ask, q.ask_size, q.tradeable, q.time_source,
+         to_char(q.received_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), q.source
+  from market.quotes q
+  join market.instruments i on i.instrument_id = q.instrument_id
+  where q.sync_xid >= pg_snapshot_xmin(p_shipped)
+    and q.sync_xid < pg_snapshot_xmax(p_target)
+    and (q.sync_xid, q.sync_id) > (p_after_xid, p_after_id)
+    and (p_upto_xid is null or (q.sync_xid, q.sync_id) <= (p_upto_xid, p_upto_id))
+    and pg_visible_in_snapshot(q.sync_xid, p_target)
+    and not pg_visible_in_snapshot(q.sync_xid, p_shipped)
+  order by q.sync_xid, q.sync_id
+  limit p_limit
+$function$
+CREATE OR REPLACE FUNCTION ops.clickhouse_trades_feed(p_shipped pg_snapshot, p_target pg_snapshot, p_after_xid xid8, p_after_id bigint, p_upto_xid xid8, p_upto_id bigint, p_limit integer)
+ RETURNS TABLE(sync_xid xid8, sync_id bigint, exact boolean, venue text, symbol text, instrument_id integer, traded_at text, trade_id text, seq bigint, price numeric, size numeric, side text, received_at text, source text)
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select t.sync_xid, t.sync_id,
+         t.price = trunc(t.price, 12) and t.size = trunc(t.size, 12),
+         i.venue, i.symbol, t.instrument_id,
+         to_char(t.traded_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'),
+         t.trade_id, t.seq, t.price, t.size, t.side,
+         to_char(t.received_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), t.source
+  from market.trades t
+  join market.instruments i on i.instrument_id = t.instrument_id
+  where t.sync_xid >= pg_snapshot_xmin(p_shipped)
+    and t.sync_xid < pg_snapshot_xmax(p_target)
+    and (t.sync_xid, t.sync_id) > (p_after_xid, p_after_id)
+    and (p_upto_xid is null or (t.sync_xid, t.sync_id) <= (p_upto_xid, p_upto_id))
+    and pg_visible_in_snapshot(t.sync_xid, p_target)
+    and not pg_visible_in_snapshot(t.sync_xid, p_shipped)
+  order by t.sync_xid, t.sync_id
+  limit p_limit
+$function$
+CREATE OR REPLACE FUNCTION ops.clickhouse_tsv(p_text text)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  select coalesce(replace(replace(replace(replace(p_text, '\', '\\'), E'\t', '\t'), E'\n', '\n'), E'\r', '\r'), '\N')
+$function$
+CREATE OR REPLACE FUNCTION ops.create_time_table(p_ddl text, p_table text, p_time_column text, p_partition interval, p_chunk interval)
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+begin
+  if exists (select 1 from pg_extension where extname = 'timescaledb') then
+    execute p_ddl;
+    execute format('select create_hypertable(%L, by_range(%L, %L::interval))', p_table, p_time_column, p_chunk);
+    insert into ops.time_tables values (p_table::regclass, p_time_column, p_chunk, 'hypertable');
+  else
+    execute p_ddl || format(' partition by range (%I)', p_time_column);
+    execute format('create table %s partition of %s default', p_table || '_default', p_table);
+    insert into ops.time_tables values (p_table::regclass, p_time_column, p_partition, 'partitioned');
+  end if;
+end
+$function$
+CREATE OR REPLACE FUNCTION ops.drop_partitions_before(p_table regclass, p_before timestamp with time zone)
+ RETURNS integer
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_part record;
+  v_dropped integer := 0;
+begin
+  for v_part in
+    select c.oid::regclass as part, pg_get_expr(c.relpartbound, c.oid) as bound
+    from pg_inherits i join pg_class c on c.oid = i.inhrelid
+    where i.inhparent = p_table and pg_get_expr(c.relpartbound, c.oid) <> 'DEFAULT'
+  loop
+    if (regexp_match(v_part.bound, 'TO \(''([^'']+)''\)'))[1]::timestamptz <= p_before then
+      execute format('drop table %s', v_part.part);
+      v_dropped := v_dropped + 1;
+    end if;
+  end loop;
+  return v_dropped;
+end
+$function$
+CREATE OR REPLACE FUNCTION ops.ensure_all_partitions(p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS integer
+ LANGUAGE sql
+AS $function$
+  select coalesce(sum(ops.ensure_partitions(table_name, p_from, p_to)), 0)::integer from ops.time_tables
+$function$
+CREATE OR REPLACE FUNCTION ops.ensure_partitions(p_table regclass, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS integer
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_interval interval;
+  v_form text;
+  v_start timestamptz;
+  v_end timestamptz;
+  v_name text;
+  v_created integer := 0;
+begin
+  select partition_interval, form into v_interval, v_form from ops.time_tables where table_name = p_table;
+  if v_form is distinct from 'partitioned' then
+    return 0;
+  end if;
+  v_start := ops.partition_start(p_from, v_interval);
+  while v_start <= p_to loop
+    v_end := case when v_interval >= interval '28 days' then v_start + interval '1 month' else v_start + v_interval end;
+    v_name := ops.partition_name(p_table, v_start, v_interval);
+    if to_regclass(v_name) is null then
+      perform pg_advisory_xact_lock(hashtext(v_name));
+      if to_regclass(v_name) is null then
+        -- Rows that fell into the default partition for this range move into the new one.
+        drop table if exists pg_temp._moved;
+        execute format('create temp table _moved (like %s) on commit drop', p_table);
+        execute format('with d as (delete from %s_default where %I >= %L and %I < %L returning *) insert into _moved select * from d',
+                       p_table, (select time_column from ops.time_tables where table_name = p_table), v_start,
+                       (select time_column from ops.time_tables where table_name = p_table), v_end);
+        execute format('create table %s partition of %s for values from (%L) to (%L)', v_name, p_table, v_start, v_end);
+        execute format('insert into %s select * from _moved', p_table);
+        drop table pg_temp._moved;
+        v_created := v_created + 1;
+      end if;
+    end if;
+    v_start := v_end;
+  end loop;
+  return v_created;
+end
+$function$
+CREATE OR REPLACE FUNCTION ops.partition_name(p_table regclass, p_start timestamp with time zone, p_interval interval)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$
+  select p_table::text || '_p' || case when p_interval >= interval '28 days'
+                                    then to_char(p_start at time zone 'UTC', 'YYYYMM')
+                                    else to_char(p_start at time zone 'UTC', 'YYYYMMDD') end
+$function$
+CREATE OR REPLACE FUNCTION ops.partition_start(p_at timestamp with time zone, p_interval interval)
+ RETURNS timestamp with time zone
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$
+  select case when p_interval >= interval '28 days'
+              then date_trunc('month', p_at at time zone 'UTC') at time zone 'UTC'
+              else date_bin(p_interval, p_at, timestamptz '2000-01-01 00:00:00+00') end
+$function$
+CREATE OR REPLACE FUNCTION ops.record_events(p_events jsonb)
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+begin
+  insert into ops.session_events (session_id, feed, venue, at, kind, detail)
+  select (e->>'sessionId')::uuid, e->>'feed', e->>'venue', (e->>'at')::timestamptz, e->>'kind',
+         coalesce(e->'detail', '{}')
+  from jsonb_array_elements(p_events) e;
+
+  insert into ops.sessions (session_id, feed, venue, url, opened_at)
+  select (e->>'sessionId')::uuid, e->>'feed', e->>'venue', coalesce(e->>'url', ''), (e->>'at')::timestamptz
+  from jsonb_array_elements(p_events) e
+  where e->>'kind' = 'connecting'
+  on conflict (session_id) do nothing;
+
+  update ops.sessions s set connected_at = (e->>'at')::timestamptz
+  from jsonb_array_elements(p_events) e
+  where e->>'kind' = 'connected' and s.session_id = (e->>'sessionId')::uuid;
+
+  update ops.sessions s set closed_at = (e->>'at')::timestamptz, close_reason = e->'detail'->>'reason'
+  from jsonb_array_elements(p_events) e
+  where e->>'kind' = 'disconnected' and s.session_id = (e->>'sessionId')::uuid;
+
+  -- A disconnect opens a gap for the feed from its last frame; the next session's first data closes it.
+  insert into quality.gaps (venue, stream, gap_from, detected_by, session_id, detail)
+  select e->>'venue', e->>'feed', coalesce((e->'detail'->>'lastFrameAt')::timestamptz, (e->>'at')::timestamptz),
+         'disconnect', (e->>'sessionId')::uuid, coalesce(e->'detail', '{}')
+  from jsonb_array_elements(p_events) e
+  where e->>'kind' = 'disconnected' and coalesce((e->'detail'->>'hadData')::boolean, false)
+    and coalesce(e->'detail'->>'reason', '') <> 'rotated' and coalesce(e->'detail'->>'reason', '') <> 'shutdown';
+
+  -- A diff that does not continue the book: the ingester resynchronizes from a new snapshot.
+  insert into quality.gaps (venue, stream, gap_from, gap_to, detected_by, session_id, from_seq, to_seq, detail)
+  select e->>'venue', e->>'feed' || ':' || coalesce(e->'detail'->>'key', ''), (e->>'at')::timestamptz,
+         (e->>'at')::timestamptz, 'sequence_break', (e->>'sessionId')::uuid,
+         (e->'detail'->>'expectedFrom')::bigint, (e->'detail'->>'receivedFirst')::bigint - 1, coalesce(e->'detail', '{}')
+  from jsonb_array_elements(p_events) e
+  where e->>'kind' = 'sequence_break';
+
+  update quality.gaps g set gap_to = (e->'detail'->>'firstFrameAt')::timestamptz, updated_at = now()
+  from jsonb_array_elements(p_events) e
+  where e->>'kind' = 'subscribed' and e->'detail' ? 'firstFrameAt'
+    and g.venue = e->>'venue' and g.stream = e->>'feed' and g.detected_by = 'disconnect' and g.gap_to is null
+    and g.gap_from <= (e->'detail'->>'firstFrameAt')::timestamptz;
+end
+$function$
+CREATE OR REPLACE FUNCTION ops.run_maintenance()
+ RETURNS jsonb
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_created integer;
+  v_dropped integer := 0;
+  v_staging interval := ops.setting('retention.staging_days', '30')::integer * interval '1 day';
+  v_ticks interval := ops.setting('retention.ticks_days', '365')::integer * interval '1 day';
+begin
+  v_created := ops.ensure_all_partitions(now() - interval '1 day', now() + interval '3 days');
+  if exists (select 1 from ops.time_tables where form = 'partitioned') then
+    v_dropped := v_dropped + ops.drop_partitions_before('staging.frames', now() - v_staging);
+    v_dropped := v_dropped + ops.drop_partitions_before('market.trades', now() - v_ticks);
+    v_dropped := v_dropped + ops.drop_partitions_before('market.quotes', now() - v_ticks);
+    v_dropped := v_dropped + ops.drop_partitions_before('market.book_snapshots', now() - v_ticks);
+    delete from staging.frames_default where received_at < now() - v_staging;
+  end if;
+  delete from ops.batches where landed_at < now() - v_staging and normalized_at is not null;
+  return jsonb_build_object('partitions_created', v_created, 'partitions_dropped', v_dropped);
+end
+$function$
+CREATE OR REPLACE FUNCTION ops.set_setting(p_key text, p_value text)
+ RETURNS void
+ LANGUAGE sql
+AS $function$
+  insert into ops.settings (key, value) values (p_key, p_value)
+  on conflict (key) do update set value = excluded.value, updated_at = now()
+$function$
+CREATE OR REPLACE FUNCTION ops.setting(p_key text, p_default text)
+ RETURNS text
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select coalesce((select value from ops.settings where key = p_key), p_default)
+$function$
+CREATE OR REPLACE FUNCTION staging.binance_frames(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_stream text)
+ RETURNS TABLE(frame_id bigint, batch_id uuid, venue text, stream text, received_at timestamp with time zone, source text, payload text, d jsonb)
+ LANGUAGE sql
+ STABLE
+AS $function$
+  -- Each payload is validated once and parsed once (materialized), however often d is used.
+  with v as materialized (
+    select f.frame_id, f.batch_id, f.venue, f.stream, f.received_at, f.source, f.payload,
+           pg_input_is_valid(f.payload, 'jsonb') as ok
+    from staging.frames f
+    where f.batch_id = p_batch and f.venue = 'binance' and f.stream = p_stream
+      and f.received_at >= p_from and f.received_at < p_to
+  ), j as materialized (
+    select v.*, case when v.ok then v.payload::jsonb end as j from v
+  )
+  select frame_id, batch_id, venue, stream, received_at, source, payload, coalesce(j -> 'data', j) from j
+$function$
+CREATE OR REPLACE FUNCTION staging.dukascopy_files(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_streams text[])
+ RETURNS TABLE(frame_id bigint, batch_id uuid, stream text, received_at timestamp with time zone, source text, payload text, d jsonb, instrument_id integer, start_at timestamp with time zone, point numeric, scale integer, problem text)
+ LANGUAGE sql
+ STABLE
+AS $function$
+  -- Frame-level checks shared by ticks and candles: the envelope a file's records depend on.
+  -- Materialized so that each payload is parsed once, not once per reference to d.
+  with f as materialized (
+    select f.*, case when pg_input_is_valid(f.payload, 'jsonb') then f.payload::jsonb end as d
+    from staging.frames f
+    where f.batch_id = p_batch and f.venue = 'dukascopy' and f.stream = any (p_streams)
+      and f.received_at >= p_from and f.received_at < p_to
+  ), s as materialized (
+    select f.*,
+           case when jsonb_typeof(f.d) = 'object'
+                 and f.d->>'start' ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:00:00Z$'
+                 and pg_input_is_valid(f.d->>'start', 'timestamptz')
+                then (f.d->>'start')::timestamptz end as start_at,
+           case f.stream when 'ticks' then 'hour' when 'candles_m1' then 'day' when 'candles_h1' then 'month'
+                         else 'year' end as period
+    from f
+  )
+  select s.frame_id, s.batch_id, s.stream, s.received_at, s.source, s.payload, s.d, i.instrument_id, s.start_at,
+         case when staging.is_int(s.d->'point') then (s.d->>'point')::numeric end,
+         length(s.d->>'point') - 1,
+         case
+           when s.d is null then 'payload is not valid JSON'
+           when jsonb_typeof(s.d) <> 'object' then 'expected a JSON object, received ' || jsonb_typeof(s.d)
+           when s.d->>'format' is distinct from case when s.stream = 'ticks' then 'bi5-ticks-v1' else 'bi5-candles-v1' end
+             then 'format ' || coalesce(s.d->>'format', '(none)') || ' does not fit stream ' || s.stream
+           when i.instrument_id is null then 'missing or unknown instrument: ' || coalesce((s.d->'instrument')::text, '(none)')
+           when not staging.is_int(s.d->'point') or s.d->>'point' !~ '^10{0,9}$'
+             then 'point is not a power of ten up to 1e9: ' || coalesce((s.d->'point')::text, '(none)')
+           when s.start_at is null then 'start is not a UTC time on the hour: ' || coalesce((s.d->'start')::text, '(none)')
+           when date_trunc(s.period, s.start_at, 'UTC') <> s.start_at
+             then 'start ' || (s.d->>'start') || ' is not the start of a ' || s.period
+           when s.start_at > s.received_at then 'start ' || (s.d->>'start') || ' is after the file was received'
+           when s.stream <> 'ticks' and s.d->>'side' is distinct from 'bid' and s.d->>'side' is distinct from 'ask'
+             then 'side is neither bid nor ask: ' || coalesce((s.d->'side')::text, '(none)')
+           when s.request is distinct from staging.dukascopy_path(s.d->>'instrument', s.stream, s.d->>'side', s.start_at)
+             then 'request ' || coalesce(s.request, '(none)') || ' is not the file of ' || (s.d->>'instrument') || ' from '
+                  || (s.d->>'start') || ' (expected ' || staging.dukascopy_path(s.d->>'instrument', s.stream, s.d->>'side', s.start_at)
+                  || ', month 0-based)'
+           when jsonb_typeof(s.d->'records') is distinct from 'array' then 'records is not an array'
+         end
+  from s
+  left join market.instruments i on i.venue = 'dukascopy' and i.venue_symbol = s.d->>'instrument'
+$function$
+CREATE OR REPLACE FUNCTION staging.dukascopy_path(p_instrument text, p_stream text, p_side text, p_start timestamp with time zone)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  -- The datafeed path of a file; its month is 0-based.
+  select p_instrument || '/' || to_char(t, 'YYYY') ||
+         case p_stream
+           when 'ticks' then '/' || m0 || to_char(t, '/DD/HH24') || 'h_ticks.bi5'
+           when 'candles_m1' then '/' || m0 || to_char(t, '/DD/') || upper(p_side) || '_candles_min_1.bi5'
+           when 'candles_h1' then '/' || m0 || '/' || upper(p_side) || '_candles_hour_1.bi5'
+           when 'candles_d1' then '/' || upper(p_side) || '_candles_day_1.bi5'
+         end
+  from (select p_start at time zone 'UTC' as t) x
+  cross join lateral (select lpad((extract(month from x.t)::integer - 1)::text, 2, '0') as m0) m
+$function$
+CREATE OR REPLACE FUNCTION staging.epoch_ms(p_ms bigint)
+ RETURNS timestamp with time zone
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+AS $function$
+  -- Integer milliseconds times an exact interval: exact for every date before the year 2255.
+  select timestamptz '1970-01-01 00:00:00+00' + p_ms * interval '1 millisecond'
+$function$
+CREATE OR REPLACE FUNCTION staging.epoch_us(p_us bigint)
+ RETURNS timestamp with time zone
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+AS $function$
+  select timestamptz '1970-01-01 00:00:00+00' + p_us * interval '1 microsecond'
+$function$
+CREATE OR REPLACE FUNCTION staging.epoch_us_of(p_at timestamp with time zone)
+ RETURNS bigint
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+AS $function$
+  select (extract(epoch from p_at) * 1000000)::bigint
+$function$
+CREATE OR REPLACE FUNCTION staging.is_decimal(p_text text)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  -- A plain non-negative decimal string: no sign, exponent, NaN or Infinity.
+  select p_text ~ '^[0-9]{1,30}(\.[0-9]{1,30})?$'
+$function$
+CREATE OR REPLACE FUNCTION staging.is_int(p_value jsonb)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+AS $function$
+  select jsonb_typeof(p_value) = 'number' and pg_input_is_valid(p_value::text, 'bigint')
+$function$
+CREATE OR REPLACE FUNCTION staging.levels_valid(p_levels jsonb)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$
+  select jsonb_typeof(p_levels) = 'array'
+     and not exists (select 1 from jsonb_array_elements(p_levels) l
+                     where jsonb_typeof(l) <> 'array' or not staging.is_decimal(l->>0) or not staging.is_decimal(l->>1)
+                        or (l->>0)::numeric = 0)
+$function$
+CREATE OR REPLACE FUNCTION staging.merge_counts(p_a jsonb, p_b jsonb)
+ RETURNS jsonb
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$
+  select coalesce(jsonb_object_agg(k, coalesce((p_a->>k)::bigint, 0) + coalesce((p_b->>k)::bigint, 0)), '{}')
+  from (select jsonb_object_keys(coalesce(p_a, '{}') || coalesce(p_b, '{}')) as k) keys
+$function$
+CREATE OR REPLACE FUNCTION staging.normalize_batch(p_batch uuid)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_norm record;
+  v_counts jsonb := '{}';
+  v_part jsonb;
+begin
+  for v_norm in
+    select n.fn, n.valid_from, n.valid_to
+    from staging.normalizers n
+    where exists (select 1 from staging.frames f
+                  where f.batch_id = p_batch and f.venue = n.venue
+                    and f.received_at >= n.valid_from and f.received_at < n.valid_to)
+    order by n.venue, n.valid_from
+  loop
+    execute format('select %s($1, $2, $3)', v_norm.fn::regproc) into v_part
+      using p_batch, v_norm.valid_from, v_norm.valid_to;
+    v_counts := staging.merge_counts(v_counts, v_part);
+  end loop;
+  -- Frames of a venue that no normalizer covers are kept and quarantined, never dropped.
+  perform staging.quarantine(f.frame_id, -1, 'no normalizer for venue ' || f.venue || ' at ' || f.received_at, 'normalize_batch')
+  from staging.frames f
+  where f.batch_id = p_batch
+    and not exists (select 1 from staging.normalizers n where n.venue = f.venue
+                    and f.received_at >= n.valid_from and f.received_at < n.valid_to);
+  update ops.batches set normalized_at = now(), normalize_error = null, counts = v_counts where batch_id = p_batch;
+  return v_counts;
+end
+$function$
+CREATE OR REPLACE FUNCTION staging.normalize_binance_agg_trades_v1(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS jsonb
+ LANGUAGE sql
+AS $function$
+  with src as materialized (
+    select f.*, case when staging.is_int(f.d->'T') then staging.epoch_ms((f.d->>'T')::bigint) end as event_at
+    from staging.binance_frames(p_batch, p_from, p_to, 'aggTrade') f
+  ), checked as materialized (
+    select s.*, i.instrument_id,
+      case
+        when s.d is null then 'payload is not valid JSON'
+        when jsonb_typeof(s.d) <> 'object' then 'expected a JSON object, received ' || jsonb_typeof(s.d)
+        when s.d->>'e' is distinct from 'aggTrade' then 'expected event e=aggTrade, received e=' || coalesce(s.d->>'e', '(none)')
+        when i.instrument_id is null then 'missing or unknown symbol s=' || coalesce(s.d->>'s', '(none)')
+        when not (staging.is_int(s.d->'a') and staging.is_int(s.d->'f') and staging.is_int(s.d->'l'))
+          then 'ids a, f, l are not integers that fit 64 bits'
+        when not staging.is_decimal(s.d->>'p') or (s.d->>'p')::numeric = 0 then 'price p is not a positive decimal string: ' || coalesce((s.d->'p')::text, '(none)')
+        when not staging.is_decimal(s.d->>'q') or (s.d->>'q')::numeric = 0 then 'size q is not a positive decimal string: ' || coalesce((s.d->'q')::text, '(none)')
+        when not staging.is_int(s.d->'T') then 'trade time T is not an integer of milliseconds'
+        when jsonb_typeof(s.d->'m') is distinct from 'boolean' then 'maker flag m is not a boolean'
+        else staging.time_problem(s.event_at, s.received_at)
+      end as problem
+    from src s
+    left join market.instruments i on i.venue = 'binance' and i.venue_symbol = s.d->>'s'
+  ), ins as (
+    insert into market.agg_trades (instrument_id, traded_at, agg_id, first_trade_seq, last_trade_seq, price, size, side,
+                                   received_at, source, frame_id)
+    select c.instrument_id, c.event_at, (c.d->>'a')::bigint, (c.d->>'f')::bigint,
+           (c.d->>'l')::bigint, (c.d->>'p')::numeric, (c.d->>'q')::numeric,
+           case when (c.d->>'m')::boolean then 'sell' else 'buy' end, c.received_at, c.source, c.frame_id
+    from checked c where c.problem is null
+    on conflict do nothing
+    returning 1
+  ), q as (
+    insert into staging.quarantine (frame_id, item, batch_id, venue, stream, received_at, payload, reason, normalizer)
+    select frame_id, -1, batch_id, venue, stream, received_at, payload, problem, 'normalize_binance_agg_trades_v1'
+    from checked where problem is not null
+    on conflict (frame_id, item) do nothing
+  )
+  select jsonb_build_object(
+    'agg_trades', (select count(*) from ins),
+    'agg_trades_duplicate', (select count(*) from checked where problem is null) - (select count(*) from ins),
+    'quarantined', (select count(*) from checked where problem is not null))
+$function$
+CREATE OR REPLACE FUNCTION staging.normalize_binance_book_v1(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_frame record;
+  v_state market.book_state;
+  v_inst integer;
+  v_problem text;
+  v_last bigint;
+  v_applied integer := 0;
+  v_skipped integer := 0;
+  v_breaks integer := 0;
+  v_snapshots integer := 0;
+  v_quarantined integer := 0;
+  v_touched integer[] := '{}';
+  v_snapshot_every interval := coalesce((select value from ops.settings where key = 'book.snapshot_interval'), '1 second')::interval;
+begin
+  for v_frame in
+    select s.*, coalesce(substring(f.request from '[?&]symbol=([A-Za-z0-9]+)'), s.d->>'s') as symbol
+    from (select * from staging.binance_frames(p_batch, p_from, p_to, 'depth')
+          union all select * from staging.binance_frames(p_batch, p_from, p_to, 'depth_snapshot')) s
+    join staging.frames f on f.frame_id = s.frame_id and f.batch_id = p_batch
+    order by s.frame_id
+  loop
+    select instrument_id into v_inst from market.instruments where venue = 'binance' and venue_symbol = upper(v_frame.symbol);
+    v_problem := case
+      when v_frame.d is null then 'payload is not valid JSON'
+      when v_inst is null then 'missing or unknown symbol ' || coalesce(v_frame.symbol, '(none)')
+      when v_frame.stream = 'depth_snapshot' and not staging.is_int(v_frame.d->'lastUpdateId') then 'snapshot lastUpdateId is not an integer'
+      when v_frame.stream = 'depth_snapshot' and not (staging.levels_valid(v_frame.d->'bids') and staging.levels_valid(v_frame.d->'asks'))
+        then 'snapshot bids or asks are not [price, size] decimal string pairs'
+      when v_frame.stream = 'depth' and v_frame.d->>'e' is distinct from 'depthUpdate' then 'expected e=depthUpdate, received e=' || coalesce(v_frame.d->>'e', '(none)')
+      when v_frame.stream = 'depth' and not (staging.is_int(v_frame.d->'U') and staging.is_int(v_frame.d->'u')) then 'update ids U, u are not integers'
+      when v_frame.stream = 'depth' and (v_frame.d->>'U')::bigint > (v_frame.d->>'u')::bigint then 'first update id U is after final update id u'
+      when v_frame.stream = 'depth' and not (staging.levels_valid(v_frame.d->'b') and staging.levels_valid(v_frame.d->'a'))
+        then 'diff b or a is not [price, size] decimal string pairs'
+    end;
+    if v_problem is not null then
+      perform staging.quarantine(v_frame.frame_id, -1, v_problem, 'normalize_binance_book_v1');
+      v_quarantined := v_quarantined + 1;
+      continue;
+    end if;
+    select * into v_state from market.book_state where instrument_id = v_inst;
+    if v_frame.stream = 'depth_snapshot' then
+      v_last := (v_frame.d->>'lastUpdateId')::bigint;
+      insert into market.book_snapshots (instrument_id, taken_at, update_id, origin, bid_prices, bid_sizes,
+                                         ask_prices, ask_sizes, received_at)
+      select v_inst, v_frame.received_at, v_last, 'venue',
+             coalesce((select array_agg((l->>0)::numeric order by o) from jsonb_array_elements(v_frame.d->'bids') with ordinality b(l, o)), '{}'),
+             coalesce((select array_agg((l->>1)::numeric order by o) from jsonb_array_elements(v_frame.d->'bids') with ordinality b(l, o)), '{}'),
+             coalesce((select array_agg((l->>0)::numeric order by o) from jsonb_array_elements(v_frame.d->'asks') with ordinality a(l, o)), '{}'),
+             coalesce((select array_agg((l->>1)::numeric order by o) from jsonb_array_elements(v_frame.d->'asks') with ordinality a(l, o)), '{}'),
+             v_frame.received_at
+      on conflict do nothing;
+      if v_state is null or not v_state.in_sync or v_last > v_state.last_update_id then
+        perform market.book_reset(v_inst, v_last, v_frame.d->'bids', v_frame.d->'asks', v_frame.received_at);
+        v_snapshots := v_snapshots + 1;
+        v_touched := v_touched || v_inst;
+      end if;
+      continue;
+    end if;
+    if v_state is null or not v_state.in_sync or (v_frame.d->>'u')::bigint <= v_state.last_update_id then
+      v_skipped := v_skipped + 1;
+      update market.book_state set diffs_skipped = diffs_skipped + 1 where instrument_id = v_inst;
+      continue;
+    end if;
+    if (case when v_frame.d ? 'pu' and v_state.last_update_id <> v_state.snapshot_update_id
+             then (v_frame.d->>'pu')::bigint = v_state.last_update_id
+             else (v_frame.d->>'U')::bigint <= v_state.last_update_id + 1 end) then
+      perform market.book_apply(v_inst, (v_frame.d->>'u')::bigint, v_frame.d->'b', v_frame.d->'a', v_frame.received_at);
+      v_applied := v_applied + 1;
+      v_touched := v_touched || v_inst;
+    else
+      update market.book_state set in_sync = false, breaks = breaks + 1, updated_at = v_frame.received_at
+      where instrument_id = v_inst;
+      insert into quality.gaps (venue, stream, instrument_id, gap_from, gap_to, from_seq, to_seq, detected_by, detail)
+      values ('binance', 'depth', v_inst, v_state.updated_at, v_frame.received_at, v_state.last_update_id + 1,
+              (v_frame.d->>'U')::bigint - 1, 'book_break',
+              jsonb_build_object('frame_id', v_frame.frame_id, 'expected_from', v_state.last_update_id + 1,
+                                 'received_U', (v_frame.d->>'U')::bigint));
+      v_breaks := v_breaks + 1;
+    end if;
+  end loop;
+  -- Derived top-of-book snapshots, at most one per instrument per snapshot interval.
+  perform market.book_snapshot_derived(s.instrument_id, s.last_update_id, s.updated_at)
+  from market.book_state s
+  where s.instrument_id = any (v_touched) and s.in_sync
+    and not exists (select 1 from market.book_snapshots b
+                    where b.instrument_id = s.instrument_id and b.origin = 'derived'
+                      and b.taken_at > s.updated_at - v_snapshot_every and b.taken_at <= s.updated_at);
+  return jsonb_build_object('book_diffs', v_applied, 'book_diffs_skipped', v_skipped, 'book_breaks', v_breaks,
+                            'book_snapshots', v_snapshots, 'quarantined', v_quarantined);
+end
+$function$
+CREATE OR REPLACE FUNCTION staging.normalize_binance_other_v1(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS jsonb
+ LANGUAGE sql
+AS $function$
+  -- Frames the venue file could not route (unknown event types): kept and quarantined.
+  with q as (
+    insert into staging.quarantine (frame_id, item, batch_id, venue, stream, received_at, payload, reason, normalizer)
+    select f.frame_id, -1, f.batch_id, f.venue, f.stream, f.received_at, f.payload,
+           case when not pg_input_is_valid(f.payload, 'jsonb') then 'payload is not valid JSON'
+                else 'unknown event type: ' || left(f.payload, 80) end,
+           'normalize_binance_other_v1'
+    from staging.frames f
+    where f.batch_id = p_batch and f.venue = 'binance' and f.received_at >= p_from and f.received_at < p_to
+      and f.stream not in ('trade', 'aggTrade', 'bookTicker', 'depth', 'depth_snapshot')
+    on conflict (frame_id, item) do nothing
+    returning 1
+  )
+  select jsonb_build_object('quarantined', (select count(*) from q))
+$function$
+CREATE OR REPLACE FUNCTION staging.normalize_binance_quotes_v1(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS jsonb
+ LANGUAGE sql
+AS $function$
+  -- Spot bookTicker carries no event time, so quoted_at is the receive time and the update id u
+  -- is the identity: a quote seen by two overlapping connections is kept once.
+  with src as materialized (
+    select f.*, case when staging.is_int(f.d->'T') then staging.epoch_ms((f.d->>'T')::bigint) end as event_at
+    from staging.binance_frames(p_batch, p_from, p_to, 'bookTicker') f
+  ), checked as materialized (
+    select s.*, i.instrument_id,
+      case
+        when s.d is null then 'payload is not valid JSON'
+        when jsonb_typeof(s.d) <> 'object' then 'expected a JSON object, received ' || jsonb_typeof(s.d)
+        when s.d ? 'e' and s.d->>'e' <> 'bookTicker' then 'expected a bookTicker, received e=' || (s.d->>'e')
+        when i.instrument_id is null then 'missing or unknown symbol s=' || coalesce(s.d->>'s', '(none)')
+        when not staging.is_int(s.d->'u') then 'update id u is not an integer that fits 64 bits'
+        when not (staging.is_decimal(s.d->>'b') and staging.is_decimal(s.d->>'a')) then 'bid b or ask a is not a decimal string'
+        when not (staging.is_decimal(s.d->>'B') and staging.is_decimal(s.d->>'A')) then 'bid size B or ask size A is not a decimal string'
+        when (s.d->>'b')::numeric = 0 or (s.d->>'a')::numeric = 0 then 'bid or ask is zero'
+        when s.d ? 'T' and not staging.is_int(s.d->'T') then 'transaction time T is not an integer of milliseconds'
+        when s.d ? 'T' then staging.time_problem(s.event_at, s.received_at)
+      end as problem
+    from src s
+    left join market.instruments i on i.venue = 'binance' and i.venue_symbol = s.d->>'s'
+  ), candidates as (
+    select distinct on (c.instrument_id, (c.d->>'u')::bigint)
+           c.instrument_id, (c.d->>'u')::bigint as seq,
+           case when c.d ? 'T' then c.event_at else c.received_at end as quoted_at,
+           case when c.d ? 'T' then 'venue' else 'received' end as time_source,
+           c.d, c.received_at, c.source, c.frame_id
+    from checked c
+    where c.problem is null
+    order by c.instrument_id, (c.d->>'u')::bigint, c.frame_id
+  ), ins as (
+    insert into market.quotes (instrument_id, quoted_at, seq, bid, bid_size, ask, ask_size, time_source, received_at, source, frame_id)
+    select n.instrument_id, n.quoted_at, n.seq, (n.d->>'b')::numeric, (n.d->>'B')::numeric,
+           (n.d->>'a')::numeric, (n.d->>'A')::numeric, n.time_source, n.received_at, n.source, n.frame_id
+    from candidates n
+    where n.time_source = 'venue'
+       or not exists (select 1 from market.quotes q
+                      where q.instrument_id = n.instrument_id and q.seq = n.seq
+                        and q.quoted_at between n.quoted_at - interval '2 minutes' and n.quoted_at + interval '2 minutes')
+    on conflict do nothing
+    returning 1
+  ), q as (
+    insert into staging.quarantine (frame_id, item, batch_id, venue, stream, received_at, payload, reason, normalizer)
+    select frame_id, -1, batch_id, venue, stream, received_at, payload, problem, 'normalize_binance_quotes_v1'
+    from checked where problem is not null
+    on conflict (frame_id, item) do nothing
+  )
+  select jsonb_build_object(
+    'quotes', (select count(*) from ins),
+    'quotes_duplicate', (select count(*) from checked where problem is null) - (select count(*) from ins),
+    'quarantined', (select count(*) from checked where problem is not null))
+$function$
+CREATE OR REPLACE FUNCTION staging.normalize_binance_trades_v1(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS jsonb
+ LANGUAGE sql
+AS $function$
+  with src as materialized (
+    select f.*, case when staging.is_int(f.d->'T') then staging.epoch_ms((f.d->>'T')::bigint) end as event_at,
+           case when jsonb_typeof(f.d->'p') = 'string' then staging.positive_decimal(f.d->>'p') end as price,
+           case when jsonb_typeof(f.d->'q') = 'string' then staging.positive_decimal(f.d->>'q') end as size
+    from staging.binance_frames(p_batch, p_from, p_to, 'trade') f
+  ), checked as materialized (
+    select s.*, i.instrument_id,
+      case
+        when s.d is null then 'payload is not valid JSON'
+        when jsonb_typeof(s.d) <> 'object' then 'expected a JSON object, received ' || jsonb_typeof(s.d)
+        when s.d->>'e' is distinct from 'trade' then 'expected event e=trade, received e=' || coalesce(s.d->>'e', '(none)')
+        when i.instrument_id is null then 'missing or unknown symbol s=' || coalesce(s.d->>'s', '(none)')
+        when not staging.is_int(s.d->'t') then 'trade id t is not an integer that fits 64 bits: ' || coalesce((s.d->'t')::text, '(none)')
+        when s.price is null then 'price p is not a positive decimal string: ' || coalesce((s.d->'p')::text, '(none)')
+        when s.size is null then 'size q is not a positive decimal string: ' || coalesce((s.d->'q')::text, '(none)')
+        when not staging.is_int(s.d->'T') then 'trade time T is not an integer of milliseconds: ' || coalesce((s.d->'T')::text, '(none)')
+        when jsonb_typeof(s.d->'m') is distinct from 'boolean' then 'maker flag m is not a boolean: ' || coalesce((s.d->'m')::text, '(none)')
+        else staging.time_problem(s.event_at, s.received_at)
+      end as problem
+    from src s
+    left join market.instruments i on i.venue = 'binance' and i.venue_symbol = s.d->>'s'
+  ), ins as (
+    insert into market.trades (instrument_id, traded_at, trade_id, seq, price, size, side, received_at, source, frame_id)
+    select c.instrument_id, c.event_at, c.d->>'t', (c.d->>'t')::bigint, c.price, c.size,
+           case when (c.d->>'m')::boolean then 'sell' else 'buy' end,
+           c.received_at, c.source, c.frame_id
+    from checked c
+    where c.problem is null
+    on conflict do nothing
+    returning instrument_id, traded_at
+  ), inv as (
+    insert into market.bar_invalidations (instrument_id, bucket)
+    select distinct instrument_id, date_trunc('minute', traded_at) from ins
+    on conflict (instrument_id, bucket) do update set invalidated_at = excluded.invalidated_at
+  ), q as (
+    insert into staging.quarantine (frame_id, item, batch_id, venue, stream, received_at, payload, reason, normalizer)
+    select frame_id, -1, batch_id, venue, stream, received_at, payload, problem, 'normalize_binance_trades_v1'
+    from checked where problem is not null
+    on conflict (frame_id, item) do nothing
+    returning 1
+  )
+  select jsonb_build_object(
+    'trades', (select count(*) from ins),
+    'trades_duplicate', (select count(*) from checked where problem is null) - (select count(*) from ins),
+    'quarantined', (select count(*) from checked where problem is not null))
+$function$
+CREATE OR REPLACE FUNCTION staging.normalize_binance_v1(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_counts jsonb := '{}';
+begin
+  perform market.register_binance_symbols(p_batch, p_from, p_to);
+  v_counts := staging.merge_counts(v_counts, staging.normalize_binance_trades_v1(p_batch, p_from, p_to));
+  v_counts := staging.merge_counts(v_counts, staging.normalize_binance_agg_trades_v1(p_batch, p_from, p_to));
+  v_counts := staging.merge_counts(v_counts, staging.normalize_binance_quotes_v1(p_batch, p_from, p_to));
+  v_counts := staging.merge_counts(v_counts, staging.normalize_binance_book_v1(p_batch, p_from, p_to));
+  v_counts := staging.merge_counts(v_counts, staging.normalize_binance_other_v1(p_batch, p_from, p_to));
+  return v_counts;
+end
+$function$
+CREATE OR REPLACE FUNCTION staging.normalize_dukascopy_candles_v1(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS jsonb
+ LANGUAGE sql
+AS $function$
+  with files as materialized (
+    select f.*, tf.timeframe, tf.step, -- Months and years are calendar lengths in UTC, whatever the session's time zone.
+           extract(epoch from ((f.start_at at time zone 'UTC') + tf.period) - (f.start_at at time zone 'UTC'))::bigint
+             as period_s
+    from staging.dukascopy_files(p_batch, p_from, p_to, array['candles_m1', 'candles_h1', 'candles_d1']) f
+    join (values ('candles_m1', '1m', 60, interval '1 day'), ('candles_h1', '1h', 3600, interval '1 month'),
+                 ('candles_d1', '1d', 86400, interval '1 year')) tf(stream, timeframe, step, period)
+      on tf.stream = f.stream
+  ), items as materialized (
+    select f.frame_id, f.instrument_id, f.start_at, f.point, f.scale, f.received_at, f.source, f.timeframe, f.step,
+           f.d->>'side' as side, (e.n - 1)::integer as item, e.r,
+           case
+             when jsonb_typeof(e.r) <> 'array' then 'expected [s, open, close, low, high, volume], received ' || left(e.r::text, 80)
+             when jsonb_array_length(e.r) <> 6 then 'expected [s, open, close, low, high, volume], received ' || left(e.r::text, 80)
+             when not (staging.is_int(e.r->0) and staging.is_int(e.r->1) and staging.is_int(e.r->2)
+                       and staging.is_int(e.r->3) and staging.is_int(e.r->4))
+               then 'time offset or a price is not an integer: ' || left(e.r::text, 80)
+             when (e.r->>0)::bigint < 0 or (e.r->>0)::bigint >= f.period_s
+               then 'time offset ' || (e.r->>0) || ' s is outside the file''s ' || f.period_s || ' s'
+             when (e.r->>0)::bigint % f.step <> 0
+               then 'time offset ' || (e.r->>0) || ' s is not a multiple of ' || f.step || ' s'
+             when least((e.r->>1)::bigint, (e.r->>2)::bigint, (e.r->>3)::bigint, (e.r->>4)::bigint) <= 0
+               then 'a price is not positive: ' || left(e.r::text, 80)
+             when (e.r->>3)::bigint > least((e.r->>1)::bigint, (e.r->>2)::bigint)
+                  or (e.r->>4)::bigint < greatest((e.r->>1)::bigint, (e.r->>2)::bigint)
+               then 'low or high does not bound open and close: ' || left(e.r::text, 80)
+             when jsonb_typeof(e.r->5) <> 'string' or not staging.is_decimal(e.r->>5)
+               then 'volume is not a non-negative decimal: ' || (e.r->5)::text
+           end as problem
+    from files f
+    cross join lateral jsonb_array_elements(f.d->'records') with ordinality e(r, n)
+    where f.problem is null
+  ), good as materialized (
+    -- One row per candle key (a file landed twice in a batch: the later one), and whether the
+    -- key was there before this statement, to count inserts apart from replacements.
+    select distinct on (g.instrument_id, g.timeframe, g.side, g.bucket) g.*,
+           exists (select 1 from market.candles c
+                   where c.instrument_id = g.instrument_id and c.timeframe = g.timeframe
+                     and c.price_side = g.side and c.bucket = g.bucket) as existed
+    from (select i.*, i.start_at + (i.r->>0)::bigint * interval '1 second' as bucket
+          from items i where i.problem is null) g
+    order by g.instrument_id, g.timeframe, g.side, g.bucket, g.received_at desc, g.frame_id desc
+  ), ups as (
+    insert into market.candles as c (instrument_id, timeframe, bucket, price_side, open, high, low, close, volume,
+                                     volume_kind, complete, source, received_at, frame_id)
+    select g.instrument_id, g.timeframe, g.bucket, g.side,
+           round((g.r->>1)::numeric / g.point, g.scale), round((g.r->>4)::numeric / g.point, g.scale),
+           round((g.r->>3)::numeric / g.point, g.scale), round((g.r->>2)::numeric / g.point, g.scale),
+           trim_scale((g.r->>5)::numeric * 1000000), 'quoted_size',
+           g.bucket + g.step * interval '1 second' <= g.received_at,
+           g.source, g.received_at, g.frame_id
+    from good g
+    on conflict (instrument_id, timeframe, price_side, bucket) do update
+      set open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,
+          volume = excluded.volume, volume_kind = excluded.volume_kind, complete = excluded.complete,
+          source = excluded.source, received_at = excluded.received_at, frame_id = excluded.frame_id
+      where not c.complete
+    returning c.instrument_id, c.timeframe, c.price_side, c.bucket
+  ), bad as (
+    select frame_id, -1 as item, problem, payload from files where problem is not null
+    union all
+    select frame_id, item, problem, r::text from items where problem is not null
+  ), q as (
+    insert into staging.quarantine (frame_id, item, batch_id, venue, stream, received_at, payload, reason, normalizer)
+    select b.frame_id, b.item, f.batch_id, 'dukascopy', f.stream, f.received_at, b.payload, b.problem,
+           'normalize_dukascopy_candles_v1'
+    from bad b join files f using (frame_id)
+    on conflict (frame_id, item) do nothing
+  )
+  select jsonb_build_object(
+    'files', (select count(*) from files where problem is null),
+    'files_empty', (select count(*) from files where problem is null and jsonb_array_length(d->'records') = 0),
+    'candles', (select count(*) from ups u join good g on g.instrument_id = u.instrument_id and g.timeframe = u.timeframe
+                                                        and g.side = u.price_side and g.bucket = u.bucket
+                where not g.existed),
+    'candles_updated', (select count(*) from ups u join good g on g.instrument_id = u.instrument_id and g.timeframe = u.timeframe
+                                                                and g.side = u.price_side and g.bucket = u.bucket
+                        where g.existed),
+    'candles_duplicate', (select count(*) from items where problem is null) - (select count(*) from ups),
+    'quarantined', (select count(*) from bad))
+$function$
+CREATE OR REPLACE FUNCTION staging.normalize_dukascopy_other_v1(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS jsonb
+ LANGUAGE sql
+AS $function$
+  with q as (
+    insert into staging.quarantine (frame_id, item, batch_id, venue, stream, received_at, payload, reason, normalizer)
+    select f.frame_id, -1, f.batch_id, f.venue, f.stream, f.received_at, f.payload,
+           'unknown dukascopy stream ' || f.stream, 'normalize_dukascopy_other_v1'
+    from staging.frames f
+    where f.batch_id = p_batch and f.venue = 'dukascopy' and f.received_at >= p_from and f.received_at < p_to
+      and f.stream not in ('ticks', 'candles_m1', 'candles_h1', 'candles_d1')
+    on conflict (frame_id, item) do nothing
+    returning 1
+  )
+  select jsonb_build_object('quarantined', (select count(*) from q))
+$function$
+CREATE OR REPLACE FUNCTION staging.normalize_dukascopy_ticks_v1(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS jsonb
+ LANGUAGE sql
+AS $function$
+  with files as materialized (
+    select * from staging.dukascopy_files(p_batch, p_from, p_to, array['ticks'])
+  ), items as materialized (
+    select f.frame_id, f.instrument_id, f.start_at, f.point, f.scale, f.received_at, f.source, (e.n - 1)::integer as item,
+           e.r,
+           case
+             when jsonb_typeof(e.r) <> 'array' then 'expected [ms, ask, bid, askVolume, bidVolume], received ' || left(e.r::text, 80)
+             when jsonb_array_length(e.r) <> 5 then 'expected [ms, ask, bid, askVolume, bidVolume], received ' || left(e.r::text, 80)
+             when not (staging.is_int(e.r->0) and staging.is_int(e.r->1) and staging.is_int(e.r->2))
+               then 'time offset, ask or bid is not an integer: ' || left(e.r::text, 80)
+             when not (e.r->>0)::bigint between 0 and 3599999
+               then 'time offset ' || (e.r->>0) || ' ms is outside the hour'
+             when (e.r->>1)::bigint <= 0 then 'ask ' || (e.r->>1) || ' is not positive'
+             when (e.r->>2)::bigint <= 0 then 'bid ' || (e.r->>2) || ' is not positive'
+             when jsonb_typeof(e.r->3) <> 'string' or not staging.is_decimal(e.r->>3)
+               then 'ask volume is not a non-negative decimal: ' || (e.r->3)::text
+             when jsonb_typeof(e.r->4) <> 'string' or not staging.is_decimal(e.r->>4)
+               then 'bid volume is not a non-negative decimal: ' || (e.r->4)::text
+           end as problem
+    from files f
+    cross join lateral jsonb_array_elements(f.d->'records') with ordinality e(r, n)
+    where f.problem is null
+  ), ranked as materialized (
+    select i.*, (i.r->>0)::bigint as ms,
+           row_number() over (partition by i.frame_id, (i.r->>0)::bigint order by i.item) - 1 as k
+    from items i
+    where i.problem is null
+  ), ins as (
+    insert into market.quotes (instrument_id, quoted_at, seq, bid, bid_size, ask, ask_size, time_source, received_at,
+                               source, frame_id)
+    select r.instrument_id, r.start_at + r.ms * interval '1 millisecond',
+           staging.epoch_us_of(r.start_at) + r.ms * 1000 + r.k,
+           round((r.r->>2)::numeric / r.point, r.scale), trim_scale((r.r->>4)::numeric * 1000000),
+           round((r.r->>1)::numeric / r.point, r.scale), trim_scale((r.r->>3)::numeric * 1000000),
+           'venue', r.received_at, r.source, r.frame_id
+    from ranked r
+    where r.k < 1000
+    on conflict do nothing
+    returning 1
+  ), bad as (
+    select frame_id, -1 as item, problem, payload from files where problem is not null
+    union all
+    select frame_id, item, problem, r::text from items where problem is not null
+    union all
+    select frame_id, item, 'more than 1000 ticks in millisecond ' || ms || ' of the hour', r::text from ranked where k >= 1000
+  ), q as (
+    insert into staging.quarantine (frame_id, item, batch_id, venue, stream, received_at, payload, reason, normalizer)
+    select b.frame_id, b.item, f.batch_id, 'dukascopy', f.stream, f.received_at, b.payload, b.problem,
+           'normalize_dukascopy_ticks_v1'
+    from bad b join files f using (frame_id)
+    on conflict (frame_id, item) do nothing
+  )
+  select jsonb_build_object(
+    'files', (select count(*) from files where problem is null),
+    'files_empty', (select count(*) from files where problem is null and jsonb_array_length(d->'records') = 0),
+    'quotes', (select count(*) from ins),
+    'quotes_duplicate', (select count(*) from ranked where k < 1000) - (select count(*) from ins),
+    'quarantined', (select count(*) from bad))
+$function$
+CREATE OR REPLACE FUNCTION staging.normalize_dukascopy_v1(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_counts jsonb := '{}';
+begin
+  perform market.register_dukascopy_instruments(p_batch, p_from, p_to);
+  v_counts := staging.merge_counts(v_counts, staging.normalize_dukascopy_ticks_v1(p_batch, p_from, p_to));
+  v_counts := staging.merge_counts(v_counts, staging.normalize_dukascopy_candles_v1(p_batch, p_from, p_to));
+  v_counts := staging.merge_counts(v_counts, staging.normalize_dukascopy_other_v1(p_batch, p_from, p_to));
+  return v_counts;
+end
+$function$
+CREATE OR REPLACE FUNCTION staging.normalize_pending(p_limit integer DEFAULT 100)
+ RETURNS integer
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_batch uuid;
+  v_done integer := 0;
+begin
+  for v_batch in
+    select batch_id from ops.batches where normalized_at is null order by landed_at limit p_limit
+    for update skip locked
+  loop
+    begin
+      perform staging.normalize_batch(v_batch);
+    exception when others then
+      update ops.batches set normalize_error = sqlerrm where batch_id = v_batch;
+      continue;
+    end;
+    v_done := v_done + 1;
+  end loop;
+  return v_done;
+end
+$function$
+CREATE OR REPLACE FUNCTION staging.positive_decimal(p_text text)
+ RETURNS numeric
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+AS $function$
+  -- The exact value of a decimal string that is a finite number above zero, else null (NaN,
+  -- Infinity, zero, negatives and non-numbers are refused). Inlined; cheaper than a regex.
+  select case when pg_input_is_valid(p_text, 'numeric') and p_text::numeric > 0 and p_text::numeric < 'Infinity'
+              then p_text::numeric end
+$function$
+CREATE OR REPLACE FUNCTION staging.quarantine(p_frame_id bigint, p_item integer, p_reason text, p_normalizer text)
+ RETURNS void
+ LANGUAGE sql
+AS $function$
+  insert into staging.quarantine (frame_id, item, batch_id, venue, stream, received_at, payload, reason, normalizer)
+  select f.frame_id, p_item, f.batch_id, f.venue, f.stream, f.received_at, f.payload, p_reason, p_normalizer
+  from staging.frames f where f.frame_id = p_frame_id
+  on conflict (frame_id, item) do nothing
+$function$
+CREATE OR REPLACE FUNCTION staging.time_problem(p_event timestamp with time zone, p_received timestamp with time zone)
+ RETURNS text
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+AS $function$
+  -- Callers pass plain columns, so the planner inlines this into their query.
+  select case
+    when p_event < timestamptz '2009-01-01 00:00:00+00' then 'event time ' || p_event || ' is before 2009'
+    when p_event > greatest(p_received, now()) + interval '1 day'
+      then 'event time ' || p_event || ' is more than a day after it was received'
+  end
+$function$
+-- comments
+market.agg_trades: Venue aggregate trades (one taker order filled at one price), with the range of trade ids they cover.
+market.bars_15m: 15-minute OHLCV bars (built from 5-minute bars); columns as market.bars_1m.
+market.bars_15m_data: 15-minute bars (private); read market.bars_15m or market.bars().
+market.bars_1d: 1-day OHLCV bars (UTC days, built from 4-hour bars); columns as market.bars_1m.
+market.bars_1d_data: 1-day bars (private); read market.bars_1d or market.bars().
+market.bars_1h: 1-hour OHLCV bars (built from 15-minute bars); columns as market.bars_1m.
+market.bars_1h_data: 1-hour bars (private); read market.bars_1h or market.bars().
+market.bars_1m: 1-minute OHLCV bars from trades: open/close = first/last trade by (traded_at, seq, trade_id), volume = sum of sizes, vwap = sum(price*size)/volume.
+market.bars_1m_data: 1-minute bars (private); read market.bars_1m or market.bars().
+market.bars_4h: 4-hour OHLCV bars (built from 1-hour bars, aligned to 00:00 UTC); columns as market.bars_1m.
+market.bars_4h_data: 4-hour bars (private); read market.bars_4h or market.bars().
+market.bars_5m: 5-minute OHLCV bars (built from 1-minute bars); columns as market.bars_1m.
+market.bars_5m_data: 5-minute bars (private); read market.bars_5m or market.bars().
+market.bbo: Best bid and offer with mid and spread; time_source says whether quoted_at is the venue's time.
+market.book: The current order book, level 1 = best, with whether it is in sync with the venue.
+market.book_levels: The current order book per instrument, kept by applying venue diffs in update-id order.
+market.book_snapshots.sync_id: Insert order within sync_xid (ClickHouse sync position; never set by hand).
+market.book_snapshots.sync_xid: Transaction that inserted the row (ClickHouse sync position; never set by hand).
+market.book_snapshots: Book snapshots: venue REST snapshots (origin venue) and top levels of the maintained book (origin derived).
+market.candles.complete: False while the bucket was still open when the venue served it; a later complete candle replaces it.
+market.candles.price_side: Which price the candle is built from: bid, ask, mid (quotes) or trade.
+market.candles.timeframe: Bucket length: <n>s, <n>m, <n>h, <n>d, <n>w or <n>mo (1m, 1h, 1d ...); bucket is the start, in UTC.
+market.candles.volume_kind: base: traded quantity in the base asset; quote: traded value in the quote asset; tick_count: number of price updates (OANDA); quoted_size: sum of the top-of-book sizes of the ticks on price_side, in base units (Dukascopy).
+market.candles: Candles as the venue publishes them (not derived by tickflow); read through market.venue_candles.
+market.quotes.seq: The venue's update id, or microseconds since the epoch of quoted_at where the venue has none.
+market.quotes.sync_id: Insert order within sync_xid (ClickHouse sync position; never set by hand).
+market.quotes.sync_xid: Transaction that inserted the row (ClickHouse sync position; never set by hand).
+market.quotes.time_source: received: the venue sends no event time for this stream, so quoted_at is our receive time.
+market.sync_id_seq: sync_id of market.trades, market.quotes and market.book_snapshots (ClickHouse sync order within a transaction).
+market.ticks: Trades with venue and canonical symbol; side is the aggressor.
+market.trades.seq: The venue's numeric trade sequence where it has one (gap detection uses it).
+market.trades.side: Aggressor side: buy when the buyer took liquidity.
+market.trades.sync_id: Insert order within sync_xid (ClickHouse sync position; never set by hand).
+market.trades.sync_xid: Transaction that inserted the row (ClickHouse sync position; never set by hand).
+market.venue_candles: Candles as venues publish them (Dukascopy files, exchange klines), by venue and canonical symbol; volume_kind says what volume counts.
+ops.batches: One row per landed batch; a batch id that exists was committed (retries after a lost ack are detected by it).
+ops.clickhouse_lag: ClickHouse sync lag per stream: rows not yet in ClickHouse, seconds since the moment up to which ClickHouse is complete (0 when nothing waits), counters and the last error.
+ops.clickhouse_watermarks: ClickHouse sync position per stream: every row visible in shipped_snapshot (taken at shipped_snapshot_at) is in ClickHouse; while a newer target_snapshot is drained, so are its new rows up to (cursor_xid, cursor_id); a batch up to (pending_xid, pending_id) may be in ClickHouse and is replayed with pending_token (its insert deduplication token) before anything else. Read ops.clickhouse_lag.
+ops.feed_status: Per feed: connection state, messages per second over the last minute, last message age, open gaps, quarantined payloads.
+ops.session_events: Connection lifecycle as data: connects, subscription acks, error frames, disconnects with reason.
+ops.sessions: One row per connection attempt of a live feed, from connect to close with its reason.
+ops.settings: Runtime settings kept in the database (retention, thresholds); changed with ops.set_setting().
+quality.gaps: The gap ledger: a hole in a feed from gap_from to gap_to, how it was found, and what became of it.
+staging.frames: Raw venue payloads exactly as received (append-only), with their envelope.
+staging.normalizers: Which normalizer function handles a venue's frames received in [valid_from, valid_to); a format change adds a version.
+staging.quarantine: Payloads (or items of a payload) that could not be normalized, with the reason; never deleted by retention.
