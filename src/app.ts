@@ -33,6 +33,15 @@ export async function startApp(config: Config, log: Logger, opts: { worker?: boo
     throw err;
   }
   const lander = new Lander(db.url, config.landing, log.child({ component: 'lander' }));
+  // New trades invalidate bars; ask the worker to rebuild them, at most once a second.
+  let barsQueued = 0;
+  lander.onBatch((r) => {
+    if (!r.counts || !(Number(r.counts.trades) > 0) || performance.now() - barsQueued < 1000) return;
+    barsQueued = performance.now();
+    sql`select graphile_worker.add_job('bars_refresh', '{}'::json, job_key := 'bars_refresh',
+          run_at := now() + interval '1 second', job_key_mode := 'preserve_run_at')`
+      .catch((err: Error) => log.warn({ err: err.message }, 'could not queue bars_refresh'));
+  });
   const worker = opts.worker === false ? undefined : await startWorker(db.url, config, log.child({ component: 'worker' }));
   const feeds: WsFeed[] = [];
   if (opts.feeds !== false) {

@@ -82,6 +82,32 @@ describe('Binance end to end: frames -> staging -> SQL -> market', () => {
     expect(snap!.n).toBe(1);
   });
 
+  it('builds 1m OHLCV bars from the trades, matching an independent computation', async () => {
+    await db.sql`select market.refresh_bars(100000)`;
+    const byMinute = new Map<number, typeof trades>();
+    for (const t of trades) {
+      const m = Math.floor(Number(t.T) / 60_000) * 60_000;
+      byMinute.set(m, [...(byMinute.get(m) ?? []), t]);
+    }
+    const trim = (s: string) => s.replace(/(\.\d*?)0+$/, '$1').replace(/\.$/, '');
+    const sum = (xs: string[]) => xs.reduce((a, x) => a + decimalKey(x), 0n);
+    const fmt = (v: bigint) => trim(`${v / 100000000n}.${(v % 100000000n).toString().padStart(8, '0')}`);
+    const want = [...byMinute.entries()].sort((a, b) => a[0] - b[0]).map(([m, ts]) => {
+      const ordered = [...ts].sort((a, b) => Number(a.T) - Number(b.T) || Number(a.t) - Number(b.t));
+      const prices = ordered.map((t) => decimalKey(String(t.p)));
+      return {
+        bucket: new Date(m).toISOString(),
+        open: trim(String(ordered[0]!.p)), close: trim(String(ordered.at(-1)!.p)),
+        high: fmt(prices.reduce((a, b) => (b > a ? b : a))), low: fmt(prices.reduce((a, b) => (b < a ? b : a))),
+        volume: fmt(sum(ordered.map((t) => String(t.q)))), trades: String(ordered.length),
+      };
+    });
+    const rows = await db.sql`select to_char(bucket at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as bucket,
+                                     open::text, high::text, low::text, close::text, volume::text, trades::text
+                              from market.bars('BTC/USDT', '1m', '-infinity', 'infinity')`;
+    expect(rows.map((r) => ({ ...r }))).toEqual(want);
+  });
+
   it('records the session lifecycle in ops', async () => {
     const kinds = await db.sql`select kind from ops.session_events order by event_id`;
     expect(kinds.map((k) => k.kind)).toEqual(expect.arrayContaining(['connecting', 'connected', 'subscribed', 'snapshot', 'disconnected']));
