@@ -14,6 +14,16 @@
 -- views market.ticks, market.bbo and market.book_snapshot_levels do, because they need the
 -- sync_xid / sync_id columns those views do not expose.
 
+create or replace function ops.clickhouse_tsv(p_text text)
+returns text
+language sql
+immutable parallel safe
+as $$
+  select coalesce(replace(replace(replace(replace(p_text, '\', '\\'), E'\t', '\t'), E'\n', '\n'), E'\r', '\r'), '\N')
+$$;
+comment on function ops.clickhouse_tsv(text) is
+  'A text value as a ClickHouse TabSeparated field: backslash, tab, newline and carriage return escaped, NULL as \N.';
+
 create or replace function ops.clickhouse_trades_feed(
   p_shipped pg_snapshot, p_target pg_snapshot, p_after_xid xid8, p_after_id bigint,
   p_upto_xid xid8, p_upto_id bigint, p_limit integer)

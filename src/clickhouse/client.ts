@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { createClient, type ClickHouseClient, type ClickHouseClientConfigOptions, type ClickHouseSettings } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient, type ClickHouseClientConfigOptions, type ClickHouseSettings } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
 import { z } from 'zod';
 import type { Config } from '../config.ts';
@@ -111,7 +111,9 @@ async function openServer(url: string, options: ClickHouseOptions): Promise<Clic
   const database = parsed.pathname.replace(/^\//, '') || options.database;
   parsed.pathname = '/';
   const location = `${parsed.protocol}//${parsed.host}/${database}`;
-  const bootstrap = createClient({ url: parsed, clickhouse_settings: BASE_SETTINGS });
+  // The client's own logger writes to the console, past redaction; failures surface as errors here.
+  const log = { level: ClickHouseLogLevel.OFF };
+  const bootstrap = createClient({ url: parsed, clickhouse_settings: BASE_SETTINGS, log });
   try {
     await bootstrap.command({ query: `CREATE DATABASE IF NOT EXISTS ${quoteIdent(database)}` });
   } catch (err) {
@@ -119,7 +121,7 @@ async function openServer(url: string, options: ClickHouseOptions): Promise<Clic
   } finally {
     await bootstrap.close();
   }
-  const client = createClient({ url: parsed, database, clickhouse_settings: BASE_SETTINGS, request_timeout: 300_000 });
+  const client = createClient({ url: parsed, database, clickhouse_settings: BASE_SETTINGS, request_timeout: 300_000, log });
   return { client, mode: 'server', location, database, close: () => client.close() };
 }
 

@@ -220,23 +220,26 @@ async function syncStream(db: postgres.ReservedSql, rt: SyncRuntime, stream: Str
 }
 
 /**
- * What each feed's COPY selects, in the ClickHouse table's column order and text format:
- * Postgres COPY text is ClickHouse TabSeparated (same escapes, \N for NULL) except for booleans
- * and arrays, converted here.
+ * Each feed's rows as ClickHouse TabSeparated lines, built by Postgres (ops.clickhouse_tsv
+ * escapes text as TabSeparated does and writes NULL as \N), with the ClickHouse columns they
+ * fill, in order.
  */
-const COPY_COLUMNS: Record<StreamName, { select: string; columns: string[] }> = {
+const TSV: Record<StreamName, { line: string; columns: string[] }> = {
   trades: {
-    select: 'venue, symbol, instrument_id, traded_at, trade_id, seq, price, size, side, received_at, source',
+    line: `concat_ws(E'\\t', ops.clickhouse_tsv(venue), ops.clickhouse_tsv(symbol), instrument_id, traded_at, ops.clickhouse_tsv(trade_id),
+           coalesce(seq::text, '\\N'), price, size, ops.clickhouse_tsv(side), received_at, ops.clickhouse_tsv(source))`,
     columns: ['venue', 'symbol', 'instrument_id', 'traded_at', 'trade_id', 'seq', 'price', 'size', 'side', 'received_at', 'source'],
   },
   quotes: {
-    select: 'venue, symbol, instrument_id, quoted_at, seq, bid, bid_size, ask, ask_size, tradeable::int, time_source, received_at, source',
+    line: `concat_ws(E'\\t', ops.clickhouse_tsv(venue), ops.clickhouse_tsv(symbol), instrument_id, quoted_at, seq,
+           coalesce(bid::text, '\\N'), coalesce(bid_size::text, '\\N'), coalesce(ask::text, '\\N'), coalesce(ask_size::text, '\\N'),
+           tradeable::int, ops.clickhouse_tsv(time_source), received_at, ops.clickhouse_tsv(source))`,
     columns: ['venue', 'symbol', 'instrument_id', 'quoted_at', 'seq', 'bid', 'bid_size', 'ask', 'ask_size', 'tradeable', 'time_source', 'received_at', 'source'],
   },
   book_snapshots: {
-    select: "venue, symbol, instrument_id, taken_at, update_id, origin, '[' || array_to_string(bid_prices, ',') || ']', " +
-            "'[' || array_to_string(bid_sizes, ',') || ']', '[' || array_to_string(ask_prices, ',') || ']', " +
-            "'[' || array_to_string(ask_sizes, ',') || ']', received_at",
+    line: `concat_ws(E'\\t', ops.clickhouse_tsv(venue), ops.clickhouse_tsv(symbol), instrument_id, taken_at, update_id, ops.clickhouse_tsv(origin),
+           '[' || array_to_string(bid_prices, ',') || ']', '[' || array_to_string(bid_sizes, ',') || ']',
+           '[' || array_to_string(ask_prices, ',') || ']', '[' || array_to_string(ask_sizes, ',') || ']', received_at)`,
     columns: ['venue', 'symbol', 'instrument_id', 'taken_at', 'update_id', 'origin', 'bid_prices', 'bid_sizes', 'ask_prices', 'ask_sizes', 'received_at'],
   },
 };
@@ -248,77 +251,48 @@ interface Fed {
   lastId: string;
   /** TabSeparated body for ClickHouse, one line per row. */
   body: string;
-  /** The first row that does not fit Decimal(38, 12) exactly, as ClickHouse columns. */
-  inexact: Record<string, string> | undefined;
+  /** The first row that does not fit Decimal(38, 12) exactly. */
+  inexact: Record<string, unknown> | undefined;
   /** Trades: the minutes (epoch seconds) each instrument's rows fall in. */
   minutes: Map<number, Set<number>>;
 }
 
-const SNAPSHOT = /^\d+:\d+:(\d+(,\d+)*)?$/;
-const INTEGER = /^-?\d{1,20}$/;
-
-function literal(value: string | null, pattern: RegExp, type: string): string {
-  if (value === null) return `null::${type}`;
-  if (!pattern.test(value)) throw clickhouseError('CLICKHOUSE_SYNC', `sync position: expected a ${type}, received ${JSON.stringify(value)}`);
-  return `'${value}'::${type}`;
-}
-
 /**
- * The rows after the cursor (up to a key, or a number of rows) of the current drain, through
- * COPY: Postgres formats them, and they reach ClickHouse as TabSeparated text without becoming
- * JavaScript values. COPY takes no parameters, so the position is written as literals, each
- * checked against the shape of a pg_snapshot or an integer first.
+ * The rows after the cursor (up to a key, or a number of rows) of the current drain, as one
+ * TabSeparated text formatted by Postgres: rows reach ClickHouse without becoming JavaScript
+ * values. Returns the last key, whether every number is exact, and (trades) the minutes touched.
  */
 async function feed(db: postgres.ReservedSql, stream: StreamName, w: Watermark,
                     uptoXid: string | null, uptoId: string | null, limit: number | null): Promise<Fed> {
-  if (limit !== null && !Number.isSafeInteger(limit)) throw clickhouseError('CLICKHOUSE_SYNC', `batch size: expected an integer, received ${limit}`);
-  const args = [
-    literal(w.shipped_snapshot, SNAPSHOT, 'pg_snapshot'), literal(w.target_snapshot, SNAPSHOT, 'pg_snapshot'),
-    literal(w.cursor_xid, INTEGER, 'xid8'), literal(w.cursor_id, INTEGER, 'bigint'),
-    literal(uptoXid, INTEGER, 'xid8'), literal(uptoId, INTEGER, 'bigint'), limit === null ? 'null::integer' : `${limit}::integer`,
-  ];
-  const spec = COPY_COLUMNS[stream];
-  const readable = await db.unsafe(`copy (select sync_xid, sync_id, exact::int, ${spec.select} from ${FEEDS[stream]}(${args.join(', ')})) to stdout`).readable();
-  const chunks: Buffer[] = [];
-  for await (const chunk of readable as AsyncIterable<Buffer>) chunks.push(chunk);
-  const text = Buffer.concat(chunks).toString('utf8');
-
-  const lines: string[] = [];
-  const minutes = new Map<number, Set<number>>();
-  const seenMinutes = new Set<string>();
-  let lastXid = '';
-  let lastId = '';
-  let inexact: Record<string, string> | undefined;
-  for (let pos = 0; pos < text.length;) {
-    const end = text.indexOf('\n', pos);
-    const t1 = text.indexOf('\t', pos);
-    const t2 = text.indexOf('\t', t1 + 1);
-    const t3 = text.indexOf('\t', t2 + 1);
-    lastXid = text.slice(pos, t1);
-    lastId = text.slice(t1 + 1, t2);
-    const line = text.slice(t3 + 1, end);
-    if (text[t2 + 1] !== '1' && inexact === undefined) {
-      const values = line.split('\t');
-      inexact = Object.fromEntries(spec.columns.map((c, i) => [c, values[i] ?? '']));
-    }
-    if (stream === 'trades') {
-      // venue, symbol, instrument_id, traded_at ('YYYY-MM-DD HH:MM:SS.ffffff', our own UTC formatting)
-      const a = line.indexOf('\t');
-      const b = line.indexOf('\t', a + 1);
-      const c = line.indexOf('\t', b + 1);
-      const key = `${line.slice(b + 1, c)}|${line.slice(c + 1, c + 17)}`;
-      if (!seenMinutes.has(key)) {
-        seenMinutes.add(key);
-        const id = Number(line.slice(b + 1, c));
-        let set = minutes.get(id);
-        if (!set) { set = new Set(); minutes.set(id, set); }
-        set.add(Date.parse(`${line.slice(c + 1, c + 11)}T${line.slice(c + 12, c + 17)}:00Z`) / 1000);
-      }
-    }
-    lines.push(line);
-    pos = end + 1;
+  const args = [w.shipped_snapshot, w.target_snapshot, w.cursor_xid, w.cursor_id, uptoXid, uptoId, limit];
+  const call = `${FEEDS[stream]}($1::pg_snapshot, $2::pg_snapshot, $3::xid8, $4::bigint, $5::xid8, $6::bigint, $7::integer)`;
+  const minutes = stream === 'trades'
+    ? `(select string_agg(distinct instrument_id::text || ' ' || left(traded_at, 16), E'\\n') from f)`
+    : 'null::text';
+  const [row] = await db.unsafe(`
+    with f as materialized (select * from ${call})
+    select (select count(*) from f)::int as rows,
+           (select sync_xid::text || ' ' || sync_id::text from f order by sync_xid desc, sync_id desc limit 1) as last_key,
+           coalesce((select bool_and(exact) from f), true) as exact,
+           (select string_agg(${TSV[stream].line}, E'\\n' order by sync_xid, sync_id) from f) as body,
+           ${minutes} as minutes`, args as postgres.ParameterOrJSON<never>[]) as unknown as
+    [{ rows: number; last_key: string | null; exact: boolean; body: string | null; minutes: string | null }];
+  if (!row || row.rows === 0) return { rows: 0, lastXid: '', lastId: '', body: '', inexact: undefined, minutes: new Map() };
+  const [lastXid = '', lastId = ''] = (row.last_key ?? '').split(' ');
+  let inexact: Record<string, unknown> | undefined;
+  if (!row.exact) {
+    const [bad] = await db.unsafe(`select * from ${call} where not exact limit 1`, args as postgres.ParameterOrJSON<never>[]);
+    const { sync_xid: _x, sync_id: _i, exact: _e, ...values } = (bad ?? {}) as Record<string, unknown>;
+    inexact = values;
   }
-  return { rows: lines.length, lastXid, lastId, body: lines.length > 0 ? `${lines.join('\n')}\n` : '', inexact, minutes };
+  const touched = new Map<number, Set<number>>();
+  for (const entry of row.minutes?.split('\n') ?? []) {
+    const [id, day, time] = entry.split(' ');
+    let set = touched.get(Number(id));
+    if (!set) { set = new Set(); touched.set(Number(id), set); }
+    set.add(Date.parse(`${day}T${time}:00Z`) / 1000);
+  }
+  return { rows: row.rows, lastXid, lastId, body: `${row.body ?? ''}\n`, inexact, minutes: touched };
 }
 
 /** Same stream, snapshots and key range, same token: a replay is recognised by ClickHouse. */
@@ -334,7 +308,7 @@ async function insert(ch: ClickHouse, stream: StreamName, fed: Fed, token: strin
       table: stream,
       values: Readable.from([Buffer.from(fed.body)], { objectMode: false }),
       format: 'TabSeparated',
-      columns: COPY_COLUMNS[stream].columns as [string, ...string[]],
+      columns: TSV[stream].columns as [string, ...string[]],
       clickhouse_settings: {
         insert_deduplication_token: token,
         insert_deduplicate: 1,

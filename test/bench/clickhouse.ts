@@ -14,9 +14,10 @@
  *
  * Prints one JSON line.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import { loadConfig } from '../../src/config.ts';
 import { connect, startEmbedded } from '../../src/db.ts';
@@ -33,6 +34,37 @@ const LATENCY_SAMPLES = 200;
 const YEAR_MINUTES = 525_600;
 
 const log = createLogger({ level: 'warn' });
+const FIXTURE = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'binance', 'hftbacktest-spot-btcusdt-20240808-first500.txt');
+
+/** Empirical distributions of the captured Binance trade stream (receive time in ns, then the frame). */
+function capturedTrades(): { gapsMs: number[]; moves: number[]; sizes: string[]; lagsUs: number[]; buyShare: number } {
+  const trades = readFileSync(FIXTURE, 'utf8').split('\n').filter((l) => l.includes('@trade')).map((line) => {
+    const [recv, json] = [line.slice(0, line.indexOf(' ')), line.slice(line.indexOf(' ') + 1)];
+    const d = (JSON.parse(json) as { data: { T: number; p: string; q: string; m: boolean } }).data;
+    return { recvUs: Number(BigInt(recv) / 1000n), t: d.T, ticks: Math.round(Number(d.p) * 100), size: d.q, buy: !d.m };
+  });
+  const lags = trades.map((x) => x.recvUs - x.t * 1000);
+  const minLag = Math.min(...lags);
+  return {
+    gapsMs: trades.slice(1).map((x, i) => x.t - trades[i]!.t),
+    moves: trades.slice(1).map((x, i) => x.ticks - trades[i]!.ticks),
+    sizes: trades.map((x) => x.size),
+    // The capture's clock is offset from the venue's; keep the spread, start it at 1 ms.
+    lagsUs: lags.map((l) => l - minLag + 1000),
+    buyShare: trades.filter((x) => x.buy).length / trades.length,
+  };
+}
+
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
 const dir = mkdtempSync(path.join(tmpdir(), 'tickflow-bench-ch-'));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -59,18 +91,36 @@ try {
     insert into market.instruments (venue, venue_symbol, symbol) values ('binance', 'BTCUSDT', 'BTC/USDT') returning instrument_id as id`;
   const id = inst!.id;
 
-  // Trades shaped like Binance BTC/USDT: ~20 per second, price a random walk on a 0.01 tick,
-  // sizes with up to 5 decimals and a long tail, consecutive ids, receive time ~15-25 ms later.
-  const start = Date.now() - 2 * 86_400_000;
-  await sql`
-    insert into market.trades (instrument_id, traded_at, trade_id, seq, price, size, side, received_at, source)
-    select ${id}, t.at, (9000000000 + g)::text, 9000000000 + g,
-           60000 + 0.01 * sum(floor(random() * 5) - 2) over (order by g),
-           round((0.00001 + random() ^ 4 * 2)::numeric, 5), case when random() < 0.5 then 'buy' else 'sell' end,
-           t.at + (15 + floor(random() * 10)) * interval '1 ms', 'ws'
-    from generate_series(1, ${TRADES}) g
-    cross join lateral (select ${new Date(start).toISOString()}::text::timestamptz
-                               + (g * 50 + floor(random() * 50)) * interval '1 ms' + floor(random() * 1000) * interval '1 us' as at) t`;
+  // Trades shaped like real Binance BTC/USDT trades: gaps between trade times, price moves (in
+  // ticks), sizes and sides drawn from the captured stream in test/fixtures (millisecond trade
+  // times, runs of trades in the same millisecond from one taker order), receive times with the
+  // captured microsecond lag.
+  const sample = capturedTrades();
+  const rnd = random(42);
+  const pick = <T>(xs: T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+  let at = Date.now() - 2 * 86_400_000;
+  let ticks = 6_000_000; // 60000.00 in 0.01 ticks
+  for (let done = 0; done < TRADES; done += 50_000) {
+    const n = Math.min(50_000, TRADES - done);
+    const rows = { at: [] as string[], id: [] as string[], price: [] as string[], size: [] as string[], side: [] as string[], recv: [] as string[] };
+    for (let i = 0; i < n; i++) {
+      at += pick(sample.gapsMs);
+      ticks += pick(sample.moves) * (rnd() < 0.5 ? -1 : 1); // the capture trends; keep the walk centred
+      const k = 3_735_683_259 + done + i;
+      rows.at.push(new Date(at).toISOString());
+      rows.id.push(String(k));
+      rows.price.push((ticks / 100).toFixed(2));
+      rows.size.push(pick(sample.sizes));
+      rows.side.push(rnd() < sample.buyShare ? 'buy' : 'sell');
+      rows.recv.push(String(pick(sample.lagsUs)));
+    }
+    await sql`
+      insert into market.trades (instrument_id, traded_at, trade_id, seq, price, size, side, received_at, source)
+      select ${id}, r.at, r.id, r.id::bigint, r.price, r.size, r.side, r.at + r.lag * interval '1 microsecond', 'ws'
+      from unnest(${rows.at}::text[]::timestamptz[], ${rows.id}::text[], ${rows.price}::numeric[], ${rows.size}::numeric[],
+                  ${rows.side}::text[], ${rows.recv}::int[]) as r(at, id, price, size, side, lag)`;
+  }
+  out.tradesSpanHours = round((at - (Date.now() - 2 * 86_400_000)) / 3_600_000, 1);
 
   // 1. Throughput of the sync over a backlog.
   let t0 = performance.now();
@@ -88,16 +138,19 @@ try {
     format: 'JSONEachRow',
   })).json<{ rows: string; raw: string; packed: string }>())[0]!;
   const columns = await (await ch.client.query({
-    query: `SELECT name, round(data_uncompressed_bytes / data_compressed_bytes, 1) AS ratio, round(data_compressed_bytes / {rows:UInt64}, 2) AS bytes_per_row
-            FROM system.columns WHERE database = currentDatabase() AND table = 'trades' AND data_compressed_bytes > 0 ORDER BY name`,
-    query_params: { rows: parts.rows },
+    query: `SELECT column AS name, sum(column_data_uncompressed_bytes) AS raw, sum(column_data_compressed_bytes) AS packed
+            FROM system.parts_columns WHERE database = currentDatabase() AND table = 'trades' AND active
+            GROUP BY column ORDER BY packed DESC`,
     format: 'JSONEachRow',
-  })).json<{ name: string; ratio: number; bytes_per_row: number }>();
+  })).json<{ name: string; raw: string; packed: string }>();
   out.compression = {
     rows: Number(parts.rows),
     ratio: round(Number(parts.raw) / Number(parts.packed), 2),
     compressedBytesPerRow: round(Number(parts.packed) / Number(parts.rows), 2),
-    columns: Object.fromEntries(columns.map((c) => [c.name, { ratio: c.ratio, bytesPerRow: c.bytes_per_row }])),
+    columns: Object.fromEntries(columns.map((c) => [c.name, {
+      ratio: round(Number(c.raw) / Math.max(1, Number(c.packed)), 1),
+      bytesPerRow: round(Number(c.packed) / Number(parts.rows), 2),
+    }])),
   };
 
   // 3. Commit-to-visibility with the sync loop running every INTERVAL_MS.
@@ -162,9 +215,21 @@ try {
   // Written straight into ClickHouse, so the finished bars are refreshed here as the sync would.
   await refreshBarsRange(ch, new Date(yearStart), new Date(yearStart + YEAR_MINUTES * 60_000), [999999]);
   out.yearOfBarsInsertSeconds = round((performance.now() - t0) / 1000, 2);
-  const barsQuery = `SELECT * FROM bars_1m WHERE venue = 'bench' AND symbol = 'YEAR/USD'
+  const barsQuery = `SELECT bucket, open, high, low, close, volume, vwap, trades FROM bars_1m
+                     WHERE venue = 'bench' AND symbol = 'YEAR/USD'
                      AND bucket >= toDateTime('${yearStartText}', 'UTC') AND bucket < toDateTime('${yearStartText}', 'UTC') + INTERVAL 365 DAY
                      ORDER BY bucket`;
+  /** Bytes and rows (newlines) of a text format, read from the client's stream. */
+  const textRows = async (format: string) => {
+    const rs = await ch.client.exec({ query: `${barsQuery} FORMAT ${format}` });
+    let rows = 0;
+    let bytes = 0;
+    for await (const chunk of rs.stream as AsyncIterable<Buffer>) {
+      bytes += chunk.length;
+      for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) rows += 1;
+    }
+    return { rows, bytes };
+  };
   const measureYear = async () => {
     const serverMs: number[] = [];
     for (let i = 0; i < 7; i++) {
@@ -172,22 +237,32 @@ try {
       await ch.client.command({ query: `${barsQuery} FORMAT Null` });
       serverMs.push(performance.now() - s);
     }
-    const deliver: Record<string, { ms: number; rows: number }> = {};
-    for (const format of ['CSV', 'TabSeparated', 'JSONCompactEachRow'] as const) {
+    const deliver: Record<string, { ms: number; rows: number; bytes: number }> = {};
+    const time = async (name: string, f: () => Promise<{ rows: number; bytes: number }>) => {
       const runs: number[] = [];
-      let rows = 0;
+      let last = { rows: 0, bytes: 0 };
       for (let i = 0; i < 5; i++) {
         const s = performance.now();
-        const rs = await ch.client.query({ query: barsQuery, format });
-        let text = '';
-        for await (const chunk of rs.stream()) for (const row of chunk) text += `${row.text}\n`;
-        rows = text.length > 0 ? text.split('\n').length - 1 : 0;
+        last = await f();
         runs.push(performance.now() - s);
       }
-      deliver[format] = { ms: round(median(runs)), rows };
-    }
-    const best = Object.entries(deliver).sort((a, b) => a[1].ms - b[1].ms)[0]!;
-    return { serverMs: round(median(serverMs)), deliverMs: deliver, best: { format: best[0], ms: best[1].ms } };
+      deliver[name] = { ms: round(median(runs)), ...last };
+    };
+    await time('CSV', () => textRows('CSV'));
+    await time('TabSeparated', () => textRows('TabSeparated'));
+    await time('JSONCompactEachRow (parsed)', async () => {
+      const rs = await ch.client.query({ query: barsQuery, format: 'JSONCompactEachRow' });
+      return { rows: (await rs.json()).length, bytes: 0 };
+    });
+    // Arrow IPC record batches (LZ4) as bytes; decoding needs apache-arrow, not a dependency.
+    await time('ArrowStream (bytes, not decoded)', async () => {
+      const rs = await ch.client.exec({ query: `${barsQuery} FORMAT ArrowStream` });
+      let bytes = 0;
+      for await (const chunk of rs.stream as AsyncIterable<Buffer>) bytes += chunk.length;
+      return { rows: 0, bytes };
+    });
+    const best = Object.entries(deliver).filter(([, d]) => d.rows === YEAR_MINUTES).sort((a, b) => a[1].ms - b[1].ms)[0]!;
+    return { serverMs: round(median(serverMs)), deliverMs: deliver, bestWithRows: { format: best[0], ms: best[1].ms } };
   };
   const parts1m = await chValue<string>("SELECT toString(count()) AS v FROM system.parts WHERE database = currentDatabase() AND table = 'bars_1m_data' AND active");
   const beforeMerge = await measureYear();
