@@ -40,9 +40,20 @@ export interface LanderOptions {
   maxBufferedBytes: number;
   /** Normalize each batch in its landing transaction (a failure there never loses the frames). */
   normalizeInline?: boolean;
+  /** Keep each frame's accept time so batch results carry receive-to-commit latencies (benchmarks). */
+  trackAcceptTimes?: boolean;
 }
 
-export interface BatchResult { batchId: string; frames: number; counts: Record<string, number> | null; ms: number }
+export interface BatchResult {
+  batchId: string;
+  frames: number;
+  counts: Record<string, number> | null;
+  ms: number;
+  /** Monotonic ms at which each frame of the batch was accepted (only with trackAcceptTimes). */
+  acceptedAt?: number[];
+  /** Monotonic ms at which the batch committed. */
+  committedAt: number;
+}
 
 const RETRY_MIN_MS = 100;
 /** A landing attempt that has not settled by then is retried (the batch id makes that safe). */
@@ -79,6 +90,7 @@ function copyLine(batchId: string, f: Frame): string {
  */
 export class Lander {
   private frames: Frame[] = [];
+  private acceptTimes: number[] = [];
   private events: OpsEvent[] = [];
   private bytes = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -105,6 +117,7 @@ export class Lander {
   offer(frame: Frame): boolean {
     if (this.closing) throw new TickflowError('LANDING_CLOSED', `frame for ${frame.venue}/${frame.stream} offered after close()`);
     this.frames.push(frame);
+    if (this.opts.trackAcceptTimes) this.acceptTimes.push(monotonicMs());
     this.bytes += frame.payload.length + 120;
     this.pending++;
     this.acceptedFrames++;
@@ -147,8 +160,9 @@ export class Lander {
   private async flushLoop(): Promise<void> {
     while (this.frames.length > 0 || this.events.length > 0) {
       const frames = this.frames.splice(0, this.opts.maxBatchFrames);
+      const acceptedAt = this.opts.trackAcceptTimes ? this.acceptTimes.splice(0, frames.length) : undefined;
       const events = frames.length < this.opts.maxBatchFrames ? this.events.splice(0) : [];
-      await this.landWithRetry(frames, events);
+      await this.landWithRetry(frames, events, acceptedAt);
       let freed = 0;
       for (const f of frames) freed += f.payload.length + 120;
       this.bytes -= freed;
@@ -163,14 +177,15 @@ export class Lander {
     }
   }
 
-  private async landWithRetry(frames: Frame[], events: OpsEvent[]): Promise<void> {
+  private async landWithRetry(frames: Frame[], events: OpsEvent[], acceptedAt?: number[]): Promise<void> {
     const batchId = uuidv7();
     let delay = RETRY_MIN_MS;
     for (;;) {
       const started = monotonicMs();
       try {
         const counts = await withTimeout(this.land(batchId, frames, events), LAND_TIMEOUT_MS);
-        const result = { batchId, frames: frames.length, counts, ms: monotonicMs() - started };
+        const committedAt = monotonicMs();
+        const result = { batchId, frames: frames.length, counts, ms: committedAt - started, committedAt, acceptedAt };
         for (const l of this.listeners) l(result);
         return;
       } catch (err) {

@@ -157,9 +157,11 @@ as $$
            (n.d->>'a')::numeric, (n.d->>'A')::numeric, n.time_source, n.received_at, n.source, n.frame_id
     from candidates n
     where n.time_source = 'venue'
+       -- "+ interval '0'" keeps the planner on the (instrument_id, seq, ...) key, not the time index.
        or not exists (select 1 from market.quotes q
                       where q.instrument_id = n.instrument_id and q.seq = n.seq
-                        and q.quoted_at between n.quoted_at - interval '2 minutes' and n.quoted_at + interval '2 minutes')
+                        and q.quoted_at + interval '0' between n.quoted_at - interval '2 minutes'
+                                                           and n.quoted_at + interval '2 minutes')
     on conflict do nothing
     returning 1
   ), q as (

@@ -19,6 +19,8 @@ export interface FakeBinanceOptions {
   frames: () => Iterable<string>;
   /** Milliseconds between frames (0: as fast as the socket takes them). */
   intervalMs?: number;
+  /** Frames per second, sent in 10 ms ticks (overrides intervalMs). */
+  ratePerSecond?: number;
   /** REST depth snapshot bodies by symbol (e.g. BTCUSDT). */
   snapshots?: Record<string, string>;
   /** Delay before the REST snapshot answers. */
@@ -77,6 +79,25 @@ export class FakeBinance {
     const url = new URL(req.url ?? '/', 'http://x');
     const wanted = new Set((url.searchParams.get('streams') ?? '').split('/'));
     const it = this.opts.frames()[Symbol.iterator]();
+    if (this.opts.ratePerSecond) {
+      const perTick = Math.max(1, Math.round(this.opts.ratePerSecond / 100));
+      const started = performance.now();
+      let sent = 0;
+      const tick = () => {
+        if (ws.readyState !== ws.OPEN) return;
+        // Catch up to the schedule, so timer jitter does not lower the rate.
+        const due = Math.floor(((performance.now() - started) / 10) + 1) * perTick;
+        while (sent < due) {
+          const next = it.next();
+          if (next.done) return;
+          ws.send(next.value);
+          sent++;
+        }
+        setTimeout(tick, 10);
+      };
+      setTimeout(tick, 10);
+      return;
+    }
     const send = () => {
       if (ws.readyState !== ws.OPEN) return;
       if (this.blackholed) { setTimeout(send, 20); return; }

@@ -1,0 +1,75 @@
+// npm run bench: every benchmark scenario, several runs each, medians written beside their
+// targets to test/bench/results.json and test/bench/results.md.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startEmbedded, connect } from '../../src/db.ts';
+import { migrate } from '../../src/migrate.ts';
+import { createLogger } from '../../src/log.ts';
+import { ingestBench, type IngestFigures } from './binance-ingest.ts';
+import { freePort } from '../support/global-setup.ts';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const log = createLogger({ level: 'warn' });
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+interface Figure { name: string; value: number; unit: string; target: string; met: boolean | null; runs: number[] }
+const figures: Figure[] = [];
+function add(name: string, runs: number[], unit: string, target: string, ok: (v: number) => boolean | null) {
+  const value = median(runs);
+  figures.push({ name, value, unit, target, met: ok(value), runs });
+  console.log(`${name}: ${value} ${unit} (target ${target}) runs=${runs.join(', ')}`);
+}
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'tickflow-bench-'));
+const db = await startEmbedded({ dir: path.join(dir, 'pg'), port: await freePort(), fsync: true, log });
+try {
+  const sql = connect(db.url, { max: 2 });
+  await migrate(sql, db.url, log);
+  await sql`select ops.ensure_all_partitions(now() - interval '1 day', now() + interval '2 days')`;
+  await sql.end();
+
+  const throughput: IngestFigures[] = [];
+  const paced: IngestFigures[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    throughput.push(await ingestBench(db.url, { messages: 200_000, rate: 0, batchFrames: 5000, flushMs: 20 }));
+    paced.push(await ingestBench(db.url, { messages: 100_000, rate: 10_000, batchFrames: 5000, flushMs: 5 }));
+  }
+  add('binance: sustained messages/s landed and normalized', throughput.map((f) => f.messagesPerSecond), 'msg/s', '>= 25000', (v) => v >= 25_000);
+  add('binance: receive to normalized commit p50 at 10k msg/s', paced.map((f) => f.latencyP50Ms), 'ms', 'report', () => null);
+  add('binance: receive to normalized commit p99 at 10k msg/s', paced.map((f) => f.latencyP99Ms), 'ms', '<= 25', (v) => v <= 25);
+  add('binance: ingester CPU per message (max rate)', throughput.map((f) => f.cpuMicrosPerMessage), 'µs', 'report', () => null);
+  add('binance: ingester peak RSS (max rate)', throughput.map((f) => f.peakRssMb), 'MB', 'report', () => null);
+} finally {
+  await db.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+// Scenarios owned by other parts of tickflow print one JSON object each.
+for (const [script, map] of [
+  ['dukascopy-decode.ts', (j: Record<string, number>) => {
+    add('dukascopy: .bi5 ticks decoded per second (ours)', [j.oursTicksPerSec!], 'ticks/s', '>= 1000000 per core', (v) => v >= 1_000_000);
+    add('dukascopy: dukascopy-node 1.46.4 on the same files', [j.oracleTicksPerSec!], 'ticks/s', 'report', () => null);
+    add('dukascopy: ours / dukascopy-node', [Number(j.ratio!.toFixed(2))], 'x', '>= 2', (v) => v >= 2);
+  }],
+] as const) {
+  try {
+    const out = execFileSync(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, script)], { encoding: 'utf8', timeout: 600_000 });
+    const json = JSON.parse(out.trim().split('\n').filter((l) => l.startsWith('{')).at(-1)!);
+    map(json);
+  } catch (err) {
+    console.error(`${script} failed: ${(err as Error).message}`);
+  }
+}
+
+const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}, Node ${process.version}`;
+const when = new Date().toISOString();
+writeFileSync(path.join(import.meta.dirname, 'results.json'), `${JSON.stringify({ when, machine, runs: RUNS, figures }, null, 2)}\n`);
+const md = [
+  '# tickflow benchmark results', '', `Run: ${when} — \`npm run bench\` — medians of ${RUNS} runs where a scenario repeats.`, '',
+  `Machine: ${machine}`, '', '| figure | median | target | met |', '|---|---|---|---|',
+  ...figures.map((f) => `| ${f.name} | ${f.value} ${f.unit} | ${f.target} | ${f.met === null ? '—' : f.met ? 'yes' : '**no**'} |`), '',
+];
+writeFileSync(path.join(import.meta.dirname, 'results.md'), md.join('\n'));
+console.log(`wrote test/bench/results.md and results.json`);
