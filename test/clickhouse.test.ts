@@ -532,7 +532,7 @@ describe('ClickHouse analytics store (chdb, real engine)', () => {
     expect(logs.join('\n')).toMatch(/300 rows shipped/);
   });
 
-  it('keeps ClickHouse within a second of Postgres when run as the service of tickflow start', async () => {
+  it('keeps ClickHouse within two seconds of Postgres when run as the service of tickflow start', async () => {
     const service = await startClickHouseService(config, db.sql, log);
     expect(service).toBeDefined();
     try {
@@ -543,7 +543,7 @@ describe('ClickHouse analytics store (chdb, real engine)', () => {
         expect(performance.now() - started).toBeLessThan(5000);
         await new Promise((r) => setTimeout(r, 20));
       }
-      expect(performance.now() - started).toBeLessThan(1500);
+      expect(performance.now() - started).toBeLessThan(2000);
       for (;;) {
         const state = await lag();
         if (state.trades?.pending_rows === '0') { expect(state.trades.lag_seconds).toBe('0'); break; }

@@ -1,43 +1,12 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient, type ClickHouseClientConfigOptions, type ClickHouseSettings } from '@clickhouse/client';
-import { createChdbConnection } from 'chdb/connection';
-import { z } from 'zod';
 import type { Config } from '../config.ts';
+import { clickhouseOptions, type ClickHouseOptions } from './options.ts';
 import { TickflowError, type ErrorCode } from '../errors.ts';
 import { redact, registerSecret } from '../redact.ts';
 
-/**
- * The `clickhouse` section of the configuration. Until src/config.ts embeds this schema
- * (`clickhouse: clickhouseConfigSchema.default({})`), clickhouseOptions() parses whatever the
- * config object carries under that key, so callers already pass the whole Config.
- */
-export const clickhouseConfigSchema = z.strictObject({
-  /** Off: no ClickHouse at all (no folder, no sync, no migrations). */
-  enabled: z.boolean().default(true),
-  /** Database holding tickflow's tables, created by `tickflow migrate` (a database in CLICKHOUSE_URL wins). */
-  database: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'a lowercase identifier').default('tickflow'),
-  /** Days of trades and quotes kept in ClickHouse; bars are kept forever. */
-  ticksTtlDays: z.number().int().min(1).max(36_500).default(90),
-  sync: z.strictObject({
-    /** Pause between sync rounds inside `tickflow start`; a round ships until caught up. */
-    intervalMs: z.number().int().min(10).max(3_600_000).default(250),
-    /** Rows per ClickHouse insert. */
-    batchRows: z.number().int().min(1).max(1_000_000).default(100_000),
-  }).default({ intervalMs: 250, batchRows: 100_000 }),
-});
-
-export type ClickHouseOptions = Readonly<z.infer<typeof clickhouseConfigSchema>>;
-
-export function clickhouseOptions(config: Config, overrides?: unknown): ClickHouseOptions {
-  const raw = overrides ?? (config as { clickhouse?: unknown }).clickhouse ?? {};
-  const parsed = clickhouseConfigSchema.safeParse(raw);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `clickhouse.${i.path.join('.')}: ${i.message}`);
-    throw new TickflowError('CONFIG_INVALID', `invalid configuration:\n  ${lines.join('\n  ')}`);
-  }
-  return Object.freeze({ ...parsed.data, sync: Object.freeze(parsed.data.sync) });
-}
+export { clickhouseConfigSchema, clickhouseOptions, type ClickHouseOptions } from './options.ts';
 
 /**
  * Codes this module raises that src/errors.ts does not list yet; see the ClickHouse issue's
@@ -134,6 +103,8 @@ async function openEmbedded(dir: string, database: string): Promise<ClickHouse> 
     mkdirSync(dir, { recursive: true });
     let client: ClickHouseClient;
     try {
+      // Loaded here, not at import: the native engine is large and only embedded mode needs it.
+      const { createChdbConnection } = await import('chdb/connection');
       // chdb implements @clickhouse/client-common's Connection; the client re-declares the same
       // interface from its own copy of the settings types, hence the cast.
       const connection = createChdbConnection({ path: dir }) as unknown as ClickHouseClientConfigOptions['connection'];
