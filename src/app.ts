@@ -8,6 +8,7 @@ import { Lander } from '../ingesters/runtime/lander.ts';
 import { WsFeed } from '../ingesters/runtime/connection.ts';
 import { WS_VENUES } from '../ingesters/index.ts';
 import { TickflowError } from './errors.ts';
+import { startClickHouseService } from './clickhouse/sync.ts';
 
 export interface App {
   db: Database;
@@ -42,6 +43,14 @@ export async function startApp(config: Config, log: Logger, opts: { worker?: boo
           run_at := now() + interval '1 second', job_key_mode := 'preserve_run_at')`
       .catch((err: Error) => log.warn({ err: err.message }, 'could not queue bars_refresh'));
   });
+  let clickhouse: Awaited<ReturnType<typeof startClickHouseService>>;
+  try {
+    clickhouse = await startClickHouseService(config, sql, log.child({ component: 'clickhouse' }));
+  } catch (err) {
+    await sql.end({ timeout: 1 });
+    await db.stop();
+    throw err;
+  }
   const worker = opts.worker === false ? undefined : await startWorker(db.url, config, log.child({ component: 'worker' }));
   const feeds: WsFeed[] = [];
   if (opts.feeds !== false) {
@@ -67,6 +76,7 @@ export async function startApp(config: Config, log: Logger, opts: { worker?: boo
       await Promise.all(feeds.map((f) => f.stop()));
       await lander.close(); // in-flight batches are flushed before the database goes away
       await worker?.stop();
+      await clickhouse?.stop();
       await sql.end({ timeout: 5 });
       await db.stop();
       log.info('tickflow stopped');

@@ -7,18 +7,29 @@ import { startApp } from './app.ts';
 import { feedStatus, formatStatus } from './status.ts';
 import { isTickflowError } from './errors.ts';
 import { redact } from './redact.ts';
+import { clickhouseOptions } from './clickhouse/options.ts';
+import { openClickHouse } from './clickhouse/client.ts';
+import { migrateClickHouse } from './clickhouse/migrate.ts';
+import { exportToFile } from './clickhouse/export.ts';
 
 const USAGE = `usage: tickflow <command> [--config FILE]
 
 commands:
   start     start the database (embedded unless DATABASE_URL), migrate, run the worker and the feeds
   migrate   apply migrations and sql/ definitions, then exit
-  status    per feed: connected, messages/s over the last minute, last message age, open gaps, quarantine`;
+  status    per feed: connected, messages/s over the last minute, last message age, open gaps, quarantine
+  export    --format Parquet|CSV|CSVWithNames|TSVWithNames|JSONEachRow|Arrow --out FILE
+            (--query SQL | --table trades|quotes|bars_1m|... [--venue V] [--symbol S] [--from T] [--to T])
+            write a ClickHouse query result or table slice to a file, formatted by ClickHouse`;
 
 async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
     args: argv, allowPositionals: true, strict: false,
-    options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      config: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      format: { type: 'string' }, out: { type: 'string' }, query: { type: 'string' }, table: { type: 'string' },
+      venue: { type: 'string' }, symbol: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' },
+    },
   });
   const command = positionals[0];
   if (!command || values.help) { console.log(USAGE); return command ? 0 : 2; }
@@ -39,11 +50,31 @@ async function main(argv: string[]): Promise<number> {
     const db = await openDatabase(config, log);
     const sql = connect(db.url, { max: 2 });
     try {
-      if (command === 'migrate') await migrate(sql, db.url, log);
-      else console.log(formatStatus(await feedStatus(sql)));
+      if (command === 'migrate') {
+        await migrate(sql, db.url, log);
+        const options = clickhouseOptions(config);
+        if (options.enabled) {
+          const ch = await openClickHouse(config, options);
+          try { await migrateClickHouse(ch, options, log); } finally { await ch.close(); }
+        }
+      } else console.log(formatStatus(await feedStatus(sql)));
     } finally {
       await sql.end({ timeout: 2 });
       await db.stop();
+    }
+    return 0;
+  }
+  if (command === 'export') {
+    const ch = await openClickHouse(config, clickhouseOptions(config));
+    try {
+      const v = values as Record<string, string | undefined>;
+      const request = v.query
+        ? { query: v.query, format: v.format, file: v.out }
+        : { slice: { table: v.table, venue: v.venue, symbol: v.symbol, from: v.from, to: v.to }, format: v.format, file: v.out };
+      const result = await exportToFile(ch, request as Parameters<typeof exportToFile>[1]);
+      console.log(`wrote ${result.file} (${result.format}, ${result.bytes} bytes, ${Math.round(result.ms)} ms)`);
+    } finally {
+      await ch.close();
     }
     return 0;
   }

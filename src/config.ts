@@ -3,6 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { TickflowError } from './errors.ts';
 import { registerSecret } from './redact.ts';
+import { clickhouseConfigSchema } from './clickhouse/options.ts';
 
 const VENUES = ['binance', 'oanda', 'polygon', 'ib', 'dukascopy'] as const;
 
@@ -44,6 +45,7 @@ const configSchema = z.strictObject({
   bars: z.strictObject({
     engine: z.enum(['auto', 'timescale', 'rollup']).default('auto'),
   }).default({ engine: 'auto' }),
+  clickhouse: clickhouseConfigSchema.prefault({}),
   worker: z.strictObject({
     concurrency: z.number().int().min(1).max(64).default(4),
   }).default({ concurrency: 4 }),

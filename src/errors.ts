@@ -12,6 +12,9 @@ export const ERROR_CODES = {
   FEED_PROTOCOL: 'a venue sent something its protocol does not allow at this point',
   FEED_SNAPSHOT: 'a REST order-book snapshot could not be fetched or did not line up',
   LANDING_CLOSED: 'a frame was offered to a landing writer that is closing',
+  CLICKHOUSE_UNAVAILABLE: 'ClickHouse could not be reached or its data folder could not be opened',
+  CLICKHOUSE_SYNC: 'the ClickHouse sync could not ship a batch (a value ClickHouse cannot hold exactly, or a failed insert)',
+  EXPORT_INVALID: 'an export request names an unknown table or format, or ClickHouse could not write it',
   JOB_PAYLOAD_INVALID: 'a job payload does not match its schema',
   VENUE_FILE_CORRUPT: 'a venue data file (a Dukascopy .bi5) is truncated, damaged or not of the kind its path names; nothing was decoded',
 } as const;

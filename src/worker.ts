@@ -31,6 +31,7 @@ export async function loadTasks(): Promise<TaskList> {
 export const CRONTAB = [
   '* * * * * bars_refresh ?max=1&jobKey=bars_refresh&jobKeyMode=replace',
   '* * * * * normalize_pending ?max=1&jobKey=normalize_pending&jobKeyMode=replace',
+  '* * * * * clickhouse_sync ?max=1&jobKey=clickhouse_sync&jobKeyMode=replace',
   '17 * * * * maintenance ?max=1&jobKey=maintenance&jobKeyMode=replace',
 ].join('\n');
 

@@ -1004,13 +1004,14 @@ AS $function$
   insert into market.instruments (venue, venue_symbol, symbol, base, quote, asset_class)
   select 'binance', x.s, c.symbol, c.base, c.quote, 'crypto'
   from (
-    select distinct coalesce(substring(f.payload from '"s":"([A-Za-z0-9]{2,30})"'),
-                    substring(f.request from '[?&]symbol=([A-Za-z0-9]{2,30})')) as s
+    -- Plain string functions, not a regular expression: this runs over every frame of a batch.
+    select distinct coalesce(nullif(split_part(split_part(f.payload, '"s":"', 2), '"', 1), ''),
+                             substring(f.request from '[?&]symbol=([A-Za-z0-9]{2,30})')) as s
     from staging.frames f
     where f.batch_id = p_batch and f.venue = 'binance' and f.received_at >= p_from and f.received_at < p_to
   ) x
   cross join lateral market.binance_symbol(x.s) c
-  where x.s is not null
+  where x.s ~ '^[A-Za-z0-9]{2,30}$'
     and not exists (select 1 from market.instruments i where i.venue = 'binance' and i.venue_symbol = x.s)
   on conflict (venue, venue_symbol) do nothing
 $function$
@@ -1686,9 +1687,11 @@ AS $function$
            (n.d->>'a')::numeric, (n.d->>'A')::numeric, n.time_source, n.received_at, n.source, n.frame_id
     from candidates n
     where n.time_source = 'venue'
+       -- "+ interval '0'" keeps the planner on the (instrument_id, seq, ...) key, not the time index.
        or not exists (select 1 from market.quotes q
                       where q.instrument_id = n.instrument_id and q.seq = n.seq
-                        and q.quoted_at between n.quoted_at - interval '2 minutes' and n.quoted_at + interval '2 minutes')
+                        and q.quoted_at + interval '0' between n.quoted_at - interval '2 minutes'
+                                                           and n.quoted_at + interval '2 minutes')
     on conflict do nothing
     returning 1
   ), q as (

@@ -48,10 +48,19 @@ try {
 
 // Scenarios owned by other parts of tickflow print one JSON object each.
 for (const [script, map] of [
+  // each entry: a script under test/bench printing one JSON object, and how to read it
+
   ['dukascopy-decode.ts', (j: Record<string, number>) => {
     add('dukascopy: .bi5 ticks decoded per second (ours)', [j.oursTicksPerSec!], 'ticks/s', '>= 1000000 per core', (v) => v >= 1_000_000);
     add('dukascopy: dukascopy-node 1.46.4 on the same files', [j.oracleTicksPerSec!], 'ticks/s', 'report', () => null);
     add('dukascopy: ours / dukascopy-node', [Number(j.ratio!.toFixed(2))], 'x', '>= 2', (v) => v >= 2);
+  }],
+  ['clickhouse.ts', (j: Record<string, any>) => {
+    add('clickhouse: rows per second synced', [j.syncRowsPerSec], 'rows/s', 'report', () => null);
+    add('clickhouse: trade commit in Postgres to visible in ClickHouse, p95', [j.commitToVisibleMs?.p95], 'ms', '<= 2000', (v) => v <= 2000);
+    add('clickhouse: year of 1m bars, server-side execution', [j.yearOfBars?.afterMerge?.serverMs], 'ms', '<= 100', (v) => v <= 100);
+    add('clickhouse: year of 1m bars, every row delivered to Node (best format)', [j.yearOfBars?.afterMerge?.bestWithRows?.ms], 'ms', '<= 400', (v) => v <= 400);
+    add('clickhouse: trades table compression ratio', [j.compression?.ratio], 'x', '>= 10', (v) => v >= 10);
   }],
 ] as const) {
   try {
