@@ -3,7 +3,10 @@
 // TypeError from a deferred write after its socket closed (upstream issues porsager/postgres
 // #1066, #1154, #1208; fix proposed in #1209, not released). A landing writer must survive
 // Postgres restarts, so the deferred write is guarded here and the pending query is rejected
-// with CONNECTION_CLOSED instead. Idempotent; a changed upstream file is reported, not guessed at.
+// with CONNECTION_CLOSED instead. Second: its sockets keep Nagle's algorithm on, so a small write
+// that follows another (COPY data then CopyDone, or a query right after) waits for a delayed ACK
+// (about 40 ms on Linux); a landing writer flushing every few ms cannot afford that, so sockets are
+// created with TCP_NODELAY. Idempotent; a changed upstream file is reported, not guessed at.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,5 +32,11 @@ for (const file of files.filter(existsSync)) {
     }
     const x = socket.write(chunk, fn)`);
   text = text.replace(/^    clearImmediate\(nextWriteTimer\)\n/gm, '    clearImmediate(nextWriteTimer)\n    nextWriteTimer = null\n');
+  const socketLine = "        : new net.Socket()\n";
+  if (text.includes(socketLine)) {
+    text = text.replace(socketLine, "        : new net.Socket()\n      x.setNoDelay && x.setNoDelay(true) /* tickflow: no Nagle delay */\n");
+  } else {
+    console.warn(`tickflow: ${file} changed upstream; TCP_NODELAY was not applied`);
+  }
   writeFileSync(file, text);
 }

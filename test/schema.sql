@@ -651,7 +651,7 @@ WITH latest AS (
   payload text not null
   constraint frames_source_check: CHECK ((source = ANY (ARRAY['ws'::text, 'stream'::text, 'rest'::text, 'file'::text, 'socket'::text])))
   CREATE INDEX frames_batch_idx ON ONLY staging.frames USING btree (batch_id)
-  CREATE INDEX frames_received_idx ON ONLY staging.frames USING btree (received_at)
+  CREATE INDEX frames_received_brin ON ONLY staging.frames USING brin (received_at)
 -- table staging.frames_default
   frame_id bigint not null default nextval('staging.frame_id_seq'::regclass)
   batch_id uuid not null
@@ -665,7 +665,7 @@ WITH latest AS (
   payload text not null
   constraint frames_source_check: CHECK ((source = ANY (ARRAY['ws'::text, 'stream'::text, 'rest'::text, 'file'::text, 'socket'::text])))
   CREATE INDEX frames_default_batch_id_idx ON staging.frames_default USING btree (batch_id)
-  CREATE INDEX frames_default_received_at_idx ON staging.frames_default USING btree (received_at)
+  CREATE INDEX frames_default_received_at_idx ON staging.frames_default USING brin (received_at)
   partition DEFAULT
 -- table staging.normalizers
   venue text not null
@@ -996,24 +996,6 @@ begin
                               array_fill(v_to, array[cardinality(v_instruments)]));
   return (extract(epoch from v_to - v_from) / 60)::integer;
 end
-$function$
-CREATE OR REPLACE FUNCTION market.register_binance_symbols(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
- RETURNS void
- LANGUAGE sql
-AS $function$
-  insert into market.instruments (venue, venue_symbol, symbol, base, quote, asset_class)
-  select 'binance', x.s, c.symbol, c.base, c.quote, 'crypto'
-  from (
-    -- Plain string functions, not a regular expression: this runs over every frame of a batch.
-    select distinct coalesce(nullif(split_part(split_part(f.payload, '"s":"', 2), '"', 1), ''),
-                             substring(f.request from '[?&]symbol=([A-Za-z0-9]{2,30})')) as s
-    from staging.frames f
-    where f.batch_id = p_batch and f.venue = 'binance' and f.received_at >= p_from and f.received_at < p_to
-  ) x
-  cross join lateral market.binance_symbol(x.s) c
-  where x.s ~ '^[A-Za-z0-9]{2,30}$'
-    and not exists (select 1 from market.instruments i where i.venue = 'binance' and i.venue_symbol = x.s)
-  on conflict (venue, venue_symbol) do nothing
 $function$
 CREATE OR REPLACE FUNCTION market.register_dukascopy_instruments(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
  RETURNS void
@@ -1458,6 +1440,15 @@ AS $function$
   select coalesce(jsonb_object_agg(k, coalesce((p_a->>k)::bigint, 0) + coalesce((p_b->>k)::bigint, 0)), '{}')
   from (select jsonb_object_keys(coalesce(p_a, '{}') || coalesce(p_b, '{}')) as k) keys
 $function$
+CREATE OR REPLACE FUNCTION staging.nonnegative_decimal(p_text text)
+ RETURNS numeric
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+AS $function$
+  -- As positive_decimal, but zero is allowed (an empty side of a book has size 0).
+  select case when pg_input_is_valid(p_text, 'numeric') and p_text::numeric >= 0 and p_text::numeric < 'Infinity'
+              then p_text::numeric end
+$function$
 CREATE OR REPLACE FUNCTION staging.normalize_batch(p_batch uuid)
  RETURNS jsonb
  LANGUAGE plpgsql
@@ -1496,6 +1487,18 @@ AS $function$
   with src as materialized (
     select f.*, case when staging.is_int(f.d->'T') then staging.epoch_ms((f.d->>'T')::bigint) end as event_at
     from staging.binance_frames(p_batch, p_from, p_to, 'aggTrade') f
+  ), registered as (
+    insert into market.instruments (venue, venue_symbol, symbol, base, quote, asset_class)
+    select 'binance', n.s, c.symbol, c.base, c.quote, 'crypto'
+    from (select distinct src.d->>'s' as s from src where src.d->>'s' ~ '^[A-Za-z0-9]{2,30}$') n
+    cross join lateral market.binance_symbol(n.s) c
+    where not exists (select 1 from market.instruments i where i.venue = 'binance' and i.venue_symbol = n.s)
+    on conflict (venue, venue_symbol) do nothing
+    returning instrument_id, venue_symbol
+  ), instruments as (
+    select instrument_id, venue_symbol from market.instruments where venue = 'binance'
+    union all
+    select instrument_id, venue_symbol from registered
   ), checked as materialized (
     select s.*, i.instrument_id,
       case
@@ -1512,7 +1515,7 @@ AS $function$
         else staging.time_problem(s.event_at, s.received_at)
       end as problem
     from src s
-    left join market.instruments i on i.venue = 'binance' and i.venue_symbol = s.d->>'s'
+    left join instruments i on i.venue_symbol = s.d->>'s'
   ), ins as (
     insert into market.agg_trades (instrument_id, traded_at, agg_id, first_trade_seq, last_trade_seq, price, size, side,
                                    received_at, source, frame_id)
@@ -1559,6 +1562,13 @@ begin
     order by s.frame_id
   loop
     select instrument_id into v_inst from market.instruments where venue = 'binance' and venue_symbol = upper(v_frame.symbol);
+    if v_inst is null and upper(v_frame.symbol) ~ '^[A-Z0-9]{2,30}$' then
+      insert into market.instruments (venue, venue_symbol, symbol, base, quote, asset_class)
+      select 'binance', upper(v_frame.symbol), c.symbol, c.base, c.quote, 'crypto'
+      from market.binance_symbol(upper(v_frame.symbol)) c
+      on conflict (venue, venue_symbol) do nothing
+      returning instrument_id into v_inst;
+    end if;
     v_problem := case
       when v_frame.d is null then 'payload is not valid JSON'
       when v_inst is null then 'missing or unknown symbol ' || coalesce(v_frame.symbol, '(none)')
@@ -1654,44 +1664,58 @@ AS $function$
   -- Spot bookTicker carries no event time, so quoted_at is the receive time and the update id u
   -- is the identity: a quote seen by two overlapping connections is kept once.
   with src as materialized (
-    select f.*, case when staging.is_int(f.d->'T') then staging.epoch_ms((f.d->>'T')::bigint) end as event_at
+    select f.*, case when staging.is_int(f.d->'T') then staging.epoch_ms((f.d->>'T')::bigint) end as event_at,
+           case when staging.is_int(f.d->'u') then (f.d->>'u')::bigint end as u,
+           case when jsonb_typeof(f.d->'b') = 'string' then staging.positive_decimal(f.d->>'b') end as bid,
+           case when jsonb_typeof(f.d->'a') = 'string' then staging.positive_decimal(f.d->>'a') end as ask,
+           case when jsonb_typeof(f.d->'B') = 'string' then staging.nonnegative_decimal(f.d->>'B') end as bid_size,
+           case when jsonb_typeof(f.d->'A') = 'string' then staging.nonnegative_decimal(f.d->>'A') end as ask_size
     from staging.binance_frames(p_batch, p_from, p_to, 'bookTicker') f
+  ), registered as (
+    -- Symbols seen for the first time become instruments (canonical form from the venue symbol).
+    insert into market.instruments (venue, venue_symbol, symbol, base, quote, asset_class)
+    select 'binance', n.s, c.symbol, c.base, c.quote, 'crypto'
+    from (select distinct src.d->>'s' as s from src where src.d->>'s' ~ '^[A-Za-z0-9]{2,30}$') n
+    cross join lateral market.binance_symbol(n.s) c
+    where not exists (select 1 from market.instruments i where i.venue = 'binance' and i.venue_symbol = n.s)
+    on conflict (venue, venue_symbol) do nothing
+    returning instrument_id, venue_symbol
+  ), instruments as (
+    select instrument_id, venue_symbol from market.instruments where venue = 'binance'
+    union all
+    select instrument_id, venue_symbol from registered
   ), checked as materialized (
-    select s.*, i.instrument_id,
+    select s.frame_id, s.batch_id, s.venue, s.stream, s.received_at, s.source, s.payload, s.u, s.bid, s.ask,
+           s.bid_size, s.ask_size, i.instrument_id,
+           coalesce(s.event_at, s.received_at) as quoted_at,
+           case when s.event_at is null then 'received' else 'venue' end as time_source,
       case
         when s.d is null then 'payload is not valid JSON'
         when jsonb_typeof(s.d) <> 'object' then 'expected a JSON object, received ' || jsonb_typeof(s.d)
         when s.d ? 'e' and s.d->>'e' <> 'bookTicker' then 'expected a bookTicker, received e=' || (s.d->>'e')
         when i.instrument_id is null then 'missing or unknown symbol s=' || coalesce(s.d->>'s', '(none)')
-        when not staging.is_int(s.d->'u') then 'update id u is not an integer that fits 64 bits'
-        when not (staging.is_decimal(s.d->>'b') and staging.is_decimal(s.d->>'a')) then 'bid b or ask a is not a decimal string'
-        when not (staging.is_decimal(s.d->>'B') and staging.is_decimal(s.d->>'A')) then 'bid size B or ask size A is not a decimal string'
-        when (s.d->>'b')::numeric = 0 or (s.d->>'a')::numeric = 0 then 'bid or ask is zero'
-        when s.d ? 'T' and not staging.is_int(s.d->'T') then 'transaction time T is not an integer of milliseconds'
-        when s.d ? 'T' then staging.time_problem(s.event_at, s.received_at)
+        when s.u is null then 'update id u is not an integer that fits 64 bits: ' || coalesce((s.d->'u')::text, '(none)')
+        when s.bid is null or s.ask is null then 'bid b or ask a is not a positive decimal string'
+        when s.bid_size is null or s.ask_size is null then 'bid size B or ask size A is not a decimal string'
+        when s.d ? 'T' and s.event_at is null then 'transaction time T is not an integer of milliseconds'
+        when s.event_at is not null then staging.time_problem(s.event_at, s.received_at)
       end as problem
     from src s
-    left join market.instruments i on i.venue = 'binance' and i.venue_symbol = s.d->>'s'
-  ), candidates as (
-    select distinct on (c.instrument_id, (c.d->>'u')::bigint)
-           c.instrument_id, (c.d->>'u')::bigint as seq,
-           case when c.d ? 'T' then c.event_at else c.received_at end as quoted_at,
-           case when c.d ? 'T' then 'venue' else 'received' end as time_source,
-           c.d, c.received_at, c.source, c.frame_id
-    from checked c
-    where c.problem is null
-    order by c.instrument_id, (c.d->>'u')::bigint, c.frame_id
+    left join instruments i on i.venue_symbol = s.d->>'s'
   ), ins as (
     insert into market.quotes (instrument_id, quoted_at, seq, bid, bid_size, ask, ask_size, time_source, received_at, source, frame_id)
-    select n.instrument_id, n.quoted_at, n.seq, (n.d->>'b')::numeric, (n.d->>'B')::numeric,
-           (n.d->>'a')::numeric, (n.d->>'A')::numeric, n.time_source, n.received_at, n.source, n.frame_id
-    from candidates n
-    where n.time_source = 'venue'
+    select distinct on (n.instrument_id, n.u)
+           n.instrument_id, n.quoted_at, n.u, n.bid, n.bid_size, n.ask, n.ask_size, n.time_source, n.received_at,
+           n.source, n.frame_id
+    from checked n
+    where n.problem is null
+      and (n.time_source = 'venue'
        -- "+ interval '0'" keeps the planner on the (instrument_id, seq, ...) key, not the time index.
        or not exists (select 1 from market.quotes q
-                      where q.instrument_id = n.instrument_id and q.seq = n.seq
+                      where q.instrument_id = n.instrument_id and q.seq = n.u
                         and q.quoted_at + interval '0' between n.quoted_at - interval '2 minutes'
-                                                           and n.quoted_at + interval '2 minutes')
+                                                           and n.quoted_at + interval '2 minutes'))
+    order by n.instrument_id, n.u, n.frame_id
     on conflict do nothing
     returning 1
   ), q as (
@@ -1714,6 +1738,19 @@ AS $function$
            case when jsonb_typeof(f.d->'p') = 'string' then staging.positive_decimal(f.d->>'p') end as price,
            case when jsonb_typeof(f.d->'q') = 'string' then staging.positive_decimal(f.d->>'q') end as size
     from staging.binance_frames(p_batch, p_from, p_to, 'trade') f
+  ), registered as (
+    -- Symbols seen for the first time become instruments (canonical form from the venue symbol).
+    insert into market.instruments (venue, venue_symbol, symbol, base, quote, asset_class)
+    select 'binance', n.s, c.symbol, c.base, c.quote, 'crypto'
+    from (select distinct src.d->>'s' as s from src where src.d->>'s' ~ '^[A-Za-z0-9]{2,30}$') n
+    cross join lateral market.binance_symbol(n.s) c
+    where not exists (select 1 from market.instruments i where i.venue = 'binance' and i.venue_symbol = n.s)
+    on conflict (venue, venue_symbol) do nothing
+    returning instrument_id, venue_symbol
+  ), instruments as (
+    select instrument_id, venue_symbol from market.instruments where venue = 'binance'
+    union all
+    select instrument_id, venue_symbol from registered
   ), checked as materialized (
     select s.*, i.instrument_id,
       case
@@ -1729,7 +1766,7 @@ AS $function$
         else staging.time_problem(s.event_at, s.received_at)
       end as problem
     from src s
-    left join market.instruments i on i.venue = 'binance' and i.venue_symbol = s.d->>'s'
+    left join instruments i on i.venue_symbol = s.d->>'s'
   ), ins as (
     insert into market.trades (instrument_id, traded_at, trade_id, seq, price, size, side, received_at, source, frame_id)
     select c.instrument_id, c.event_at, c.d->>'t', (c.d->>'t')::bigint, c.price, c.size,
@@ -1762,7 +1799,6 @@ AS $function$
 declare
   v_counts jsonb := '{}';
 begin
-  perform market.register_binance_symbols(p_batch, p_from, p_to);
   v_counts := staging.merge_counts(v_counts, staging.normalize_binance_trades_v1(p_batch, p_from, p_to));
   v_counts := staging.merge_counts(v_counts, staging.normalize_binance_agg_trades_v1(p_batch, p_from, p_to));
   v_counts := staging.merge_counts(v_counts, staging.normalize_binance_quotes_v1(p_batch, p_from, p_to));

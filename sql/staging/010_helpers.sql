@@ -11,6 +11,16 @@ as $$
               then p_text::numeric end
 $$;
 
+create or replace function staging.nonnegative_decimal(p_text text)
+returns numeric
+language sql
+stable parallel safe
+as $$
+  -- As positive_decimal, but zero is allowed (an empty side of a book has size 0).
+  select case when pg_input_is_valid(p_text, 'numeric') and p_text::numeric >= 0 and p_text::numeric < 'Infinity'
+              then p_text::numeric end
+$$;
+
 create or replace function staging.is_decimal(p_text text)
 returns boolean
 language sql

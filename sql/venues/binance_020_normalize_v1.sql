@@ -30,6 +30,19 @@ as $$
            case when jsonb_typeof(f.d->'p') = 'string' then staging.positive_decimal(f.d->>'p') end as price,
            case when jsonb_typeof(f.d->'q') = 'string' then staging.positive_decimal(f.d->>'q') end as size
     from staging.binance_frames(p_batch, p_from, p_to, 'trade') f
+  ), registered as (
+    -- Symbols seen for the first time become instruments (canonical form from the venue symbol).
+    insert into market.instruments (venue, venue_symbol, symbol, base, quote, asset_class)
+    select 'binance', n.s, c.symbol, c.base, c.quote, 'crypto'
+    from (select distinct src.d->>'s' as s from src where src.d->>'s' ~ '^[A-Za-z0-9]{2,30}$') n
+    cross join lateral market.binance_symbol(n.s) c
+    where not exists (select 1 from market.instruments i where i.venue = 'binance' and i.venue_symbol = n.s)
+    on conflict (venue, venue_symbol) do nothing
+    returning instrument_id, venue_symbol
+  ), instruments as (
+    select instrument_id, venue_symbol from market.instruments where venue = 'binance'
+    union all
+    select instrument_id, venue_symbol from registered
   ), checked as materialized (
     select s.*, i.instrument_id,
       case
@@ -45,7 +58,7 @@ as $$
         else staging.time_problem(s.event_at, s.received_at)
       end as problem
     from src s
-    left join market.instruments i on i.venue = 'binance' and i.venue_symbol = s.d->>'s'
+    left join instruments i on i.venue_symbol = s.d->>'s'
   ), ins as (
     insert into market.trades (instrument_id, traded_at, trade_id, seq, price, size, side, received_at, source, frame_id)
     select c.instrument_id, c.event_at, c.d->>'t', (c.d->>'t')::bigint, c.price, c.size,
@@ -79,6 +92,18 @@ as $$
   with src as materialized (
     select f.*, case when staging.is_int(f.d->'T') then staging.epoch_ms((f.d->>'T')::bigint) end as event_at
     from staging.binance_frames(p_batch, p_from, p_to, 'aggTrade') f
+  ), registered as (
+    insert into market.instruments (venue, venue_symbol, symbol, base, quote, asset_class)
+    select 'binance', n.s, c.symbol, c.base, c.quote, 'crypto'
+    from (select distinct src.d->>'s' as s from src where src.d->>'s' ~ '^[A-Za-z0-9]{2,30}$') n
+    cross join lateral market.binance_symbol(n.s) c
+    where not exists (select 1 from market.instruments i where i.venue = 'binance' and i.venue_symbol = n.s)
+    on conflict (venue, venue_symbol) do nothing
+    returning instrument_id, venue_symbol
+  ), instruments as (
+    select instrument_id, venue_symbol from market.instruments where venue = 'binance'
+    union all
+    select instrument_id, venue_symbol from registered
   ), checked as materialized (
     select s.*, i.instrument_id,
       case
@@ -95,7 +120,7 @@ as $$
         else staging.time_problem(s.event_at, s.received_at)
       end as problem
     from src s
-    left join market.instruments i on i.venue = 'binance' and i.venue_symbol = s.d->>'s'
+    left join instruments i on i.venue_symbol = s.d->>'s'
   ), ins as (
     insert into market.agg_trades (instrument_id, traded_at, agg_id, first_trade_seq, last_trade_seq, price, size, side,
                                    received_at, source, frame_id)
@@ -124,44 +149,58 @@ as $$
   -- Spot bookTicker carries no event time, so quoted_at is the receive time and the update id u
   -- is the identity: a quote seen by two overlapping connections is kept once.
   with src as materialized (
-    select f.*, case when staging.is_int(f.d->'T') then staging.epoch_ms((f.d->>'T')::bigint) end as event_at
+    select f.*, case when staging.is_int(f.d->'T') then staging.epoch_ms((f.d->>'T')::bigint) end as event_at,
+           case when staging.is_int(f.d->'u') then (f.d->>'u')::bigint end as u,
+           case when jsonb_typeof(f.d->'b') = 'string' then staging.positive_decimal(f.d->>'b') end as bid,
+           case when jsonb_typeof(f.d->'a') = 'string' then staging.positive_decimal(f.d->>'a') end as ask,
+           case when jsonb_typeof(f.d->'B') = 'string' then staging.nonnegative_decimal(f.d->>'B') end as bid_size,
+           case when jsonb_typeof(f.d->'A') = 'string' then staging.nonnegative_decimal(f.d->>'A') end as ask_size
     from staging.binance_frames(p_batch, p_from, p_to, 'bookTicker') f
+  ), registered as (
+    -- Symbols seen for the first time become instruments (canonical form from the venue symbol).
+    insert into market.instruments (venue, venue_symbol, symbol, base, quote, asset_class)
+    select 'binance', n.s, c.symbol, c.base, c.quote, 'crypto'
+    from (select distinct src.d->>'s' as s from src where src.d->>'s' ~ '^[A-Za-z0-9]{2,30}$') n
+    cross join lateral market.binance_symbol(n.s) c
+    where not exists (select 1 from market.instruments i where i.venue = 'binance' and i.venue_symbol = n.s)
+    on conflict (venue, venue_symbol) do nothing
+    returning instrument_id, venue_symbol
+  ), instruments as (
+    select instrument_id, venue_symbol from market.instruments where venue = 'binance'
+    union all
+    select instrument_id, venue_symbol from registered
   ), checked as materialized (
-    select s.*, i.instrument_id,
+    select s.frame_id, s.batch_id, s.venue, s.stream, s.received_at, s.source, s.payload, s.u, s.bid, s.ask,
+           s.bid_size, s.ask_size, i.instrument_id,
+           coalesce(s.event_at, s.received_at) as quoted_at,
+           case when s.event_at is null then 'received' else 'venue' end as time_source,
       case
         when s.d is null then 'payload is not valid JSON'
         when jsonb_typeof(s.d) <> 'object' then 'expected a JSON object, received ' || jsonb_typeof(s.d)
         when s.d ? 'e' and s.d->>'e' <> 'bookTicker' then 'expected a bookTicker, received e=' || (s.d->>'e')
         when i.instrument_id is null then 'missing or unknown symbol s=' || coalesce(s.d->>'s', '(none)')
-        when not staging.is_int(s.d->'u') then 'update id u is not an integer that fits 64 bits'
-        when not (staging.is_decimal(s.d->>'b') and staging.is_decimal(s.d->>'a')) then 'bid b or ask a is not a decimal string'
-        when not (staging.is_decimal(s.d->>'B') and staging.is_decimal(s.d->>'A')) then 'bid size B or ask size A is not a decimal string'
-        when (s.d->>'b')::numeric = 0 or (s.d->>'a')::numeric = 0 then 'bid or ask is zero'
-        when s.d ? 'T' and not staging.is_int(s.d->'T') then 'transaction time T is not an integer of milliseconds'
-        when s.d ? 'T' then staging.time_problem(s.event_at, s.received_at)
+        when s.u is null then 'update id u is not an integer that fits 64 bits: ' || coalesce((s.d->'u')::text, '(none)')
+        when s.bid is null or s.ask is null then 'bid b or ask a is not a positive decimal string'
+        when s.bid_size is null or s.ask_size is null then 'bid size B or ask size A is not a decimal string'
+        when s.d ? 'T' and s.event_at is null then 'transaction time T is not an integer of milliseconds'
+        when s.event_at is not null then staging.time_problem(s.event_at, s.received_at)
       end as problem
     from src s
-    left join market.instruments i on i.venue = 'binance' and i.venue_symbol = s.d->>'s'
-  ), candidates as (
-    select distinct on (c.instrument_id, (c.d->>'u')::bigint)
-           c.instrument_id, (c.d->>'u')::bigint as seq,
-           case when c.d ? 'T' then c.event_at else c.received_at end as quoted_at,
-           case when c.d ? 'T' then 'venue' else 'received' end as time_source,
-           c.d, c.received_at, c.source, c.frame_id
-    from checked c
-    where c.problem is null
-    order by c.instrument_id, (c.d->>'u')::bigint, c.frame_id
+    left join instruments i on i.venue_symbol = s.d->>'s'
   ), ins as (
     insert into market.quotes (instrument_id, quoted_at, seq, bid, bid_size, ask, ask_size, time_source, received_at, source, frame_id)
-    select n.instrument_id, n.quoted_at, n.seq, (n.d->>'b')::numeric, (n.d->>'B')::numeric,
-           (n.d->>'a')::numeric, (n.d->>'A')::numeric, n.time_source, n.received_at, n.source, n.frame_id
-    from candidates n
-    where n.time_source = 'venue'
+    select distinct on (n.instrument_id, n.u)
+           n.instrument_id, n.quoted_at, n.u, n.bid, n.bid_size, n.ask, n.ask_size, n.time_source, n.received_at,
+           n.source, n.frame_id
+    from checked n
+    where n.problem is null
+      and (n.time_source = 'venue'
        -- "+ interval '0'" keeps the planner on the (instrument_id, seq, ...) key, not the time index.
        or not exists (select 1 from market.quotes q
-                      where q.instrument_id = n.instrument_id and q.seq = n.seq
+                      where q.instrument_id = n.instrument_id and q.seq = n.u
                         and q.quoted_at + interval '0' between n.quoted_at - interval '2 minutes'
-                                                           and n.quoted_at + interval '2 minutes')
+                                                           and n.quoted_at + interval '2 minutes'))
+    order by n.instrument_id, n.u, n.frame_id
     on conflict do nothing
     returning 1
   ), q as (

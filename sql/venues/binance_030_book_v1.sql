@@ -97,6 +97,13 @@ begin
     order by s.frame_id
   loop
     select instrument_id into v_inst from market.instruments where venue = 'binance' and venue_symbol = upper(v_frame.symbol);
+    if v_inst is null and upper(v_frame.symbol) ~ '^[A-Z0-9]{2,30}$' then
+      insert into market.instruments (venue, venue_symbol, symbol, base, quote, asset_class)
+      select 'binance', upper(v_frame.symbol), c.symbol, c.base, c.quote, 'crypto'
+      from market.binance_symbol(upper(v_frame.symbol)) c
+      on conflict (venue, venue_symbol) do nothing
+      returning instrument_id into v_inst;
+    end if;
     v_problem := case
       when v_frame.d is null then 'payload is not valid JSON'
       when v_inst is null then 'missing or unknown symbol ' || coalesce(v_frame.symbol, '(none)')
@@ -174,7 +181,6 @@ as $$
 declare
   v_counts jsonb := '{}';
 begin
-  perform market.register_binance_symbols(p_batch, p_from, p_to);
   v_counts := staging.merge_counts(v_counts, staging.normalize_binance_trades_v1(p_batch, p_from, p_to));
   v_counts := staging.merge_counts(v_counts, staging.normalize_binance_agg_trades_v1(p_batch, p_from, p_to));
   v_counts := staging.merge_counts(v_counts, staging.normalize_binance_quotes_v1(p_batch, p_from, p_to));

@@ -49,6 +49,7 @@ export async function ingestBench(url: string, opts: { messages: number; rate: n
     lastAt = r.committedAt;
     normalized += Number(r.counts?.trades ?? 0) + Number(r.counts?.quotes ?? 0);
     for (const a of r.acceptedAt) latencies.push(r.committedAt - a);
+    if (process.env.BENCH_DEBUG) console.log(`batch ${r.frames} frames in ${r.ms.toFixed(1)} ms`);
   });
   let peakRss = 0;
   const sampler = setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage().rss); }, 50);
