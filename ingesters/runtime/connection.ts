@@ -1,11 +1,12 @@
-import WebSocket from 'ws';
 import type { FeedConfig } from '../../src/config.ts';
 import type { Logger } from '../../src/log.ts';
 import { redact } from '../../src/redact.ts';
 import { monotonicMs, receiveTime } from './clock.ts';
 import type { Frame, Lander, OpsEvent } from './lander.ts';
+import { reserveConnectionSlot } from './limiter.ts';
+import { openTransport, type CloseDetail, type Transport } from './transport.ts';
 import { uuidv7 } from './uuid.ts';
-import type { FrameGate, SessionContext, WsVenue } from './venue.ts';
+import type { FrameGate, Handshake, HandshakeStep, Secrets, SessionContext, WsVenue } from './venue.ts';
 
 export interface RuntimeOptions {
   backoffBaseMs: number;
@@ -20,6 +21,8 @@ export interface RuntimeOptions {
   maxPayloadBytes: number;
   /** Frames that arrived before a rotation's new connection took over are cut this long after. */
   rotationOverlapMs: number;
+  /** Secrets from the environment; venue files read their credentials from here. */
+  secrets: Secrets;
 }
 
 export const DEFAULT_RUNTIME: RuntimeOptions = {
@@ -30,13 +33,16 @@ export const DEFAULT_RUNTIME: RuntimeOptions = {
   circuitRetryMs: 300_000,
   maxPayloadBytes: 8 * 1024 * 1024,
   rotationOverlapMs: 2_000,
+  secrets: {},
 };
 
 export type FeedState = 'idle' | 'connecting' | 'connected' | 'backoff' | 'circuit_open' | 'stopped';
 
 interface Session {
   id: string;
-  ws: WebSocket;
+  /** Undefined while the session waits for a connection slot. */
+  transport: Transport | undefined;
+  connectTimer: NodeJS.Timeout | undefined;
   seq: number;
   openedAt: number;
   lastActivity: number;
@@ -44,18 +50,25 @@ interface Session {
   lastFrameAt: string | undefined;
   dataSince: number | undefined;
   gate: FrameGate | undefined;
+  /** Set while a venue handshake is under way. */
+  handshake: Handshake | undefined;
+  /** The venue refused this connection (rejected credentials): retrying soon cannot help. */
+  refused: boolean;
   watchdog: NodeJS.Timeout | undefined;
   abort: AbortController;
   closeReason: string | undefined;
   ended: boolean;
+  closeWaiters: Array<() => void>;
 }
 
 /**
- * The shared live-feed runtime: connect, subscribe, answer pings (the ws library replies to
- * protocol pings), watch for silence, reconnect with capped full-jitter backoff that resets after
- * good data, rotate before the venue's forced disconnect (new connection first, overlap
- * deduplicated by natural keys in SQL), and trip a circuit breaker when a feed keeps failing.
- * Every lifecycle step is an ops event. It knows no venue by name.
+ * The shared live-feed runtime: connect (a WebSocket or a newline-delimited HTTP stream, see
+ * transport.ts), greet the venue where it wants a handshake, subscribe, probe for liveness
+ * where the protocol can, watch for silence, reconnect with capped full-jitter backoff that
+ * resets after good data, pace new connections where the venue limits them, rotate before the
+ * venue's forced disconnect (new connection first, overlap deduplicated by natural keys in SQL),
+ * and trip a circuit breaker when a feed keeps failing or the venue refuses it. Every lifecycle
+ * step is an ops event. It knows no venue by name.
  */
 export class WsFeed {
   state: FeedState = 'idle';
@@ -70,6 +83,7 @@ export class WsFeed {
   private stopping = false;
   private paused = new Set<Session>();
   private readonly opts: RuntimeOptions;
+  private readonly staleAfterMs: number;
 
   constructor(
     private readonly venue: WsVenue,
@@ -79,6 +93,8 @@ export class WsFeed {
     opts: Partial<RuntimeOptions> = {},
   ) {
     this.opts = { ...DEFAULT_RUNTIME, ...opts };
+    venue.validate?.(feed, this.opts.secrets);
+    this.staleAfterMs = Math.min(feed.staleAfterSeconds, venue.maxStaleSeconds ?? Infinity) * 1000;
   }
 
   start(): void {
@@ -100,32 +116,71 @@ export class WsFeed {
   }
 
   private open(): Session {
-    const url = this.venue.url(this.feed);
-    const ws = new WebSocket(url, { maxPayload: this.opts.maxPayloadBytes, handshakeTimeout: 10_000, perMessageDeflate: false });
     const s: Session = {
-      id: uuidv7(), ws, seq: 0, openedAt: monotonicMs(), lastActivity: monotonicMs(), firstFrameAt: undefined,
-      lastFrameAt: undefined, dataSince: undefined, gate: undefined, watchdog: undefined, abort: new AbortController(),
-      closeReason: undefined, ended: false,
+      id: uuidv7(), transport: undefined, connectTimer: undefined, seq: 0, openedAt: monotonicMs(),
+      lastActivity: monotonicMs(), firstFrameAt: undefined, lastFrameAt: undefined, dataSince: undefined,
+      gate: undefined, handshake: undefined, refused: false, watchdog: undefined, abort: new AbortController(),
+      closeReason: undefined, ended: false, closeWaiters: [],
     };
     if (this.state !== 'circuit_open') this.state = 'connecting';
-    this.event(s, 'connecting', { attempt: this.failures }, url);
-    const ctx = this.context(s);
-    s.gate = this.venue.gate?.(ctx);
-
-    ws.on('open', () => {
-      s.lastActivity = monotonicMs();
-      this.event(s, 'connected');
-      for (const m of this.venue.subscribeMessages?.(this.feed) ?? []) ws.send(m);
-      s.watchdog = setInterval(() => this.checkStale(s), Math.min(1000, this.feed.staleAfterSeconds * 250));
-    });
-    ws.on('message', (data: WebSocket.RawData, isBinary: boolean) => this.onMessage(s, data, isBinary));
-    ws.on('pong', () => { s.lastActivity = monotonicMs(); });
-    ws.on('error', (err) => {
-      s.closeReason ??= `error: ${redact(err.message)}`;
-      this.log.warn({ session: s.id, err: redact(err.message) }, 'connection error');
-    });
-    ws.on('close', (code, reason) => this.onClose(s, code, reason.toString()));
+    const wait = this.venue.maxNewConnectionsPerSecond
+      ? reserveConnectionSlot(this.venue.venue, this.venue.maxNewConnectionsPerSecond) : 0;
+    if (wait > 0) s.connectTimer = setTimeout(() => { s.connectTimer = undefined; this.connect(s, wait); }, wait);
+    else this.connect(s, 0);
     return s;
+  }
+
+  private connect(s: Session, waitedMs: number): void {
+    if (s.ended) return;
+    const url = this.venue.url(this.feed);
+    this.event(s, 'connecting', { attempt: this.failures, ...(waitedMs > 0 ? { waitedForSlotMs: Math.round(waitedMs) } : {}) }, url);
+    s.gate = this.venue.gate?.(this.context(s));
+    s.lastActivity = monotonicMs();
+    s.transport = openTransport(this.venue.transport ?? 'ws', {
+      url, headers: this.venue.headers?.(this.feed, this.opts.secrets), maxPayloadBytes: this.opts.maxPayloadBytes,
+    }, {
+      onOpen: () => {
+        s.lastActivity = monotonicMs();
+        this.event(s, 'connected');
+        s.watchdog = setInterval(() => this.checkStale(s), Math.min(1000, this.staleAfterMs / 4));
+        const hs = this.venue.handshake?.(this.feed, this.opts.secrets);
+        if (hs) { s.handshake = hs; this.step(s, hs.open()); } else this.subscribe(s);
+      },
+      onMessage: (text) => this.onMessage(s, text),
+      onActivity: () => { s.lastActivity = monotonicMs(); },
+      onRefused: (status, body) => {
+        // 401 and 403 say the credentials are wrong: reconnecting soon cannot help.
+        if (status === 401 || status === 403) s.refused = true;
+        s.closeReason ??= `refused: HTTP ${status}`;
+        this.event(s, 'error_frame', { status, raw: body });
+      },
+      onError: (err) => {
+        s.closeReason ??= `error: ${redact(err.message)}`;
+        this.log.warn({ session: s.id, err: redact(err.message) }, 'connection error');
+      },
+      onClose: (code, reason, detail) => this.onClose(s, code, reason, detail),
+    });
+  }
+
+  private subscribe(s: Session): void {
+    for (const m of this.venue.subscribeMessages?.(this.feed) ?? []) s.transport?.send(m);
+  }
+
+  /** Applies one handshake step: send what it asks, then subscribe once it is done. */
+  private step(s: Session, st: HandshakeStep): void {
+    for (const m of st.send ?? []) s.transport?.send(m);
+    if (st.refused !== undefined) {
+      s.handshake = undefined;
+      s.refused = true;
+      this.event(s, 'error_frame', { reason: `handshake refused: ${st.refused}` });
+      s.closeReason = `refused: ${st.refused}`;
+      s.transport?.terminate();
+      return;
+    }
+    if (st.done) {
+      s.handshake = undefined;
+      this.subscribe(s);
+    }
   }
 
   private context(s: Session): SessionContext {
@@ -135,7 +190,7 @@ export class WsFeed {
       signal: s.abort.signal,
       land: (stream, payload, receivedAt, extra) => this.land(s, stream, payload, receivedAt, extra),
       event: (kind, detail) => this.event(s, kind, detail),
-      reconnect: (reason) => { s.closeReason = reason; s.ws.terminate(); },
+      reconnect: (reason) => { s.closeReason = reason; s.transport?.terminate(); },
     };
   }
 
@@ -143,22 +198,22 @@ export class WsFeed {
                extra?: Partial<Pick<Frame, 'source' | 'request'>>): void {
     const ok = this.lander.offer({
       venue: this.venue.venue, stream, sessionId: s.id, seq: ++s.seq, receivedAt,
-      source: extra?.source ?? 'ws', request: extra?.request ?? null, payload,
+      source: extra?.source ?? (this.venue.transport === 'http-stream' ? 'stream' : 'ws'), request: extra?.request ?? null, payload,
     });
     if (!ok && !this.paused.has(s)) {
-      // Backpressure: stop reading from the socket until the landing buffer drains.
+      // Backpressure: stop reading from the connection until the landing buffer drains.
       this.paused.add(s);
-      s.ws.pause();
-      void this.lander.drain().then(() => { this.paused.delete(s); if (!s.ended) s.ws.resume(); });
+      s.transport?.pause();
+      void this.lander.drain().then(() => { this.paused.delete(s); if (!s.ended) s.transport?.resume(); });
     }
   }
 
-  private onMessage(s: Session, data: WebSocket.RawData, isBinary: boolean): void {
+  private onMessage(s: Session, text: string): void {
+    if (s.ended) return;
     const receivedAt = receiveTime();
     const now = monotonicMs();
     s.lastActivity = now;
-    const text = isBinary ? Buffer.from(data as Buffer).toString('base64') : data.toString();
-    const c = this.venue.classify(text);
+    const c = this.venue.classify(text, this.feed); // binary frames arrive base64-encoded
     if (c.kind === 'data') {
       this.messages++;
       this.lastFrameMono = now;
@@ -172,9 +227,10 @@ export class WsFeed {
       if (!s.gate?.take(c.stream, c.key, text, receivedAt)) this.land(s, c.stream, text, receivedAt);
       return;
     }
-    if (c.kind === 'heartbeat') return;
-    if (c.kind === 'ack') { this.event(s, 'ack', { ...c.detail, raw: text.slice(0, 500) }); return; }
-    if (c.kind === 'error') { this.event(s, 'error_frame', { ...c.detail, raw: text.slice(0, 500) }); return; }
+    if (c.kind === 'ack') this.event(s, 'ack', { ...c.detail, raw: text.slice(0, 500) });
+    else if (c.kind === 'error') this.event(s, 'error_frame', { ...c.detail, raw: text.slice(0, 500) });
+    if (s.handshake) { this.step(s, s.handshake.frame(text)); return; }
+    if (c.kind !== 'shutdown') return;
     // The venue announced it will close this connection: take over with a new one first.
     this.event(s, 'rotating', { reason: 'venue shutdown notice', raw: text.slice(0, 200) });
     this.rotate();
@@ -212,28 +268,34 @@ export class WsFeed {
   private checkStale(s: Session): void {
     if (s.ended) return;
     const idle = monotonicMs() - s.lastActivity;
-    if (idle > this.feed.staleAfterSeconds * 1000) {
+    if (idle > this.staleAfterMs) {
       this.event(s, 'stale', { silentMs: Math.round(idle) });
       s.closeReason = `stale: no frame for ${Math.round(idle)} ms`;
-      s.ws.terminate();
-    } else if (idle > this.feed.staleAfterSeconds * 500 && s.ws.readyState === WebSocket.OPEN) {
-      s.ws.ping(); // a half-open TCP connection answers nothing; a live one answers pong
+      s.transport?.terminate();
+    } else if (idle > this.staleAfterMs / 2) {
+      s.transport?.ping(); // a half-open TCP connection answers nothing; a live one answers pong
     }
   }
 
   private end(s: Session, reason: string): Promise<void> {
     if (s.ended) return Promise.resolve();
     s.closeReason = reason;
+    if (!s.transport) {
+      // Still waiting for a connection slot: nothing was opened.
+      if (s.connectTimer) clearTimeout(s.connectTimer);
+      s.ended = true;
+      return Promise.resolve();
+    }
+    const transport = s.transport;
     return new Promise((resolve) => {
-      s.ws.once('close', () => resolve());
-      if (s.ws.readyState === WebSocket.OPEN) s.ws.close(1000, reason);
-      else s.ws.terminate();
-      setTimeout(() => { s.ws.terminate(); resolve(); }, 2000).unref();
+      s.closeWaiters.push(resolve);
+      transport.close(reason);
+      setTimeout(() => { transport.terminate(); resolve(); }, 2000).unref();
     });
   }
 
-  private onClose(s: Session, code: number, reason: string): void {
-    if (s.ended) return;
+  private onClose(s: Session, code: number, reason: string, detail: CloseDetail): void {
+    if (s.ended) { for (const w of s.closeWaiters.splice(0)) w(); return; }
     s.ended = true;
     s.abort.abort();
     s.gate?.close();
@@ -241,24 +303,27 @@ export class WsFeed {
     this.paused.delete(s);
     const why = s.closeReason ?? (reason ? `closed by venue: ${code} ${reason}` : `closed: ${code}`);
     this.event(s, 'disconnected', { reason: why, code, hadData: s.firstFrameAt !== undefined,
-      lastFrameAt: s.lastFrameAt ?? null });
+      lastFrameAt: s.lastFrameAt ?? null, ...detail });
     this.log.info({ session: s.id, reason: why }, 'disconnected');
+    for (const w of s.closeWaiters.splice(0)) w();
     if (s === this.next) { this.next = undefined; return; }
     if (s !== this.active || this.stopping) return;
     if (this.next && !this.next.ended) { this.active = this.next; this.next = undefined; return; }
     this.active = undefined;
     const good = s.dataSince !== undefined && monotonicMs() - s.dataSince >= this.opts.goodDataMs;
-    this.failures = good ? 0 : this.failures + 1;
-    this.scheduleReconnect();
+    this.failures = s.refused ? Math.max(this.failures + 1, this.opts.circuitAfter) : good ? 0 : this.failures + 1;
+    this.scheduleReconnect(s.refused);
   }
 
-  private scheduleReconnect(): void {
+  private scheduleReconnect(refused = false): void {
     let delay: number;
     if (this.failures >= this.opts.circuitAfter) {
       if (this.state !== 'circuit_open') {
         this.lander.event({ sessionId: uuidv7(), feed: this.feed.name, venue: this.venue.venue, at: receiveTime(),
-          kind: 'circuit_open', detail: { failures: this.failures, retryEveryMs: this.opts.circuitRetryMs } });
-        this.log.error({ failures: this.failures }, 'feed keeps failing: circuit open, retrying slowly');
+          kind: 'circuit_open', detail: { failures: this.failures, retryEveryMs: this.opts.circuitRetryMs, ...(refused ? { refused: true } : {}) } });
+        this.log.error({ failures: this.failures, refused }, refused
+          ? 'venue refused the feed: circuit open, retrying slowly'
+          : 'feed keeps failing: circuit open, retrying slowly');
       }
       this.state = 'circuit_open';
       delay = this.opts.circuitRetryMs;

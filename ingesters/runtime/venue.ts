@@ -1,5 +1,6 @@
 import type { FeedConfig } from '../../src/config.ts';
 import type { Frame, OpsEvent } from './lander.ts';
+import type { TransportKind } from './transport.ts';
 
 /** What a venue file says a raw text frame is, decided without parsing prices or times. */
 export type Classified =
@@ -26,17 +27,52 @@ export interface FrameGate {
   close(): void;
 }
 
+/** What a handshake step asks of the runtime: messages to send, and whether it is over. */
+export interface HandshakeStep {
+  send?: string[];
+  /** The connection is ready: the runtime sends the subscribe messages next. */
+  done?: boolean;
+  /**
+   * The venue refused us (a rejected key): an error event, then the circuit breaker's slow
+   * retry, because reconnecting at once cannot help.
+   */
+  refused?: string;
+}
+
+/** A per-connection state machine for venues that must be greeted before they stream. */
+export interface Handshake {
+  /** Called when the connection opens. */
+  open(): HandshakeStep;
+  /** Called for every frame until a step says done or refused. */
+  frame(text: string): HandshakeStep;
+}
+
+/** Secrets from the environment (config.secrets), by name. */
+export type Secrets = Readonly<Record<string, string>>;
+
 /** One declarative file per venue: how to connect, what to send, how to read control frames. */
 export interface WsVenue {
   venue: string;
   /** Channels a feed of this venue may list. */
   channels: readonly string[];
+  /** How frames arrive: a WebSocket (the default) or a newline-delimited HTTP stream. */
+  transport?: TransportKind;
   /** The venue closes connections after this long; the runtime rotates before it. */
   maxConnectionSeconds?: number;
+  /** The venue's limit on new connections per second (shared by every feed of the venue in this process). */
+  maxNewConnectionsPerSecond?: number;
+  /** Silence after which a connection is dead whatever the feed configures (the venue's heartbeat promise). */
+  maxStaleSeconds?: number;
+  /** Throws TickflowError CONFIG_INVALID when a feed cannot work (channels of two clusters, a missing key). */
+  validate?(feed: FeedConfig, secrets: Secrets): void;
   url(feed: FeedConfig): string;
+  /** Request headers (credentials go here, never in the URL: the URL is recorded in ops). */
+  headers?(feed: FeedConfig, secrets: Secrets): Record<string, string>;
+  /** Greeting before subscribing (authentication); without it, subscribe messages go at open. */
+  handshake?(feed: FeedConfig, secrets: Secrets): Handshake;
   /** Messages sent after the socket opens (for venues that subscribe by message). */
   subscribeMessages?(feed: FeedConfig): string[];
-  classify(text: string): Classified;
+  classify(text: string, feed: FeedConfig): Classified;
   /** Optional gate for frames that need ordering (order-book snapshot + diffs). */
   gate?(ctx: SessionContext): FrameGate;
   /** Venue symbol for a canonical instrument (BTC/USDT -> btcusdt), used to build subscriptions. */
