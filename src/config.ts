@@ -24,6 +24,8 @@ const feedSchema = z.strictObject({
   staleAfterSeconds: z.number().positive().max(600).default(15),
   /** Rotate a connection this long after it opened (before the venue's forced disconnect). */
   rotateAfterSeconds: z.number().positive().optional(),
+  /** The venue account the feed reads through (OANDA: the v20 account id in the pricing-stream path); not a secret. */
+  account: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'letters, digits and dashes (an OANDA account id such as 101-004-1234567-001)').optional(),
 });
 
 const configSchema = z.strictObject({
@@ -49,6 +51,12 @@ const configSchema = z.strictObject({
   worker: z.strictObject({
     concurrency: z.number().int().min(1).max(64).default(4),
   }).default({ concurrency: 4 }),
+  /** The operations endpoint: /metrics (Prometheus), /health, /ready. Port 0 picks a free port. */
+  metrics: z.strictObject({
+    enabled: z.boolean().default(true),
+    host: z.string().min(1).default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535).default(9464),
+  }).default({ enabled: true, host: '127.0.0.1', port: 9464 }),
   feeds: z.array(feedSchema).default([]),
 });
 
@@ -120,6 +128,12 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   }
   const merged: Record<string, unknown> = { ...raw, ...opts.overrides };
   if (env.TICKFLOW_DATA_DIR) merged.dataDir = env.TICKFLOW_DATA_DIR;
+  if (env.TICKFLOW_METRICS_HOST || env.TICKFLOW_METRICS_PORT) {
+    const m = { ...(merged.metrics as Record<string, unknown> | undefined) };
+    if (env.TICKFLOW_METRICS_HOST) m.host = env.TICKFLOW_METRICS_HOST;
+    if (env.TICKFLOW_METRICS_PORT) m.port = Number(env.TICKFLOW_METRICS_PORT);
+    merged.metrics = m;
+  }
   if (merged.feeds === undefined) merged.feeds = DEFAULT_FEEDS;
 
   const parsed = configSchema.safeParse(merged, { reportInput: true });

@@ -53,6 +53,8 @@ export interface BatchResult {
   acceptedAt?: number[];
   /** Monotonic ms at which the batch committed. */
   committedAt: number;
+  /** Frames of the batch per venue and stream (for metrics). */
+  streams: Array<{ venue: string; stream: string; frames: number }>;
 }
 
 const RETRY_MIN_MS = 100;
@@ -81,6 +83,16 @@ function copyLine(batchId: string, f: Frame): string {
     f.request === null ? '\\N' : copyEscape(redact(f.request))}\t${copyEscape(f.payload)}\n`;
 }
 
+function streamCounts(frames: Frame[]): BatchResult['streams'] {
+  const counts = new Map<string, { venue: string; stream: string; frames: number }>();
+  for (const f of frames) {
+    const key = `${f.venue}\t${f.stream}`;
+    const c = counts.get(key);
+    if (c) c.frames++; else counts.set(key, { venue: f.venue, stream: f.stream, frames: 1 });
+  }
+  return [...counts.values()];
+}
+
 /**
  * The landing writer: frames in, COPY batches out. It flushes when a batch is full or a few
  * tens of milliseconds after its first frame, keeps memory bounded (offer() reports when the
@@ -98,6 +110,7 @@ export class Lander {
   private closing = false;
   private waiters: Array<() => void> = [];
   private listeners: Array<(r: BatchResult) => void> = [];
+  private eventListeners: Array<(e: OpsEvent) => void> = [];
   /** Frames accepted but not yet committed. */
   pending = 0;
   landedFrames = 0;
@@ -126,6 +139,7 @@ export class Lander {
   }
 
   event(e: OpsEvent): void {
+    for (const l of this.eventListeners) l(e);
     this.events.push(e);
     this.acceptedEvents++;
     this.schedule();
@@ -138,6 +152,9 @@ export class Lander {
   }
 
   onBatch(listener: (r: BatchResult) => void): void { this.listeners.push(listener); }
+
+  /** Called with every connection event as it is accepted (before it lands). */
+  onEvent(listener: (e: OpsEvent) => void): void { this.eventListeners.push(listener); }
 
   private schedule(): void {
     if (this.frames.length >= this.opts.maxBatchFrames && !this.flushing) { void this.kick(); return; }
@@ -185,7 +202,8 @@ export class Lander {
       try {
         const counts = await withTimeout(this.land(batchId, frames, events), LAND_TIMEOUT_MS);
         const committedAt = monotonicMs();
-        const result = { batchId, frames: frames.length, counts, ms: committedAt - started, committedAt, acceptedAt };
+        const result = { batchId, frames: frames.length, counts, ms: committedAt - started, committedAt, acceptedAt,
+          streams: this.listeners.length > 0 ? streamCounts(frames) : [] };
         for (const l of this.listeners) l(result);
         return;
       } catch (err) {
