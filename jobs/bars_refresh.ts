@@ -17,8 +17,10 @@ export interface Queryable {
  * timeframe first, then removed from the queue. A window left by a crash or an abort is taken
  * by the next run.
  */
-export async function refreshBars(db: Queryable, limit: number, signal?: AbortSignal): Promise<{ minutes: number; windows: number }> {
+export async function refreshBars(db: Queryable, limit: number, signal?: AbortSignal): Promise<{ minutes: number; windows: number; full: boolean }> {
   const { rows } = await db.query<{ minutes: number }>('select market.refresh_bars($1) as minutes', [limit]);
+  // Mid-price bars of quote-priced instruments (sql/market/quote_bars*.sql) share the window queue.
+  const { rows: quoteRows } = await db.query<{ minutes: number }>('select market.refresh_quote_bars($1) as minutes', [limit]);
   const { rows: windows } = await db.query<{ window_id: string; cagg: string; window_start: string; window_end: string }>(
     'select window_id::text, cagg::text, window_start::text, window_end::text from market.pending_bar_refreshes()');
   for (const w of windows) {
@@ -27,7 +29,9 @@ export async function refreshBars(db: Queryable, limit: number, signal?: AbortSi
       [w.cagg, w.window_start, w.window_end]);
     await db.query('select market.finish_bar_refresh($1::bigint)', [w.window_id]);
   }
-  return { minutes: rows[0]?.minutes ?? 0, windows: windows.length };
+  const trades = rows[0]?.minutes ?? 0;
+  const quotes = quoteRows[0]?.minutes ?? 0;
+  return { minutes: trades + quotes, windows: windows.length, full: trades === limit || quotes === limit };
 }
 
 /** Keeps bars 1m..1d in step with the trades (see sql/market/bars_rollup.sql and bars_timescaledb.sql). */
@@ -41,6 +45,6 @@ const task: Task = async (payload, helpers) => {
   const done = await helpers.withPgClient((c) => refreshBars(c, limit, helpers.abortSignal));
   if (done.minutes > 0) helpers.logger.info(`bars: ${done.minutes} minutes rebuilt, ${done.windows} aggregate windows refreshed`);
   // A full batch means more may be waiting: continue now rather than at the next cron tick.
-  if (done.minutes === limit) await helpers.addJob('bars_refresh', { limit }, { jobKey: 'bars_refresh' });
+  if (done.full) await helpers.addJob('bars_refresh', { limit }, { jobKey: 'bars_refresh' });
 };
 export default task;
