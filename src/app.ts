@@ -46,8 +46,7 @@ export async function startApp(config: Config, log: Logger, opts: { worker?: boo
   lander.onBatch((r) => {
     if (!r.counts || !(Number(r.counts.trades) > 0 || Number(r.counts.bar_quotes) > 0) || performance.now() - barsQueued < 1000) return;
     barsQueued = performance.now();
-    sql`select graphile_worker.add_job('bars_refresh', '{}'::json, job_key := 'bars_refresh',
-          run_at := now() + interval '1 second', job_key_mode := 'preserve_run_at')`
+    sql`select ops.request_bars_refresh()` // queues bars_refresh; callable by the ingester role
       .catch((err: Error) => log.warn({ err: err.message }, 'could not queue bars_refresh'));
   });
   let clickhouse: Awaited<ReturnType<typeof startClickHouseService>>;

@@ -1,0 +1,207 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import postgres from 'postgres';
+import { inject } from 'vitest';
+import type { Runner } from 'graphile-worker';
+import { connect, type Sql } from '../src/db.ts';
+import { migrate } from '../src/migrate.ts';
+import { loadConfig } from '../src/config.ts';
+import { startWorker } from '../src/worker.ts';
+import { FakeBinance } from './fakes/binance.ts';
+import { createTestDatabase, type TestDatabase } from './support/db.ts';
+import { loadSpotCapture } from './support/binance-capture.ts';
+import { binanceFeed, quietLog, startBinance } from './support/feeds.ts';
+import { waitFor } from './support/wait.ts';
+
+// Each role of migration 20261121018800_roles.sql, logged in as itself (the test gives it LOGIN
+// and a password for its run, as an operator or docker-compose's init script would), doing its
+// real work and refused everything else with SQLSTATE 42501 (insufficient_privilege).
+const ROLES = ['tickflow_ingester', 'tickflow_worker', 'tickflow_analyst', 'tickflow_grafana'] as const;
+type Role = typeof ROLES[number];
+const { frames, snapshot } = loadSpotCapture();
+const TRADES = frames.filter((f) => f.text.includes('@trade"')).length;
+
+let db: TestDatabase;
+const as: Partial<Record<Role, Sql>> = {};
+const urls: Partial<Record<Role, string>> = {};
+
+function urlAs(role: string, password: string): string {
+  const u = new URL(db.url);
+  u.username = role;
+  u.password = password;
+  return u.toString();
+}
+
+/** The SQLSTATE a statement fails with (undefined when it succeeds). */
+async function sqlstate(p: Promise<unknown>): Promise<string | undefined> {
+  try { await p; return undefined; } catch (err) { return (err as { code?: string }).code ?? String(err); }
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase('roles');
+  // Database-level grants are not copied by CREATE DATABASE ... TEMPLATE; migrate applies them
+  // (sql/zz_privileges.sql runs at every migrate), exactly as on a server.
+  await migrate(db.sql, db.url, quietLog);
+  const admin = postgres(inject('adminUrl'), { max: 1, onnotice: () => {} });
+  try {
+    for (const role of ROLES) {
+      const password = randomBytes(12).toString('hex');
+      await admin.unsafe(`alter role ${role} login password '${password}'`);
+      urls[role] = urlAs(role, password);
+      as[role] = connect(urls[role]!, { max: 2 });
+    }
+  } finally {
+    await admin.end();
+  }
+});
+
+afterAll(async () => {
+  await Promise.all(Object.values(as).map((s) => s.end({ timeout: 1 })));
+  const admin = postgres(inject('adminUrl'), { max: 1, onnotice: () => {} });
+  for (const role of ROLES) await admin.unsafe(`alter role ${role} nologin password null`);
+  await admin.end();
+  await db?.drop();
+});
+
+describe('database roles: each can do its work and nothing else', () => {
+  let worker: Runner | undefined;
+
+  afterAll(async () => { await worker?.stop(); });
+
+  it('tickflow_worker installs and runs the job queue', async () => {
+    const config = loadConfig({ env: {}, overrides: { worker: { concurrency: 1 }, clickhouse: { enabled: false } } });
+    worker = await startWorker(urls.tickflow_worker!, config, quietLog);
+    const [owner] = await db.sql`select tableowner from pg_tables where schemaname = 'graphile_worker' and tablename = '_private_jobs'`;
+    expect(owner!.tableowner).toBe('tickflow_worker');
+  });
+
+  it('tickflow_ingester lands and normalizes a live feed through the real writer, and queues the bars refresh', async () => {
+    const fake = new FakeBinance({ frames: () => frames.map((f) => f.text), intervalMs: 1, snapshots: { BTCUSDT: snapshot } });
+    const wsUrl = await fake.start();
+    const feed = startBinance(urls.tickflow_ingester!, binanceFeed(wsUrl, fake.restUrl, { name: 'binance-roles' }));
+    try {
+      await waitFor(async () => {
+        const [r] = await db.sql`select count(*)::int as n from staging.frames`;
+        return r!.n === frames.length + 1;
+      }, 'the capture to land as tickflow_ingester');
+    } finally {
+      await feed.stop();
+      await fake.stop();
+    }
+    const [t] = await db.sql`select count(*)::int as n from market.trades`;
+    expect(t!.n).toBe(TRADES);
+    const [b] = await db.sql`select count(*) filter (where normalized_at is null and frames > 0)::int as pending from ops.batches`;
+    expect(b!.pending).toBe(0);
+    expect(feed.lander.failedAttempts).toBe(0);
+    const [s] = await db.sql`select count(*)::int as n from ops.sessions where feed = 'binance-roles' and close_reason = 'shutdown'`;
+    expect(s!.n).toBe(1);
+    await as.tickflow_ingester!`select ops.request_bars_refresh()`;
+  });
+
+  it('tickflow_worker runs the queued bars refresh; tickflow_analyst reads the bars', async () => {
+    await waitFor(async () => {
+      const rows = await as.tickflow_analyst!`select count(*)::int as n from market.bars('BTC/USDT', '1m', '-infinity', 'infinity')`;
+      return rows[0]!.n > 0;
+    }, 'bars built by the worker, visible to the analyst');
+    const [want] = await db.sql`select count(distinct date_trunc('minute', traded_at))::int as n from market.trades`;
+    const [got] = await as.tickflow_analyst!`select count(*)::int as n from market.bars_1m`;
+    expect(got!.n).toBe(want!.n);
+  });
+
+  it('tickflow_ingester reads nothing and writes only frames and batches', async () => {
+    const ing = as.tickflow_ingester!;
+    expect(await sqlstate(ing`select count(*) from staging.frames`)).toBe('42501');
+    expect(await sqlstate(ing`select * from ops.batches`)).toBe('42501');
+    expect(await sqlstate(ing`select count(*) from market.trades`)).toBe('42501');
+    expect(await sqlstate(ing`select count(*) from market.ticks`)).toBe('42501');
+    expect(await sqlstate(ing`select count(*) from quality.gaps`)).toBe('42501');
+    expect(await sqlstate(ing`select count(*) from ops.sessions`)).toBe('42501');
+    expect(await sqlstate(ing`insert into market.instruments (venue, venue_symbol, symbol) values ('x', 'x', 'X')`)).toBe('42501');
+    expect(await sqlstate(ing`update ops.sessions set close_reason = 'x'`)).toBe('42501');
+    expect(await sqlstate(ing`delete from staging.frames`)).toBe('42501');
+    expect(await sqlstate(ing`truncate staging.frames`)).toBe('42501');
+    expect(await sqlstate(ing`select ops.run_maintenance()`)).toBe('42501');
+    expect(await sqlstate(ing`select staging.normalize_pending()`)).toBe('42501');
+    expect(await sqlstate(ing`select graphile_worker.add_job('maintenance', '{}'::json)`)).toBe('42501');
+    expect(await sqlstate(ing`create table staging.mine (x int)`)).toBe('42501');
+    // What it may do, directly: append a frame.
+    const batch = '01900000-0000-7000-8000-000000000001';
+    await ing`insert into ops.batches (batch_id, frames) values (${batch}, 1)`;
+    await ing`insert into staging.frames (batch_id, venue, stream, seq, received_at, source, payload)
+              values (${batch}, 'binance', 'trade', 1, now(), 'ws', '{}')`;
+  });
+
+  it('tickflow_worker maintains data but changes no schema and no role', async () => {
+    const w = as.tickflow_worker!;
+    const [m] = await w`select ops.run_maintenance() as r`;
+    expect(m!.r).toHaveProperty('partitions_created');
+    await w`select staging.normalize_pending(10)`;
+    await w`delete from market.bar_invalidations where false`;
+    expect(await sqlstate(w`create table market.mine (x int)`)).toBe('42501');
+    expect(await sqlstate(w`drop table market.trades`)).toBe('42501');
+    expect(await sqlstate(w`alter table market.trades add column x int`)).toBe('42501');
+    expect(await sqlstate(w`create role tickflow_evil`)).toBe('42501');
+    expect(await sqlstate(w`select rolpassword from pg_authid`)).toBe('42501');
+    // A grant by a non-owner grants nothing (Postgres warns rather than fails).
+    await w`grant select on market.trades to tickflow_analyst`;
+    expect(await sqlstate(as.tickflow_analyst!`select count(*) from market.trades`)).toBe('42501');
+  });
+
+  it('tickflow_analyst reads market and quality views, never tables, staging or ops', async () => {
+    const a = as.tickflow_analyst!;
+    const [t] = await a`select count(*)::int as n from market.ticks`;
+    expect(t!.n).toBe(TRADES);
+    await a`select count(*) from market.bbo`;
+    await a`select count(*) from market.book`;
+    expect(await sqlstate(a`select count(*) from market.trades`)).toBe('42501');
+    expect(await sqlstate(a`select count(*) from market.instruments`)).toBe('42501');
+    expect(await sqlstate(a`select count(*) from staging.frames`)).toBe('42501');
+    expect(await sqlstate(a`select count(*) from ops.sessions`)).toBe('42501');
+    expect(await sqlstate(a`select count(*) from ops.feed_status`)).toBe('42501');
+    expect(await sqlstate(a`insert into market.trades (instrument_id, traded_at, trade_id, price, size, received_at, source)
+                           values (1, now(), 'x', 1, 1, now(), 'ws')`)).toBe('42501');
+    expect(await sqlstate(a`select staging.normalize_batch('01900000-0000-7000-8000-000000000001')`)).toBe('42501');
+    expect(await sqlstate(a`select ops.request_bars_refresh()`)).toBe('42501');
+    expect(await sqlstate(a`select ops.record_events('[]'::jsonb)`)).toBe('42501');
+    // Every view of market and quality is readable (the bars stores behind them are not).
+    const views = await db.sql<{ name: string }[]>`
+      select format('%I.%I', schemaname, viewname) as name from pg_views where schemaname in ('market', 'quality') order by 1`;
+    expect(views.length).toBeGreaterThan(5);
+    for (const v of views) await a.unsafe(`select * from ${v.name} limit 0`);
+  });
+
+  it('tickflow_grafana reads its views read-only, with a statement timeout', async () => {
+    const g = as.tickflow_grafana!;
+    const rows = await g`select feed, state from ops.feed_status`;
+    expect(rows.map((r) => r.feed)).toContain('binance-roles');
+    const [s] = await g`select current_setting('statement_timeout') as timeout, current_setting('default_transaction_read_only') as ro`;
+    expect(s).toEqual({ timeout: '10s', ro: 'on' });
+    expect(await sqlstate(g`select count(*) from ops.sessions`)).toBe('42501');
+    expect(await sqlstate(g`select count(*) from staging.frames`)).toBe('42501');
+    expect(await sqlstate(g`select count(*) from market.trades`)).toBe('42501');
+    // Read-only even where a write would be allowed: its own temporary table.
+    expect(await sqlstate(g`create temp table scratch (x int)`)).toBe('25006');
+  });
+});
+
+describe('database roles on the TimescaleDB engine (PGlite)', () => {
+  it('tickflow_worker refreshes the continuous aggregates it owns; tickflow_analyst reads the bars views only', async () => {
+    const { createTimescalePglite } = await import('./support/pglite.ts');
+    const pg = await createTimescalePglite();
+    try {
+      await pg.query(`insert into market.instruments (venue, venue_symbol, symbol) values ('binance', 'BTCUSDT', 'BTC/USDT')`);
+      await pg.query('set role tickflow_worker');
+      await pg.query(`insert into market.trades (instrument_id, traded_at, trade_id, price, size, side, received_at, source)
+                      select instrument_id, '2030-01-01 00:00:01+00', '1', 1.5, 2, 'buy', now(), 'ws' from market.instruments`);
+      await pg.query(`call refresh_continuous_aggregate('market.bars_1m_data', '2030-01-01', '2030-01-02')`);
+      await pg.query('reset role');
+      await pg.query('set role tickflow_analyst');
+      const { rows } = await pg.query<{ close: string }>(`select close::text from market.bars_1m`);
+      expect(rows).toEqual([{ close: '1.5' }]);
+      await expect(pg.query('select * from market.bars_1m_data')).rejects.toMatchObject({ code: '42501' });
+      await expect(pg.query('select * from market.trades')).rejects.toMatchObject({ code: '42501' });
+    } finally {
+      await pg.close();
+    }
+  });
+});
