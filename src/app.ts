@@ -23,15 +23,25 @@ export interface App {
   stop(): Promise<void>;
 }
 
-/** Everything `tickflow start` runs, in one process: database, schema, worker, ingesters. */
-export async function startApp(config: Config, log: Logger, opts: { worker?: boolean; feeds?: boolean } = {}): Promise<App> {
+/**
+ * Everything `tickflow start` runs, in one process: database, schema, worker, ingesters.
+ * `ingest` (feeds only, for the tickflow_ingester role) and `worker` (worker, maintenance and the
+ * ClickHouse sync, for tickflow_worker) split it in two processes; neither migrates: that is
+ * `tickflow migrate`, run by the schema owner.
+ */
+export async function startApp(config: Config, log: Logger,
+                               opts: { worker?: boolean; feeds?: boolean; only?: 'ingest' | 'worker' } = {}): Promise<App> {
+  if (opts.only === 'ingest') opts = { ...opts, worker: false };
+  if (opts.only === 'worker') opts = { ...opts, feeds: false };
   const db = await openDatabase(config, log);
   const sql = connect(db.url, { max: 8 });
   try {
-    await migrate(sql, db.url, log);
-    await sql`select ops.set_setting('retention.staging_days', ${String(config.retention.stagingDays)})`;
-    await sql`select ops.set_setting('retention.ticks_days', ${String(config.retention.ticksDays)})`;
-    await sql`select ops.run_maintenance()`;
+    if (!opts.only) await migrate(sql, db.url, log);
+    if (opts.only !== 'ingest') {
+      await sql`select ops.set_setting('retention.staging_days', ${String(config.retention.stagingDays)})`;
+      await sql`select ops.set_setting('retention.ticks_days', ${String(config.retention.ticksDays)})`;
+      await sql`select ops.run_maintenance()`;
+    }
   } catch (err) {
     await sql.end({ timeout: 1 });
     await db.stop();
@@ -51,7 +61,7 @@ export async function startApp(config: Config, log: Logger, opts: { worker?: boo
   });
   let clickhouse: Awaited<ReturnType<typeof startClickHouseService>>;
   try {
-    clickhouse = await startClickHouseService(config, sql, log.child({ component: 'clickhouse' }));
+    clickhouse = opts.only === 'ingest' ? undefined : await startClickHouseService(config, sql, log.child({ component: 'clickhouse' }));
   } catch (err) {
     await sql.end({ timeout: 1 });
     await db.stop();
@@ -73,7 +83,8 @@ export async function startApp(config: Config, log: Logger, opts: { worker?: boo
       feeds.push(f);
     }
   }
-  const detachMetrics = attachSources({ sql, feeds, clickhouse: clickhouse !== undefined, log });
+  // An ingest-only process may read nothing in Postgres (tickflow_ingester): the worker reports those.
+  const detachMetrics = attachSources({ sql: opts.only === 'ingest' ? undefined : sql, feeds, clickhouse: clickhouse !== undefined, log });
   let ops: OpsServer | undefined;
   if (config.metrics.enabled) {
     try {

@@ -5,7 +5,7 @@ import { connect, openDatabase } from './db.ts';
 import { migrate } from './migrate.ts';
 import { startApp } from './app.ts';
 import { feedStatus, formatStatus } from './status.ts';
-import { isTickflowError } from './errors.ts';
+import { isTickflowError, TickflowError } from './errors.ts';
 import { redact } from './redact.ts';
 import { clickhouseOptions } from './clickhouse/options.ts';
 import { openClickHouse } from './clickhouse/client.ts';
@@ -16,6 +16,7 @@ const USAGE = `usage: tickflow <command> [--config FILE]
 
 commands:
   start     start the database (embedded unless DATABASE_URL), migrate, run the worker and the feeds
+            --only ingest | --only worker: one half, no migration (servers, one database role each)
   migrate   apply migrations and sql/ definitions, then exit
   status    per feed: connected, messages/s over the last minute, last message age, open gaps, quarantine
   export    --format Parquet|CSV|CSVWithNames|TSVWithNames|JSONEachRow|Arrow --out FILE
@@ -26,7 +27,7 @@ async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
     args: argv, allowPositionals: true, strict: false,
     options: {
-      config: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      config: { type: 'string' }, help: { type: 'boolean', short: 'h' }, only: { type: 'string' },
       format: { type: 'string' }, out: { type: 'string' }, query: { type: 'string' }, table: { type: 'string' },
       venue: { type: 'string' }, symbol: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' },
     },
@@ -37,7 +38,11 @@ async function main(argv: string[]): Promise<number> {
   const log = createLogger();
 
   if (command === 'start') {
-    const app = await startApp(config, log);
+    const only = values.only as string | undefined;
+    if (only !== undefined && only !== 'ingest' && only !== 'worker') {
+      throw new TickflowError('CONFIG_INVALID', `--only: expected ingest or worker, received ${only}`);
+    }
+    const app = await startApp(config, log, { only });
     await new Promise<void>((resolve) => {
       const onSignal = (sig: string) => { log.info({ signal: sig }, 'shutting down'); resolve(); };
       process.once('SIGINT', onSignal);

@@ -236,14 +236,14 @@ const lastFeedCounts = new Map<FeedLike, { messages: number; reconnects: number 
  * Attaches the running app's database and feeds as metric sources; returns the detach function.
  * One app per process is the normal case; a later attach replaces the database source.
  */
-export function attachSources(s: { sql: Sql; feeds: FeedLike[]; clickhouse: boolean; log: Logger }): () => void {
-  sources.sql = s.sql;
+export function attachSources(s: { sql: Sql | undefined; feeds: FeedLike[]; clickhouse: boolean; log: Logger }): () => void {
+  if (s.sql) sources.sql = s.sql;
   dbCache = undefined;
   sources.feeds.push(...s.feeds);
   sources.clickhouse = s.clickhouse;
   sources.log = s.log;
   return () => {
-    if (sources.sql === s.sql) { sources.sql = undefined; dbCache = undefined; }
+    if (s.sql && sources.sql === s.sql) { sources.sql = undefined; dbCache = undefined; }
     sources.feeds = sources.feeds.filter((f) => !s.feeds.includes(f));
   };
 }

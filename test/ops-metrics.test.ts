@@ -160,9 +160,9 @@ describe('metric names and labels follow the Prometheus conventions', () => {
     const allowedLabels = new Set(['venue', 'stream', 'feed', 'state', 'kind', 'reason', 'task', 'outcome', 'final', 'severity', 'le']);
     for (const m of ours) {
       expect(m.name, m.name).toMatch(/^tickflow_[a-z_]+$/);
-      if (m.type === 'counter') expect(m.name, m.name).toMatch(/_total$/);
+      if (String(m.type) === 'counter') expect(m.name, m.name).toMatch(/_total$/);
       else expect(m.name, m.name).not.toMatch(/_total$/);
-      if (m.type === 'histogram') expect(m.name, m.name).toMatch(/_(seconds|frames)$/);
+      if (String(m.type) === 'histogram') expect(m.name, m.name).toMatch(/_(seconds|frames)$/);
       for (const v of m.values) for (const l of Object.keys(v.labels)) expect(allowedLabels, `${m.name} label ${l}`).toContain(l);
     }
   });

@@ -2,15 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import postgres from 'postgres';
 import { inject } from 'vitest';
-import type { Runner } from 'graphile-worker';
 import { connect, type Sql } from '../src/db.ts';
 import { migrate } from '../src/migrate.ts';
 import { loadConfig } from '../src/config.ts';
-import { startWorker } from '../src/worker.ts';
+import { startApp, type App } from '../src/app.ts';
 import { FakeBinance } from './fakes/binance.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { loadSpotCapture } from './support/binance-capture.ts';
-import { binanceFeed, quietLog, startBinance } from './support/feeds.ts';
+import { quietLog } from './support/feeds.ts';
 import { waitFor } from './support/wait.ts';
 
 // Each role of migration 20261121018800_roles.sql, logged in as itself (the test gives it LOGIN
@@ -64,41 +63,47 @@ afterAll(async () => {
 });
 
 describe('database roles: each can do its work and nothing else', () => {
-  let worker: Runner | undefined;
+  let worker: App | undefined;
+  let fake: FakeBinance | undefined;
 
-  afterAll(async () => { await worker?.stop(); });
+  afterAll(async () => { await worker?.stop(); await fake?.stop(); });
 
-  it('tickflow_worker installs and runs the job queue', async () => {
-    const config = loadConfig({ env: {}, overrides: { worker: { concurrency: 1 }, clickhouse: { enabled: false } } });
-    worker = await startWorker(urls.tickflow_worker!, config, quietLog);
+  /** `tickflow start --only ...` as a server runs it, logged in as one role. */
+  function splitConfig(role: Role, feeds: unknown[] = []) {
+    return loadConfig({ env: { DATABASE_URL: urls[role]! }, overrides: {
+      worker: { concurrency: 1 }, clickhouse: { enabled: false }, metrics: { port: 0 }, feeds } });
+  }
+
+  it('tickflow_worker runs the worker half (`start --only worker`) and installs the job queue it owns', async () => {
+    worker = await startApp(splitConfig('tickflow_worker'), quietLog, { only: 'worker' });
     const [owner] = await db.sql`select tableowner from pg_tables where schemaname = 'graphile_worker' and tablename = '_private_jobs'`;
     expect(owner!.tableowner).toBe('tickflow_worker');
   });
 
-  it('tickflow_ingester lands and normalizes a live feed through the real writer, and queues the bars refresh', async () => {
-    const fake = new FakeBinance({ frames: () => frames.map((f) => f.text), intervalMs: 1, snapshots: { BTCUSDT: snapshot } });
+  it('tickflow_ingester runs the ingest half (`start --only ingest`): lands, normalizes and queues the bars refresh', async () => {
+    fake = new FakeBinance({ frames: () => frames.map((f) => f.text), intervalMs: 1, snapshots: { BTCUSDT: snapshot } });
     const wsUrl = await fake.start();
-    const feed = startBinance(urls.tickflow_ingester!, binanceFeed(wsUrl, fake.restUrl, { name: 'binance-roles' }));
+    const ingest = await startApp(splitConfig('tickflow_ingester', [{ name: 'binance-roles', venue: 'binance',
+      channels: ['trade', 'bookTicker', 'depth'], instruments: ['BTC/USDT'], urls: { ws: wsUrl, rest: fake.restUrl } }]),
+    quietLog, { only: 'ingest' });
     try {
       await waitFor(async () => {
         const [r] = await db.sql`select count(*)::int as n from staging.frames`;
         return r!.n === frames.length + 1;
       }, 'the capture to land as tickflow_ingester');
     } finally {
-      await feed.stop();
-      await fake.stop();
+      await ingest.stop();
     }
+    expect(ingest.lander.failedAttempts).toBe(0);
     const [t] = await db.sql`select count(*)::int as n from market.trades`;
     expect(t!.n).toBe(TRADES);
     const [b] = await db.sql`select count(*) filter (where normalized_at is null and frames > 0)::int as pending from ops.batches`;
     expect(b!.pending).toBe(0);
-    expect(feed.lander.failedAttempts).toBe(0);
     const [s] = await db.sql`select count(*)::int as n from ops.sessions where feed = 'binance-roles' and close_reason = 'shutdown'`;
     expect(s!.n).toBe(1);
-    await as.tickflow_ingester!`select ops.request_bars_refresh()`;
   });
 
-  it('tickflow_worker runs the queued bars refresh; tickflow_analyst reads the bars', async () => {
+  it('tickflow_worker runs the bars refresh the ingester queued; tickflow_analyst reads the bars', async () => {
     await waitFor(async () => {
       const rows = await as.tickflow_analyst!`select count(*)::int as n from market.bars('BTC/USDT', '1m', '-infinity', 'infinity')`;
       return rows[0]!.n > 0;
