@@ -76,5 +76,21 @@ begin
 end
 $$;
 
--- Grafana's operational views (the overview and ingestion dashboards).
-grant select on ops.feed_status to tickflow_grafana;
+-- Grafana's operational views and functions (the overview and ingestion dashboards). The functions
+-- read staging and ops tables Grafana may not read itself: they run as tickflow_worker, read-only
+-- (stable), with a pinned search_path.
+grant select on ops.feed_status, ops.venues to tickflow_grafana;
+do $$
+declare
+  v_fn text;
+begin
+  foreach v_fn in array array['ops.ingest_rate(timestamptz, timestamptz, bigint, text)',
+                              'ops.landing_latency(timestamptz, timestamptz, bigint)',
+                              'ops.connection_events_over_time(timestamptz, timestamptz, bigint, text)'] loop
+    execute format('alter function %s owner to tickflow_worker', v_fn);
+    execute format('alter function %s security definer set search_path = pg_catalog, public, pg_temp', v_fn);
+    execute format('revoke execute on function %s from public', v_fn);
+    execute format('grant execute on function %s to tickflow_grafana', v_fn);
+  end loop;
+end
+$$;

@@ -22,6 +22,8 @@ export interface OpsServer {
 }
 
 const CHECK_TIMEOUT_MS = 2_000;
+/** The paths served (Prometheus' scrape config and the container health checks name them). */
+export const PATHS = Object.freeze({ metrics: '/metrics', health: '/health', ready: '/ready' });
 
 function withTimeout(p: Promise<void>, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
@@ -46,7 +48,7 @@ export async function startOpsServer(opts: HttpOptions, checks: ReadinessCheck[]
     const json = (status: number, body: unknown) => {
       res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
     };
-    if (url.pathname === '/metrics') {
+    if (url.pathname === PATHS.metrics) {
       render().then(
         (text) => { res.writeHead(200, { 'content-type': registry.contentType }).end(text); },
         (err: Error) => {
@@ -56,8 +58,8 @@ export async function startOpsServer(opts: HttpOptions, checks: ReadinessCheck[]
       );
       return;
     }
-    if (url.pathname === '/health') { json(200, { status: 'ok' }); return; }
-    if (url.pathname === '/ready') {
+    if (url.pathname === PATHS.health) { json(200, { status: 'ok' }); return; }
+    if (url.pathname === PATHS.ready) {
       void Promise.all(checks.map(async (c) => {
         try { await withTimeout(c.check(), CHECK_TIMEOUT_MS); return [c.name, 'ok'] as const; } catch (err) {
           return [c.name, redact(`failing: ${(err as Error).message}`)] as const;
