@@ -21,6 +21,7 @@ export async function freePort(): Promise<number> {
 
 let db: Database | undefined;
 let dir: string | undefined;
+let stopContainer: (() => Promise<void>) | undefined;
 
 /**
  * One embedded Postgres for the whole run, with a migrated template database that each test
@@ -28,6 +29,17 @@ let dir: string | undefined;
  */
 export async function setup(project: TestProject): Promise<void> {
   const log = createLogger({ level: 'warn' });
+  if (process.env.TICKFLOW_TESTCONTAINERS === '1') {
+    // Where a Docker engine exists: the same suite on a TimescaleDB server image (opt-in).
+    const { GenericContainer, Wait } = await import('testcontainers');
+    const container = await new GenericContainer(process.env.TICKFLOW_TIMESCALE_IMAGE ?? 'timescale/timescaledb:latest-pg17')
+      .withEnvironment({ POSTGRES_USER: 'tickflow', POSTGRES_PASSWORD: 'tickflow', POSTGRES_DB: 'tickflow' })
+      .withExposedPorts(5432)
+      .withWaitStrategy(Wait.forLogMessage(/database system is ready to accept connections/, 2))
+      .start();
+    stopContainer = () => container.stop().then(() => undefined);
+    process.env.TICKFLOW_TEST_DATABASE_URL = `postgres://tickflow:tickflow@${container.getHost()}:${container.getMappedPort(5432)}/tickflow`;
+  }
   if (process.env.TICKFLOW_TEST_DATABASE_URL) {
     const url = process.env.TICKFLOW_TEST_DATABASE_URL;
     project.provide('adminUrl', url);
@@ -49,6 +61,7 @@ export async function setup(project: TestProject): Promise<void> {
 
 export async function teardown(): Promise<void> {
   await db?.stop();
+  await stopContainer?.();
   if (dir) rmSync(dir, { recursive: true, force: true });
 }
 
