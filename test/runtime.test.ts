@@ -4,6 +4,7 @@ import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { expectedBook, loadSpotCapture } from './support/binance-capture.ts';
 import { binanceFeed, startBinance } from './support/feeds.ts';
 import { waitFor } from './support/wait.ts';
+import { freePort } from './support/global-setup.ts';
 
 const { frames, snapshot } = loadSpotCapture();
 const texts = frames.map((f) => f.text);
@@ -121,4 +122,64 @@ describe('connection runtime against a fake venue', () => {
       'payload is not valid JSON',
     ]);
   });
+
+  it('rotates a connection by opening the new one first: no gap, no duplicate trades', async () => {
+    fake = new FakeBinance({ frames: () => tradeStream(1), intervalMs: 2 });
+    const url = await fake.start();
+    const f = startBinance(db.url, binanceFeed(url, fake.restUrl, { channels: ['trade'], rotateAfterSeconds: 1 }),
+      { rotationOverlapMs: 300 });
+    stopFeed = f.stop;
+    await waitFor(async () => { await f.lander.flush(); return (await events('rotating')).length > 0; }, 'a scheduled rotation');
+    await waitFor(async () => {
+      await f.lander.flush();
+      const [r] = await db.sql`select count(*)::int as n from ops.sessions where close_reason = 'rotated'`;
+      return r!.n >= 1;
+    }, 'the old connection closed after the new one had data');
+    await f.stop(); stopFeed = undefined;
+    // Each connection replays the same ids from 1: the overlap is deduplicated by the natural key.
+    const [t] = await db.sql`select count(*)::int as n, count(distinct trade_id)::int as d from market.trades`;
+    expect(t!.n).toBe(t!.d);
+    const [dups] = await db.sql`select coalesce(sum((counts->>'trades_duplicate')::int), 0)::int as n from ops.batches`;
+    expect(dups!.n).toBeGreaterThan(0); // duplicates are counted, not silently swallowed
+    const gaps = await db.sql`select * from quality.gaps where detected_by = 'disconnect'`;
+    expect(gaps).toEqual([]);
+  });
+
+  it('opens the circuit breaker for a feed that keeps failing, and says so in status', async () => {
+    // Nothing listens on this port: every attempt fails at once.
+    const dead = `ws://127.0.0.1:${await freePort()}`;
+    const f = startBinance(db.url, binanceFeed(dead, 'http://127.0.0.1:1', { channels: ['trade'] }),
+      { backoffBaseMs: 10, backoffCapMs: 20, circuitAfter: 3, circuitRetryMs: 60_000 });
+    stopFeed = f.stop;
+    await waitFor(() => f.ws.state === 'circuit_open', 'the circuit to open', 10_000);
+    await f.lander.flush();
+    const opened = await events('circuit_open');
+    expect(opened).toHaveLength(1);
+    expect(opened[0]!.detail).toMatchObject({ failures: 3, retryEveryMs: 60_000 });
+    const attempts = await events('connecting');
+    expect(attempts.length).toBe(3); // no hammering after the breaker opened
+    const [st] = await db.sql`select state from ops.feed_status where feed = 'binance-test'`;
+    expect(st!.state).toBe('circuit_open');
+  });
 });
+
+describe('landing writer memory bound', () => {
+  it('reports back-pressure past its buffer limit and releases it once the batch lands', async () => {
+    const { Lander } = await import('../ingesters/runtime/lander.ts');
+    const { quietLog } = await import('./support/feeds.ts');
+    const lander = new Lander(db.url, { maxBatchFrames: 100_000, flushIntervalMs: 50, maxBufferedBytes: 1_000_000 }, quietLog);
+    const payload = tradeFrames[0]!;
+    let accepted = 0;
+    let ok = true;
+    while (ok) {
+      ok = lander.offer({ venue: 'binance', stream: 'trade', sessionId: null, seq: ++accepted, receivedAt: '2026-11-21T00:00:00.000001Z',
+        source: 'ws', request: null, payload: payload.replace(/"t":\d+/, `"t":${accepted}`) });
+    }
+    expect(accepted).toBeLessThan(5_000); // about 1 MB of frames, then it asks the caller to pause
+    await lander.drain();
+    await lander.close();
+    const [r] = await db.sql`select count(*)::int as n from staging.frames`;
+    expect(r!.n).toBe(accepted);
+  });
+});
+
