@@ -180,12 +180,27 @@ language plpgsql
 as $$
 declare
   v_counts jsonb := '{}';
+  v_streams text[];
 begin
-  v_counts := staging.merge_counts(v_counts, staging.normalize_binance_trades_v1(p_batch, p_from, p_to));
-  v_counts := staging.merge_counts(v_counts, staging.normalize_binance_agg_trades_v1(p_batch, p_from, p_to));
-  v_counts := staging.merge_counts(v_counts, staging.normalize_binance_quotes_v1(p_batch, p_from, p_to));
-  v_counts := staging.merge_counts(v_counts, staging.normalize_binance_book_v1(p_batch, p_from, p_to));
-  v_counts := staging.merge_counts(v_counts, staging.normalize_binance_other_v1(p_batch, p_from, p_to));
+  -- Only the normalizers for streams present in the batch run: small live batches stay cheap.
+  select array_agg(distinct f.stream) into v_streams
+  from staging.frames f
+  where f.batch_id = p_batch and f.venue = 'binance' and f.received_at >= p_from and f.received_at < p_to;
+  if 'trade' = any (v_streams) then
+    v_counts := staging.merge_counts(v_counts, staging.normalize_binance_trades_v1(p_batch, p_from, p_to));
+  end if;
+  if 'aggTrade' = any (v_streams) then
+    v_counts := staging.merge_counts(v_counts, staging.normalize_binance_agg_trades_v1(p_batch, p_from, p_to));
+  end if;
+  if 'bookTicker' = any (v_streams) then
+    v_counts := staging.merge_counts(v_counts, staging.normalize_binance_quotes_v1(p_batch, p_from, p_to));
+  end if;
+  if v_streams && array['depth', 'depth_snapshot'] then
+    v_counts := staging.merge_counts(v_counts, staging.normalize_binance_book_v1(p_batch, p_from, p_to));
+  end if;
+  if not (v_streams <@ array['trade', 'aggTrade', 'bookTicker', 'depth', 'depth_snapshot']) then
+    v_counts := staging.merge_counts(v_counts, staging.normalize_binance_other_v1(p_batch, p_from, p_to));
+  end if;
   return v_counts;
 end
 $$;
