@@ -302,7 +302,7 @@ SELECT i.venue,
   frame_id bigint
   constraint candles_pkey: PRIMARY KEY (instrument_id, timeframe, price_side, bucket)
   constraint candles_price_check: CHECK (((low > (0)::numeric) AND (low <> 'NaN'::numeric) AND (high <> 'NaN'::numeric) AND (high <> 'Infinity'::numeric) AND (open <> 'NaN'::numeric) AND (close <> 'NaN'::numeric) AND (low <= LEAST(open, close)) AND (high >= GREATEST(open, close))))
-  constraint candles_price_side_check: CHECK ((price_side = ANY (ARRAY['bid'::text, 'ask'::text, 'mid'::text, 'trade'::text])))
+  constraint candles_price_side_check: CHECK ((price_side = ANY (ARRAY['bid'::text, 'ask'::text, 'mid'::text, 'trade'::text, 'value'::text])))
   constraint candles_timeframe_check: CHECK ((timeframe ~ '^[1-9][0-9]*(s|m|h|d|w|mo)$'::text))
   constraint candles_trade_count_check: CHECK ((trade_count >= 0))
   constraint candles_volume_check: CHECK ((((volume IS NULL) = (volume_kind IS NULL)) AND ((volume IS NULL) OR ((volume >= (0)::numeric) AND (volume <> 'NaN'::numeric) AND (volume <> 'Infinity'::numeric)))))
@@ -326,13 +326,378 @@ SELECT i.venue,
   frame_id bigint
   constraint candles_default_pkey: PRIMARY KEY (instrument_id, timeframe, price_side, bucket)
   constraint candles_price_check: CHECK (((low > (0)::numeric) AND (low <> 'NaN'::numeric) AND (high <> 'NaN'::numeric) AND (high <> 'Infinity'::numeric) AND (open <> 'NaN'::numeric) AND (close <> 'NaN'::numeric) AND (low <= LEAST(open, close)) AND (high >= GREATEST(open, close))))
-  constraint candles_price_side_check: CHECK ((price_side = ANY (ARRAY['bid'::text, 'ask'::text, 'mid'::text, 'trade'::text])))
+  constraint candles_price_side_check: CHECK ((price_side = ANY (ARRAY['bid'::text, 'ask'::text, 'mid'::text, 'trade'::text, 'value'::text])))
   constraint candles_timeframe_check: CHECK ((timeframe ~ '^[1-9][0-9]*(s|m|h|d|w|mo)$'::text))
   constraint candles_trade_count_check: CHECK ((trade_count >= 0))
   constraint candles_volume_check: CHECK ((((volume IS NULL) = (volume_kind IS NULL)) AND ((volume IS NULL) OR ((volume >= (0)::numeric) AND (volume <> 'NaN'::numeric) AND (volume <> 'Infinity'::numeric)))))
   constraint candles_volume_kind_check: CHECK ((volume_kind = ANY (ARRAY['base'::text, 'quote'::text, 'tick_count'::text, 'quoted_size'::text])))
   CREATE UNIQUE INDEX candles_default_pkey ON market.candles_default USING btree (instrument_id, timeframe, price_side, bucket)
   partition DEFAULT
+-- view market.canonical_bars_15m
+SELECT DISTINCT ON (symbol, bucket) symbol,
+    bucket,
+    venue AS source,
+    instrument_id,
+    priority,
+    price_basis,
+    trim_scale(open) AS open,
+    trim_scale(high) AS high,
+    trim_scale(low) AS low,
+    trim_scale(close) AS close,
+    trim_scale(volume) AS volume,
+    ticks,
+    coverage,
+    complete
+   FROM ( SELECT r.symbol,
+            r.venue,
+            r.priority,
+            b.instrument_id,
+            b.bucket,
+            'mid'::text AS price_basis,
+            b.open,
+            b.high,
+            b.low,
+            b.close,
+            b.ticks::numeric AS volume,
+            b.ticks,
+            round(b.slots::numeric / market.coverage_slots('00:15:00'::interval)::numeric, 4) AS coverage,
+            b.slots >= market.coverage_slots('00:15:00'::interval) AS complete
+           FROM market.quote_bars_15m_data b
+             JOIN market.instrument_source_ranks r ON r.instrument_id = b.instrument_id AND r.quote_priced
+        UNION ALL
+         SELECT r.symbol,
+            r.venue,
+            r.priority,
+            b.instrument_id,
+            b.bucket,
+            'trade'::text,
+            b.open,
+            b.high,
+            b.low,
+            b.close,
+            b.volume,
+            b.trades,
+            NULL::numeric AS "numeric",
+            true
+           FROM market.bars_15m_data b
+             JOIN market.instrument_source_ranks r ON r.instrument_id = b.instrument_id AND NOT r.quote_priced) c
+  ORDER BY symbol, bucket, complete DESC, (
+        CASE
+            WHEN complete THEN priority
+            ELSE NULL::integer
+        END), coverage DESC NULLS LAST, priority;
+-- view market.canonical_bars_1d
+SELECT DISTINCT ON (symbol, bucket) symbol,
+    bucket,
+    venue AS source,
+    instrument_id,
+    priority,
+    price_basis,
+    trim_scale(open) AS open,
+    trim_scale(high) AS high,
+    trim_scale(low) AS low,
+    trim_scale(close) AS close,
+    trim_scale(volume) AS volume,
+    ticks,
+    coverage,
+    complete
+   FROM ( SELECT r.symbol,
+            r.venue,
+            r.priority,
+            b.instrument_id,
+            b.bucket,
+            'mid'::text AS price_basis,
+            b.open,
+            b.high,
+            b.low,
+            b.close,
+            b.ticks::numeric AS volume,
+            b.ticks,
+            round(b.slots::numeric / market.coverage_slots('1 day'::interval)::numeric, 4) AS coverage,
+            b.slots >= market.coverage_slots('1 day'::interval) AS complete
+           FROM market.quote_bars_1d_data b
+             JOIN market.instrument_source_ranks r ON r.instrument_id = b.instrument_id AND r.quote_priced
+        UNION ALL
+         SELECT r.symbol,
+            r.venue,
+            r.priority,
+            b.instrument_id,
+            b.bucket,
+            'trade'::text,
+            b.open,
+            b.high,
+            b.low,
+            b.close,
+            b.volume,
+            b.trades,
+            NULL::numeric AS "numeric",
+            true
+           FROM market.bars_1d_data b
+             JOIN market.instrument_source_ranks r ON r.instrument_id = b.instrument_id AND NOT r.quote_priced) c
+  ORDER BY symbol, bucket, complete DESC, (
+        CASE
+            WHEN complete THEN priority
+            ELSE NULL::integer
+        END), coverage DESC NULLS LAST, priority;
+-- view market.canonical_bars_1h
+SELECT DISTINCT ON (symbol, bucket) symbol,
+    bucket,
+    venue AS source,
+    instrument_id,
+    priority,
+    price_basis,
+    trim_scale(open) AS open,
+    trim_scale(high) AS high,
+    trim_scale(low) AS low,
+    trim_scale(close) AS close,
+    trim_scale(volume) AS volume,
+    ticks,
+    coverage,
+    complete
+   FROM ( SELECT r.symbol,
+            r.venue,
+            r.priority,
+            b.instrument_id,
+            b.bucket,
+            'mid'::text AS price_basis,
+            b.open,
+            b.high,
+            b.low,
+            b.close,
+            b.ticks::numeric AS volume,
+            b.ticks,
+            round(b.slots::numeric / market.coverage_slots('01:00:00'::interval)::numeric, 4) AS coverage,
+            b.slots >= market.coverage_slots('01:00:00'::interval) AS complete
+           FROM market.quote_bars_1h_data b
+             JOIN market.instrument_source_ranks r ON r.instrument_id = b.instrument_id AND r.quote_priced
+        UNION ALL
+         SELECT r.symbol,
+            r.venue,
+            r.priority,
+            b.instrument_id,
+            b.bucket,
+            'trade'::text,
+            b.open,
+            b.high,
+            b.low,
+            b.close,
+            b.volume,
+            b.trades,
+            NULL::numeric AS "numeric",
+            true
+           FROM market.bars_1h_data b
+             JOIN market.instrument_source_ranks r ON r.instrument_id = b.instrument_id AND NOT r.quote_priced) c
+  ORDER BY symbol, bucket, complete DESC, (
+        CASE
+            WHEN complete THEN priority
+            ELSE NULL::integer
+        END), coverage DESC NULLS LAST, priority;
+-- view market.canonical_bars_1m
+SELECT DISTINCT ON (symbol, bucket) symbol,
+    bucket,
+    venue AS source,
+    instrument_id,
+    priority,
+    price_basis,
+    trim_scale(open) AS open,
+    trim_scale(high) AS high,
+    trim_scale(low) AS low,
+    trim_scale(close) AS close,
+    trim_scale(volume) AS volume,
+    ticks,
+    coverage,
+    complete
+   FROM ( SELECT r.symbol,
+            r.venue,
+            r.priority,
+            b.instrument_id,
+            b.bucket,
+            'mid'::text AS price_basis,
+            b.open,
+            b.high,
+            b.low,
+            b.close,
+            b.ticks::numeric AS volume,
+            b.ticks,
+            round(b.slots::numeric / market.coverage_slots('00:01:00'::interval)::numeric, 4) AS coverage,
+            b.slots >= market.coverage_slots('00:01:00'::interval) AS complete
+           FROM market.quote_bars_1m_data b
+             JOIN market.instrument_source_ranks r ON r.instrument_id = b.instrument_id AND r.quote_priced
+        UNION ALL
+         SELECT r.symbol,
+            r.venue,
+            r.priority,
+            b.instrument_id,
+            b.bucket,
+            'trade'::text,
+            b.open,
+            b.high,
+            b.low,
+            b.close,
+            b.volume,
+            b.trades,
+            NULL::numeric AS "numeric",
+            true
+           FROM market.bars_1m_data b
+             JOIN market.instrument_source_ranks r ON r.instrument_id = b.instrument_id AND NOT r.quote_priced) c
+  ORDER BY symbol, bucket, complete DESC, (
+        CASE
+            WHEN complete THEN priority
+            ELSE NULL::integer
+        END), coverage DESC NULLS LAST, priority;
+-- view market.canonical_bars_4h
+SELECT DISTINCT ON (symbol, bucket) symbol,
+    bucket,
+    venue AS source,
+    instrument_id,
+    priority,
+    price_basis,
+    trim_scale(open) AS open,
+    trim_scale(high) AS high,
+    trim_scale(low) AS low,
+    trim_scale(close) AS close,
+    trim_scale(volume) AS volume,
+    ticks,
+    coverage,
+    complete
+   FROM ( SELECT r.symbol,
+            r.venue,
+            r.priority,
+            b.instrument_id,
+            b.bucket,
+            'mid'::text AS price_basis,
+            b.open,
+            b.high,
+            b.low,
+            b.close,
+            b.ticks::numeric AS volume,
+            b.ticks,
+            round(b.slots::numeric / market.coverage_slots('04:00:00'::interval)::numeric, 4) AS coverage,
+            b.slots >= market.coverage_slots('04:00:00'::interval) AS complete
+           FROM market.quote_bars_4h_data b
+             JOIN market.instrument_source_ranks r ON r.instrument_id = b.instrument_id AND r.quote_priced
+        UNION ALL
+         SELECT r.symbol,
+            r.venue,
+            r.priority,
+            b.instrument_id,
+            b.bucket,
+            'trade'::text,
+            b.open,
+            b.high,
+            b.low,
+            b.close,
+            b.volume,
+            b.trades,
+            NULL::numeric AS "numeric",
+            true
+           FROM market.bars_4h_data b
+             JOIN market.instrument_source_ranks r ON r.instrument_id = b.instrument_id AND NOT r.quote_priced) c
+  ORDER BY symbol, bucket, complete DESC, (
+        CASE
+            WHEN complete THEN priority
+            ELSE NULL::integer
+        END), coverage DESC NULLS LAST, priority;
+-- view market.canonical_bars_5m
+SELECT DISTINCT ON (symbol, bucket) symbol,
+    bucket,
+    venue AS source,
+    instrument_id,
+    priority,
+    price_basis,
+    trim_scale(open) AS open,
+    trim_scale(high) AS high,
+    trim_scale(low) AS low,
+    trim_scale(close) AS close,
+    trim_scale(volume) AS volume,
+    ticks,
+    coverage,
+    complete
+   FROM ( SELECT r.symbol,
+            r.venue,
+            r.priority,
+            b.instrument_id,
+            b.bucket,
+            'mid'::text AS price_basis,
+            b.open,
+            b.high,
+            b.low,
+            b.close,
+            b.ticks::numeric AS volume,
+            b.ticks,
+            round(b.slots::numeric / market.coverage_slots('00:05:00'::interval)::numeric, 4) AS coverage,
+            b.slots >= market.coverage_slots('00:05:00'::interval) AS complete
+           FROM market.quote_bars_5m_data b
+             JOIN market.instrument_source_ranks r ON r.instrument_id = b.instrument_id AND r.quote_priced
+        UNION ALL
+         SELECT r.symbol,
+            r.venue,
+            r.priority,
+            b.instrument_id,
+            b.bucket,
+            'trade'::text,
+            b.open,
+            b.high,
+            b.low,
+            b.close,
+            b.volume,
+            b.trades,
+            NULL::numeric AS "numeric",
+            true
+           FROM market.bars_5m_data b
+             JOIN market.instrument_source_ranks r ON r.instrument_id = b.instrument_id AND NOT r.quote_priced) c
+  ORDER BY symbol, bucket, complete DESC, (
+        CASE
+            WHEN complete THEN priority
+            ELSE NULL::integer
+        END), coverage DESC NULLS LAST, priority;
+-- table market.index_values
+  instrument_id integer not null
+  valued_at timestamp with time zone not null
+  value numeric not null
+  received_at timestamp with time zone not null
+  source text not null
+  frame_id bigint
+  constraint index_values_pkey: PRIMARY KEY (instrument_id, valued_at)
+  constraint index_values_value_check: CHECK (((value > (0)::numeric) AND (value <> 'NaN'::numeric) AND (value <> 'Infinity'::numeric)))
+  CREATE UNIQUE INDEX index_values_pkey ON ONLY market.index_values USING btree (instrument_id, valued_at)
+-- table market.index_values_default
+  instrument_id integer not null
+  valued_at timestamp with time zone not null
+  value numeric not null
+  received_at timestamp with time zone not null
+  source text not null
+  frame_id bigint
+  constraint index_values_default_pkey: PRIMARY KEY (instrument_id, valued_at)
+  constraint index_values_value_check: CHECK (((value > (0)::numeric) AND (value <> 'NaN'::numeric) AND (value <> 'Infinity'::numeric)))
+  CREATE UNIQUE INDEX index_values_default_pkey ON market.index_values_default USING btree (instrument_id, valued_at)
+  partition DEFAULT
+-- view market.instrument_source_ranks
+SELECT i.instrument_id,
+    i.venue,
+    i.symbol,
+    i.asset_class,
+    s.priority,
+    i.asset_class = ANY (ARRAY['forex'::text, 'cfd'::text]) AS quote_priced
+   FROM market.instruments i
+     JOIN market.instrument_sources s ON s.asset_class = i.asset_class AND s.venue = i.venue AND s.symbol =
+        CASE
+            WHEN (EXISTS ( SELECT 1
+               FROM market.instrument_sources o
+              WHERE o.asset_class = i.asset_class AND o.symbol = i.symbol)) THEN i.symbol
+            ELSE '*'::text
+        END;
+-- table market.instrument_sources
+  asset_class text not null
+  symbol text not null default '*'::text
+  venue text not null
+  priority integer not null
+  constraint instrument_sources_asset_class_check: CHECK ((asset_class = ANY (ARRAY['crypto'::text, 'forex'::text, 'index'::text, 'equity'::text, 'cfd'::text])))
+  constraint instrument_sources_pkey: PRIMARY KEY (asset_class, symbol, venue)
+  constraint instrument_sources_priority_check: CHECK ((priority >= 1))
+  constraint instrument_sources_priority_key: UNIQUE (asset_class, symbol, priority)
+  CREATE UNIQUE INDEX instrument_sources_pkey ON market.instrument_sources USING btree (asset_class, symbol, venue)
+  CREATE UNIQUE INDEX instrument_sources_priority_key ON market.instrument_sources USING btree (asset_class, symbol, priority)
 -- table market.instruments
   instrument_id integer not null identity
   venue text not null
@@ -349,6 +714,169 @@ SELECT i.venue,
   CREATE UNIQUE INDEX instruments_pkey ON market.instruments USING btree (instrument_id)
   CREATE UNIQUE INDEX instruments_venue_symbol_key ON market.instruments USING btree (venue, venue_symbol)
 -- sequence market.instruments_instrument_id_seq
+-- table market.quote_bar_invalidations
+  instrument_id integer not null
+  bucket timestamp with time zone not null
+  invalidated_at timestamp with time zone not null default now()
+  constraint quote_bar_invalidations_pkey: PRIMARY KEY (instrument_id, bucket)
+  CREATE INDEX quote_bar_invalidations_bucket_idx ON market.quote_bar_invalidations USING btree (bucket)
+  CREATE UNIQUE INDEX quote_bar_invalidations_pkey ON market.quote_bar_invalidations USING btree (instrument_id, bucket)
+-- view market.quote_bars_15m
+SELECT i.venue,
+    i.symbol,
+    b.instrument_id,
+    b.bucket,
+    trim_scale(b.open) AS open,
+    trim_scale(b.high) AS high,
+    trim_scale(b.low) AS low,
+    trim_scale(b.close) AS close,
+    b.ticks AS volume,
+    b.ticks,
+    b.slots,
+    round(b.slots::numeric / market.coverage_slots('00:15:00'::interval)::numeric, 4) AS coverage
+   FROM market.quote_bars_15m_data b
+     JOIN market.instruments i USING (instrument_id);
+-- table market.quote_bars_15m_data
+  instrument_id integer not null
+  bucket timestamp with time zone not null
+  open numeric not null
+  high numeric not null
+  low numeric not null
+  close numeric not null
+  ticks bigint not null
+  slots bigint not null
+  constraint quote_bars_15m_data_pkey: PRIMARY KEY (instrument_id, bucket)
+  CREATE UNIQUE INDEX quote_bars_15m_data_pkey ON market.quote_bars_15m_data USING btree (instrument_id, bucket)
+-- view market.quote_bars_1d
+SELECT i.venue,
+    i.symbol,
+    b.instrument_id,
+    b.bucket,
+    trim_scale(b.open) AS open,
+    trim_scale(b.high) AS high,
+    trim_scale(b.low) AS low,
+    trim_scale(b.close) AS close,
+    b.ticks AS volume,
+    b.ticks,
+    b.slots,
+    round(b.slots::numeric / market.coverage_slots('1 day'::interval)::numeric, 4) AS coverage
+   FROM market.quote_bars_1d_data b
+     JOIN market.instruments i USING (instrument_id);
+-- table market.quote_bars_1d_data
+  instrument_id integer not null
+  bucket timestamp with time zone not null
+  open numeric not null
+  high numeric not null
+  low numeric not null
+  close numeric not null
+  ticks bigint not null
+  slots bigint not null
+  constraint quote_bars_1d_data_pkey: PRIMARY KEY (instrument_id, bucket)
+  CREATE UNIQUE INDEX quote_bars_1d_data_pkey ON market.quote_bars_1d_data USING btree (instrument_id, bucket)
+-- view market.quote_bars_1h
+SELECT i.venue,
+    i.symbol,
+    b.instrument_id,
+    b.bucket,
+    trim_scale(b.open) AS open,
+    trim_scale(b.high) AS high,
+    trim_scale(b.low) AS low,
+    trim_scale(b.close) AS close,
+    b.ticks AS volume,
+    b.ticks,
+    b.slots,
+    round(b.slots::numeric / market.coverage_slots('01:00:00'::interval)::numeric, 4) AS coverage
+   FROM market.quote_bars_1h_data b
+     JOIN market.instruments i USING (instrument_id);
+-- table market.quote_bars_1h_data
+  instrument_id integer not null
+  bucket timestamp with time zone not null
+  open numeric not null
+  high numeric not null
+  low numeric not null
+  close numeric not null
+  ticks bigint not null
+  slots bigint not null
+  constraint quote_bars_1h_data_pkey: PRIMARY KEY (instrument_id, bucket)
+  CREATE UNIQUE INDEX quote_bars_1h_data_pkey ON market.quote_bars_1h_data USING btree (instrument_id, bucket)
+-- view market.quote_bars_1m
+SELECT i.venue,
+    i.symbol,
+    b.instrument_id,
+    b.bucket,
+    trim_scale(b.open) AS open,
+    trim_scale(b.high) AS high,
+    trim_scale(b.low) AS low,
+    trim_scale(b.close) AS close,
+    b.ticks AS volume,
+    b.ticks,
+    b.slots,
+    round(b.slots::numeric / market.coverage_slots('00:01:00'::interval)::numeric, 4) AS coverage
+   FROM market.quote_bars_1m_data b
+     JOIN market.instruments i USING (instrument_id);
+-- table market.quote_bars_1m_data
+  instrument_id integer not null
+  bucket timestamp with time zone not null
+  open numeric not null
+  high numeric not null
+  low numeric not null
+  close numeric not null
+  ticks bigint not null
+  slots bigint not null
+  constraint quote_bars_1m_data_pkey: PRIMARY KEY (instrument_id, bucket)
+  CREATE UNIQUE INDEX quote_bars_1m_data_pkey ON market.quote_bars_1m_data USING btree (instrument_id, bucket)
+-- view market.quote_bars_4h
+SELECT i.venue,
+    i.symbol,
+    b.instrument_id,
+    b.bucket,
+    trim_scale(b.open) AS open,
+    trim_scale(b.high) AS high,
+    trim_scale(b.low) AS low,
+    trim_scale(b.close) AS close,
+    b.ticks AS volume,
+    b.ticks,
+    b.slots,
+    round(b.slots::numeric / market.coverage_slots('04:00:00'::interval)::numeric, 4) AS coverage
+   FROM market.quote_bars_4h_data b
+     JOIN market.instruments i USING (instrument_id);
+-- table market.quote_bars_4h_data
+  instrument_id integer not null
+  bucket timestamp with time zone not null
+  open numeric not null
+  high numeric not null
+  low numeric not null
+  close numeric not null
+  ticks bigint not null
+  slots bigint not null
+  constraint quote_bars_4h_data_pkey: PRIMARY KEY (instrument_id, bucket)
+  CREATE UNIQUE INDEX quote_bars_4h_data_pkey ON market.quote_bars_4h_data USING btree (instrument_id, bucket)
+-- view market.quote_bars_5m
+SELECT i.venue,
+    i.symbol,
+    b.instrument_id,
+    b.bucket,
+    trim_scale(b.open) AS open,
+    trim_scale(b.high) AS high,
+    trim_scale(b.low) AS low,
+    trim_scale(b.close) AS close,
+    b.ticks AS volume,
+    b.ticks,
+    b.slots,
+    round(b.slots::numeric / market.coverage_slots('00:05:00'::interval)::numeric, 4) AS coverage
+   FROM market.quote_bars_5m_data b
+     JOIN market.instruments i USING (instrument_id);
+-- table market.quote_bars_5m_data
+  instrument_id integer not null
+  bucket timestamp with time zone not null
+  open numeric not null
+  high numeric not null
+  low numeric not null
+  close numeric not null
+  ticks bigint not null
+  slots bigint not null
+  constraint quote_bars_5m_data_pkey: PRIMARY KEY (instrument_id, bucket)
+  CREATE UNIQUE INDEX quote_bars_5m_data_pkey ON market.quote_bars_5m_data USING btree (instrument_id, bucket)
 -- table market.quotes
   instrument_id integer not null
   quoted_at timestamp with time zone not null
@@ -392,6 +920,11 @@ SELECT i.venue,
   CREATE INDEX quotes_default_sync_xid_sync_id_idx ON market.quotes_default USING btree (sync_xid, sync_id)
   CREATE UNIQUE INDEX quotes_default_pkey ON market.quotes_default USING btree (instrument_id, seq, quoted_at)
   partition DEFAULT
+-- view market.symbols
+SELECT DISTINCT venue,
+    symbol,
+    asset_class
+   FROM market.instruments i;
 -- sequence market.sync_id_seq
 -- view market.ticks
 SELECT i.venue,
@@ -615,6 +1148,26 @@ WITH latest AS (
   constraint time_tables_form_check: CHECK ((form = ANY (ARRAY['hypertable'::text, 'partitioned'::text])))
   constraint time_tables_pkey: PRIMARY KEY (table_name)
   CREATE UNIQUE INDEX time_tables_pkey ON ops.time_tables USING btree (table_name)
+-- view ops.venues
+SELECT DISTINCT venue
+   FROM ops.sessions;
+-- view quality.gap_ledger
+SELECT g.gap_id,
+    g.venue,
+    g.stream,
+    i.symbol,
+    g.detected_by,
+    g.state,
+    (g.detected_by || ': '::text) || g.state AS label,
+    g.gap_from,
+    g.gap_to,
+    g.gap_to IS NULL OR (g.state = ANY (ARRAY['detected'::text, 'queued'::text, 'recovering'::text])) AS open,
+    round(EXTRACT(epoch FROM COALESCE(g.gap_to, now()) - g.gap_from), 3) AS seconds,
+    g.rows_recovered,
+    g.detected_at,
+    g.updated_at
+   FROM quality.gaps g
+     LEFT JOIN market.instruments i USING (instrument_id);
 -- table quality.gaps
   gap_id bigint not null identity
   venue text not null
@@ -847,6 +1400,53 @@ AS $function$
          p_at
   on conflict do nothing
 $function$
+CREATE OR REPLACE FUNCTION market.canonical_bars(p_symbol text, p_timeframe text, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS TABLE(symbol text, bucket timestamp with time zone, source text, instrument_id integer, priority integer, price_basis text, open numeric, high numeric, low numeric, close numeric, volume numeric, ticks bigint, coverage numeric, complete boolean)
+ LANGUAGE plpgsql
+ STABLE
+AS $function$
+begin
+  if p_symbol is null or p_from is null or p_to is null then
+    raise exception using
+      errcode = '22004',
+      message = 'market.canonical_bars: expected a symbol, p_from and p_to, received null',
+      hint = 'Example: select * from market.canonical_bars(''EUR/USD'', ''1m'', now() - interval ''1 hour'', now());';
+  end if;
+  -- One static query per timeframe (no SQL built from text).
+  case p_timeframe
+    when '1m' then
+      return query select b.* from market.canonical_bars_1m b
+        where b.symbol = p_symbol and b.bucket >= p_from and b.bucket < p_to order by b.bucket;
+    when '5m' then
+      return query select b.* from market.canonical_bars_5m b
+        where b.symbol = p_symbol and b.bucket >= p_from and b.bucket < p_to order by b.bucket;
+    when '15m' then
+      return query select b.* from market.canonical_bars_15m b
+        where b.symbol = p_symbol and b.bucket >= p_from and b.bucket < p_to order by b.bucket;
+    when '1h' then
+      return query select b.* from market.canonical_bars_1h b
+        where b.symbol = p_symbol and b.bucket >= p_from and b.bucket < p_to order by b.bucket;
+    when '4h' then
+      return query select b.* from market.canonical_bars_4h b
+        where b.symbol = p_symbol and b.bucket >= p_from and b.bucket < p_to order by b.bucket;
+    when '1d' then
+      return query select b.* from market.canonical_bars_1d b
+        where b.symbol = p_symbol and b.bucket >= p_from and b.bucket < p_to order by b.bucket;
+    else
+      raise exception using
+        errcode = '22023',
+        message = format('market.canonical_bars: unknown timeframe %s', coalesce(quote_literal(p_timeframe), 'null')),
+        detail = 'Expected one of 1m, 5m, 15m, 1h, 4h, 1d.';
+  end case;
+end
+$function$
+CREATE OR REPLACE FUNCTION market.coverage_slots(p_width interval)
+ RETURNS integer
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  select (extract(epoch from p_width) / 10)::integer
+$function$
 CREATE OR REPLACE FUNCTION market.dukascopy_symbol(p_venue_symbol text, OUT symbol text, OUT base text, OUT quote text, OUT asset_class text)
  RETURNS record
  LANGUAGE sql
@@ -882,12 +1482,82 @@ begin
   null;
 end
 $function$
+CREATE OR REPLACE FUNCTION market.oanda_symbol(p_venue_symbol text, OUT symbol text, OUT base text, OUT quote text, OUT asset_class text)
+ RETURNS record
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  select b || '/' || q, b, q,
+         case when b = any (c.codes) and q = any (c.codes) then 'forex' else 'cfd' end
+  from (select split_part(p_venue_symbol, '_', 1) as b, split_part(p_venue_symbol, '_', 2) as q) x,
+       (select array['AUD', 'CAD', 'CHF', 'CNH', 'CZK', 'DKK', 'EUR', 'GBP', 'HKD', 'HUF', 'JPY', 'MXN', 'NOK', 'NZD',
+                     'PLN', 'SEK', 'SGD', 'THB', 'TRY', 'USD', 'ZAR', 'XAU', 'XAG', 'XPT', 'XPD'] as codes) c
+  where p_venue_symbol ~ '^[A-Z0-9]{2,12}_[A-Z]{3}$'
+$function$
 CREATE OR REPLACE FUNCTION market.pending_bar_refreshes()
  RETURNS TABLE(window_id bigint, cagg regclass, window_start timestamp with time zone, window_end timestamp with time zone)
  LANGUAGE sql
  STABLE
 AS $function$
   select null::bigint, null::regclass, null::timestamptz, null::timestamptz where false
+$function$
+CREATE OR REPLACE FUNCTION market.polygon_index_names()
+ RETURNS TABLE(symbol text, ticker text)
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  -- The same table as POLYGON_INDEX_TICKERS in ingesters/polygon.ts (a test keeps them equal).
+  values ('US30', 'I:DJI'), ('NAS100', 'I:NDX'), ('SPX500', 'I:SPX')
+$function$
+CREATE OR REPLACE FUNCTION market.polygon_symbol(p_ticker text, p_pair text DEFAULT NULL::text, OUT symbol text, OUT base text, OUT quote text, OUT asset_class text)
+ RETURNS record
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  -- p_pair, when the WebSocket event gave it (BTC-USD), says where a crypto ticker splits.
+  select case
+           when p_ticker ~ '^C:[A-Z]{6}$' then substr(p_ticker, 3, 3) || '/' || substr(p_ticker, 6, 3)
+           when p_ticker ~ '^X:' then coalesce(replace(p_pair, '-', '/'), x.b || '/' || x.q, substr(p_ticker, 3))
+           when p_ticker ~ '^I:' then coalesce((select n.symbol from market.polygon_index_names() n where n.ticker = p_ticker),
+                                               substr(p_ticker, 3))
+           else p_ticker
+         end,
+         case when p_ticker ~ '^C:[A-Z]{6}$' then substr(p_ticker, 3, 3)
+              when p_ticker ~ '^X:' then coalesce(split_part(p_pair, '-', 1), x.b) end,
+         case when p_ticker ~ '^C:[A-Z]{6}$' then substr(p_ticker, 6, 3)
+              when p_ticker ~ '^X:' then coalesce(nullif(split_part(p_pair, '-', 2), ''), x.q) end,
+         case when p_ticker ~ '^C:' then 'forex' when p_ticker ~ '^X:' then 'crypto' when p_ticker ~ '^I:' then 'index'
+              else 'equity' end
+  from (select null::text as b, null::text as q) d
+  left join lateral (
+    -- A REST crypto ticker (X:BTCUSD) has no separator: the longest known quote currency wins.
+    select left(substr(p_ticker, 3), length(substr(p_ticker, 3)) - length(qa)) as b, qa as q
+    from unnest(array['USDT', 'USDC', 'USD', 'EUR', 'GBP', 'JPY', 'AUD', 'CAD', 'BTC', 'ETH']) qa
+    where p_ticker ~ '^X:' and substr(p_ticker, 3) like '%' || qa and length(substr(p_ticker, 3)) > length(qa)
+    order by length(qa) desc
+    limit 1
+  ) x on true
+$function$
+CREATE OR REPLACE FUNCTION market.polygon_ws_ticker(p_cluster text, p_ev text, p_name text)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  -- The REST ticker of the instrument a WebSocket event names; null when the name has the wrong form.
+  select case
+    when p_cluster = 'forex' and p_name ~ '^[A-Z]{3}/[A-Z]{3}$' then 'C:' || replace(p_name, '/', '')
+    when p_cluster = 'crypto' and p_name ~ '^[A-Z0-9]{2,10}-[A-Z0-9]{2,10}$' then 'X:' || replace(p_name, '-', '')
+    when p_cluster = 'indices' and p_name ~ '^I:[A-Z0-9.]{1,20}$' then p_name
+    when p_cluster = 'stocks' and p_name ~ '^[A-Z][A-Z0-9.]{0,11}$' then p_name
+  end
+$function$
+CREATE OR REPLACE FUNCTION market.quote_order_key(p_quoted_at timestamp with time zone, p_seq bigint)
+ RETURNS bytea
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  select set_byte(timestamptz_send(p_quoted_at), 0, get_byte(timestamptz_send(p_quoted_at), 0) # 128)
+      || set_byte(int8send(p_seq), 0, get_byte(int8send(p_seq), 0) # 128)
 $function$
 CREATE OR REPLACE FUNCTION market.rebuild_bars(p_instruments integer[], p_from timestamp with time zone[], p_to timestamp with time zone[])
  RETURNS void
@@ -928,6 +1598,56 @@ begin
                      'select s.instrument_id, market.bar_bucket($4, s.bucket), '
                      '(array_agg(s.open order by s.bucket))[1], max(s.high), min(s.low), '
                      '(array_agg(s.close order by s.bucket desc))[1], sum(s.volume), sum(s.notional), sum(s.trades) '
+                     'from unnest($1, $2, $3) as r(instrument_id, range_from, range_to) '
+                     'join market.%I s on s.instrument_id = r.instrument_id and s.bucket >= r.range_from and s.bucket < r.range_to '
+                     'group by 1, 2',
+                     v_target, v_source)
+        using v_instruments, v_from, v_to, v_tf.width;
+    end if;
+    v_source := v_target;
+  end loop;
+end
+$function$
+CREATE OR REPLACE FUNCTION market.rebuild_quote_bars(p_instruments integer[], p_from timestamp with time zone[], p_to timestamp with time zone[])
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_tf record;
+  v_target text;
+  v_source text;
+  v_instruments integer[] := p_instruments;
+  v_from timestamptz[] := p_from;
+  v_to timestamptz[] := p_to;
+begin
+  for v_tf in select * from market.bar_timeframes() order by level loop
+    select coalesce(array_agg(r.instrument_id), '{}'), coalesce(array_agg(r.range_from), '{}'),
+           coalesce(array_agg(r.range_to), '{}')
+      into v_instruments, v_from, v_to
+      from market.bar_ranges(v_instruments, v_from, v_to, v_tf.width) r;
+    v_target := 'quote_bars_' || v_tf.timeframe || '_data';
+    -- Delete, then insert what the source holds: a bucket with nothing left loses its bar.
+    execute format('delete from market.%I b using unnest($1, $2, $3) as r(instrument_id, range_from, range_to) '
+                   'where b.instrument_id = r.instrument_id and b.bucket >= r.range_from and b.bucket < r.range_to',
+                   v_target)
+      using v_instruments, v_from, v_to;
+    if v_tf.level = 1 then
+      insert into market.quote_bars_1m_data (instrument_id, bucket, open, high, low, close, ticks, slots)
+      select q.instrument_id, market.bar_bucket(interval '1 minute', q.quoted_at),
+             (array_agg((q.bid + q.ask) / 2 order by market.quote_order_key(q.quoted_at, q.seq)))[1],
+             max((q.bid + q.ask) / 2), min((q.bid + q.ask) / 2),
+             (array_agg((q.bid + q.ask) / 2 order by market.quote_order_key(q.quoted_at, q.seq) desc))[1],
+             count(*), count(distinct market.bar_bucket(interval '10 seconds', q.quoted_at))
+      from unnest(v_instruments, v_from, v_to) as r(instrument_id, range_from, range_to)
+      join market.instruments i on i.instrument_id = r.instrument_id and i.asset_class in ('forex', 'cfd')
+      join market.quotes q on q.instrument_id = r.instrument_id and q.quoted_at >= r.range_from and q.quoted_at < r.range_to
+      where q.tradeable and q.bid is not null and q.ask is not null
+      group by 1, 2;
+    else
+      execute format('insert into market.%I (instrument_id, bucket, open, high, low, close, ticks, slots) '
+                     'select s.instrument_id, market.bar_bucket($4, s.bucket), '
+                     '(array_agg(s.open order by s.bucket))[1], max(s.high), min(s.low), '
+                     '(array_agg(s.close order by s.bucket desc))[1], sum(s.ticks), sum(s.slots) '
                      'from unnest($1, $2, $3) as r(instrument_id, range_from, range_to) '
                      'join market.%I s on s.instrument_id = r.instrument_id and s.bucket >= r.range_from and s.bucket < r.range_to '
                      'group by 1, 2',
@@ -994,6 +1714,65 @@ begin
                         else array[p_instrument] end;
   perform market.rebuild_bars(v_instruments, array_fill(v_from, array[cardinality(v_instruments)]),
                               array_fill(v_to, array[cardinality(v_instruments)]));
+  return (extract(epoch from v_to - v_from) / 60)::integer;
+end
+$function$
+CREATE OR REPLACE FUNCTION market.refresh_quote_bars(p_limit integer)
+ RETURNS integer
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_instruments integer[];
+  v_from timestamptz[];
+  v_to timestamptz[];
+begin
+  if p_limit is null or p_limit < 1 then
+    raise exception using errcode = '22023',
+      message = format('market.refresh_quote_bars: expected a positive p_limit, received %s', coalesce(p_limit::text, 'null'));
+  end if;
+  perform pg_advisory_xact_lock(hashtext('market.rebuild_quote_bars'));
+  with claimed as (
+    delete from market.quote_bar_invalidations i
+    using (select c.instrument_id, c.bucket from market.quote_bar_invalidations c
+           order by c.bucket, c.instrument_id limit p_limit for update skip locked) c
+    where i.instrument_id = c.instrument_id and i.bucket = c.bucket
+    returning i.instrument_id, i.bucket
+  )
+  select array_agg(instrument_id), array_agg(bucket), array_agg(bucket + interval '1 minute')
+    into v_instruments, v_from, v_to
+    from claimed;
+  if v_instruments is null then
+    return 0;
+  end if;
+  perform market.rebuild_quote_bars(v_instruments, v_from, v_to);
+  return cardinality(v_instruments);
+end
+$function$
+CREATE OR REPLACE FUNCTION market.refresh_quote_bars_window(p_instrument integer, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS integer
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_from timestamptz;
+  v_to timestamptz;
+  v_instruments integer[];
+begin
+  if p_from is null or p_to is null then
+    raise exception using errcode = '22004', message = 'market.refresh_quote_bars_window: expected p_from and p_to, received null';
+  end if;
+  if p_to <= p_from then
+    return 0;
+  end if;
+  v_from := market.bar_bucket(interval '1 minute', p_from);
+  v_to := market.bar_bucket(interval '1 minute', p_to - interval '1 microsecond') + interval '1 minute';
+  perform pg_advisory_xact_lock(hashtext('market.rebuild_quote_bars'));
+  delete from market.quote_bar_invalidations
+  where (p_instrument is null or instrument_id = p_instrument) and bucket >= v_from and bucket < v_to;
+  v_instruments := case when p_instrument is null
+                        then array(select instrument_id from market.instruments where asset_class in ('forex', 'cfd') order by 1)
+                        else array[p_instrument] end;
+  perform market.rebuild_quote_bars(v_instruments, array_fill(v_from, array[cardinality(v_instruments)]),
+                                    array_fill(v_to, array[cardinality(v_instruments)]));
   return (extract(epoch from v_to - v_from) / 60)::integer;
 end
 $function$
@@ -1120,6 +1899,20 @@ CREATE OR REPLACE FUNCTION ops.clickhouse_tsv(p_text text)
 AS $function$
   select coalesce(replace(replace(replace(replace(p_text, '\', '\\'), E'\t', '\t'), E'\n', '\n'), E'\r', '\r'), '\N')
 $function$
+CREATE OR REPLACE FUNCTION ops.connection_events_over_time(p_from timestamp with time zone, p_to timestamp with time zone, p_interval_ms bigint, p_venue text DEFAULT NULL::text)
+ RETURNS TABLE("time" timestamp with time zone, feed text, kind text, series text, events bigint)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+  with b as (select ops.dashboard_bucket(p_from, p_to, p_interval_ms) as width)
+  select date_bin(b.width, e.at, p_from) as time, e.feed, e.kind, e.feed || ': ' || e.kind as series, count(*) as events
+  from ops.session_events e, b
+  where e.at >= p_from and e.at < p_to and (p_venue is null or e.venue = p_venue)
+    and e.kind in ('connecting', 'disconnected', 'error_frame', 'stale', 'sequence_break', 'resync', 'circuit_open')
+  group by 1, 2, 3, 4, b.width
+  order by 1, 2, 3
+$function$
 CREATE OR REPLACE FUNCTION ops.create_time_table(p_ddl text, p_table text, p_time_column text, p_partition interval, p_chunk interval)
  RETURNS void
  LANGUAGE plpgsql
@@ -1135,6 +1928,14 @@ begin
     insert into ops.time_tables values (p_table::regclass, p_time_column, p_partition, 'partitioned');
   end if;
 end
+$function$
+CREATE OR REPLACE FUNCTION ops.dashboard_bucket(p_from timestamp with time zone, p_to timestamp with time zone, p_interval_ms bigint)
+ RETURNS interval
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  -- Grafana's interval, but never under a second nor more than 2000 buckets in the range.
+  select greatest(coalesce(p_interval_ms, 60000) * interval '1 millisecond', interval '1 second', (p_to - p_from) / 2000)
 $function$
 CREATE OR REPLACE FUNCTION ops.drop_partitions_before(p_table regclass, p_before timestamp with time zone)
  RETURNS integer
@@ -1203,6 +2004,37 @@ begin
   return v_created;
 end
 $function$
+CREATE OR REPLACE FUNCTION ops.ingest_rate(p_from timestamp with time zone, p_to timestamp with time zone, p_interval_ms bigint, p_venue text DEFAULT NULL::text)
+ RETURNS TABLE("time" timestamp with time zone, venue text, stream text, frames bigint, per_second numeric)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+  with b as (select ops.dashboard_bucket(p_from, p_to, p_interval_ms) as width)
+  select date_bin(b.width, f.received_at, p_from) as time, f.venue, f.stream, count(*) as frames,
+         round(count(*) / extract(epoch from b.width), 3) as per_second
+  from staging.frames f, b
+  where f.received_at >= p_from and f.received_at < p_to and (p_venue is null or f.venue = p_venue)
+  group by 1, 2, 3, b.width
+  order by 1, 2, 3
+$function$
+CREATE OR REPLACE FUNCTION ops.landing_latency(p_from timestamp with time zone, p_to timestamp with time zone, p_interval_ms bigint)
+ RETURNS TABLE("time" timestamp with time zone, batches bigint, frames bigint, mean_seconds numeric, max_seconds numeric)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+  -- landed_at is the start of the landing transaction, so this is the wait of the oldest frame of
+  -- each batch before its COPY began; /metrics has the exact receive-to-commit histogram.
+  with b as (select ops.dashboard_bucket(p_from, p_to, p_interval_ms) as width)
+  select date_bin(b.width, x.landed_at, p_from) as time, count(*) as batches, sum(x.frames)::bigint as frames,
+         round(avg(extract(epoch from x.landed_at - x.first_received_at)), 6) as mean_seconds,
+         round(max(extract(epoch from x.landed_at - x.first_received_at)), 6) as max_seconds
+  from ops.batches x, b
+  where x.landed_at >= p_from and x.landed_at < p_to and x.frames > 0 and x.first_received_at is not null
+  group by 1, b.width
+  order by 1
+$function$
 CREATE OR REPLACE FUNCTION ops.partition_name(p_table regclass, p_start timestamp with time zone, p_interval interval)
  RETURNS text
  LANGUAGE sql
@@ -1224,6 +2056,8 @@ $function$
 CREATE OR REPLACE FUNCTION ops.record_events(p_events jsonb)
  RETURNS void
  LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
 AS $function$
 begin
   insert into ops.session_events (session_id, feed, venue, at, kind, detail)
@@ -1268,9 +2102,23 @@ begin
     and g.gap_from <= (e->'detail'->>'firstFrameAt')::timestamptz;
 end
 $function$
+CREATE OR REPLACE FUNCTION ops.request_bars_refresh()
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+begin
+  -- plpgsql, not sql: the job queue's schema is installed by the worker, possibly after this.
+  perform graphile_worker.add_job('bars_refresh', '{}'::json, job_key := 'bars_refresh',
+                                  run_at := now() + interval '1 second', job_key_mode := 'preserve_run_at');
+end
+$function$
 CREATE OR REPLACE FUNCTION ops.run_maintenance()
  RETURNS jsonb
  LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
 AS $function$
 declare
   v_created integer;
@@ -1303,6 +2151,45 @@ CREATE OR REPLACE FUNCTION ops.setting(p_key text, p_default text)
  STABLE
 AS $function$
   select coalesce((select value from ops.settings where key = p_key), p_default)
+$function$
+CREATE OR REPLACE FUNCTION quality.coverage_by_day(p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS TABLE("time" timestamp with time zone, venue text, symbol text, minutes_with_data bigint, minutes bigint, coverage numeric)
+ LANGUAGE sql
+ STABLE
+AS $function$
+  -- A minute is covered when the instrument has a bar in it: a trade bar, or a quote bar for
+  -- quote-priced instruments. Days are UTC days; the range's first and last days count only
+  -- their minutes inside the range.
+  with covered as (
+    select b.venue, b.symbol, b.bucket from market.bars_1m b where b.bucket >= p_from and b.bucket < p_to
+    union
+    select q.venue, q.symbol, q.bucket from market.quote_bars_1m q where q.bucket >= p_from and q.bucket < p_to
+  ), days as (
+    select c.venue, c.symbol, date_trunc('day', c.bucket, 'UTC') as day, count(*) as minutes_with_data
+    from covered c
+    group by 1, 2, 3
+  )
+  select d.day, d.venue, d.symbol, d.minutes_with_data, m.minutes, round(d.minutes_with_data::numeric / m.minutes, 4)
+  from days d
+  cross join lateral (select (extract(epoch from least(d.day + interval '1 day', p_to) - greatest(d.day, p_from)) / 60)::bigint as minutes) m
+  order by 1, 2, 3
+$function$
+CREATE OR REPLACE FUNCTION quality.gaps_over_time(p_from timestamp with time zone, p_to timestamp with time zone, p_interval_ms bigint)
+ RETURNS TABLE("time" timestamp with time zone, label text, gaps bigint)
+ LANGUAGE sql
+ STABLE
+AS $function$
+  with b as (select ops.dashboard_bucket(p_from, p_to, p_interval_ms) as width),
+  buckets as (
+    select t as bucket_from, t + b.width as bucket_to
+    from b, generate_series(date_bin(b.width, p_from, p_from), p_to, b.width) t
+  )
+  select k.bucket_from as time, g.label, count(*) as gaps
+  from buckets k
+  join quality.gap_ledger g on g.gap_from < k.bucket_to and coalesce(g.gap_to, now()) >= k.bucket_from
+  where g.gap_from < p_to and coalesce(g.gap_to, 'infinity') >= p_from
+  group by 1, 2
+  order by 1, 2
 $function$
 CREATE OR REPLACE FUNCTION staging.binance_frames(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_stream text)
  RETURNS TABLE(frame_id bigint, batch_id uuid, venue text, stream text, received_at timestamp with time zone, source text, payload text, d jsonb)
@@ -1422,6 +2309,20 @@ CREATE OR REPLACE FUNCTION staging.is_int(p_value jsonb)
 AS $function$
   select jsonb_typeof(p_value) = 'number' and pg_input_is_valid(p_value::text, 'bigint')
 $function$
+CREATE OR REPLACE FUNCTION staging.json_nonnegative(p_value jsonb)
+ RETURNS numeric
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+AS $function$
+  select case when jsonb_typeof(p_value) = 'number' then staging.nonnegative_decimal(p_value #>> '{}') end
+$function$
+CREATE OR REPLACE FUNCTION staging.json_positive(p_value jsonb)
+ RETURNS numeric
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+AS $function$
+  select case when jsonb_typeof(p_value) = 'number' then staging.positive_decimal(p_value #>> '{}') end
+$function$
 CREATE OR REPLACE FUNCTION staging.levels_valid(p_levels jsonb)
  RETURNS boolean
  LANGUAGE sql
@@ -1452,6 +2353,8 @@ $function$
 CREATE OR REPLACE FUNCTION staging.normalize_batch(p_batch uuid)
  RETURNS jsonb
  LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
 AS $function$
 declare
   v_norm record;
@@ -1798,12 +2701,27 @@ CREATE OR REPLACE FUNCTION staging.normalize_binance_v1(p_batch uuid, p_from tim
 AS $function$
 declare
   v_counts jsonb := '{}';
+  v_streams text[];
 begin
-  v_counts := staging.merge_counts(v_counts, staging.normalize_binance_trades_v1(p_batch, p_from, p_to));
-  v_counts := staging.merge_counts(v_counts, staging.normalize_binance_agg_trades_v1(p_batch, p_from, p_to));
-  v_counts := staging.merge_counts(v_counts, staging.normalize_binance_quotes_v1(p_batch, p_from, p_to));
-  v_counts := staging.merge_counts(v_counts, staging.normalize_binance_book_v1(p_batch, p_from, p_to));
-  v_counts := staging.merge_counts(v_counts, staging.normalize_binance_other_v1(p_batch, p_from, p_to));
+  -- Only the normalizers for streams present in the batch run: small live batches stay cheap.
+  select array_agg(distinct f.stream) into v_streams
+  from staging.frames f
+  where f.batch_id = p_batch and f.venue = 'binance' and f.received_at >= p_from and f.received_at < p_to;
+  if 'trade' = any (v_streams) then
+    v_counts := staging.merge_counts(v_counts, staging.normalize_binance_trades_v1(p_batch, p_from, p_to));
+  end if;
+  if 'aggTrade' = any (v_streams) then
+    v_counts := staging.merge_counts(v_counts, staging.normalize_binance_agg_trades_v1(p_batch, p_from, p_to));
+  end if;
+  if 'bookTicker' = any (v_streams) then
+    v_counts := staging.merge_counts(v_counts, staging.normalize_binance_quotes_v1(p_batch, p_from, p_to));
+  end if;
+  if v_streams && array['depth', 'depth_snapshot'] then
+    v_counts := staging.merge_counts(v_counts, staging.normalize_binance_book_v1(p_batch, p_from, p_to));
+  end if;
+  if not (v_streams <@ array['trade', 'aggTrade', 'bookTicker', 'depth', 'depth_snapshot']) then
+    v_counts := staging.merge_counts(v_counts, staging.normalize_binance_other_v1(p_batch, p_from, p_to));
+  end if;
   return v_counts;
 end
 $function$
@@ -1985,6 +2903,251 @@ begin
   return v_counts;
 end
 $function$
+CREATE OR REPLACE FUNCTION staging.normalize_oanda_candles_v1(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS jsonb
+ LANGUAGE sql
+AS $function$
+  -- GET /v3/instruments/<I>/candles: {"instrument","granularity","candles":[{"time","volume",
+  -- "complete","mid"|"bid"|"ask":{"o","h","l","c"}}]}. One market.candles row per candle and
+  -- price side present; volume is OANDA's tick count. The instrument is the one the request
+  -- named, and the payload must agree. A candle served while its bucket was open (complete false)
+  -- is kept as incomplete and replaced by a later landing (the complete one).
+  with pages as materialized (
+    select f.frame_id, f.batch_id, f.venue, f.stream, f.received_at, f.source, f.payload, f.request,
+           case when pg_input_is_valid(f.payload, 'jsonb') then f.payload::jsonb end as d,
+           substring(f.request from '^GET /v3/instruments/([A-Za-z0-9_]+)/candles') as req_instrument,
+           substring(f.request from ' ([0-9]{3})$') as status
+    from staging.frames f
+    where f.batch_id = p_batch and f.venue = 'oanda' and f.stream = 'candles'
+      and f.received_at >= p_from and f.received_at < p_to
+  ), registered as (
+    insert into market.instruments (venue, venue_symbol, symbol, base, quote, asset_class)
+    select 'oanda', n.s, c.symbol, c.base, c.quote, c.asset_class
+    from (select distinct p.req_instrument as s from pages p where p.req_instrument ~ '^[A-Z0-9]{2,12}_[A-Z]{3}$') n
+    cross join lateral market.oanda_symbol(n.s) c
+    where not exists (select 1 from market.instruments i where i.venue = 'oanda' and i.venue_symbol = n.s)
+    on conflict (venue, venue_symbol) do nothing
+    returning instrument_id, venue_symbol
+  ), instruments as (
+    select instrument_id, venue_symbol from market.instruments where venue = 'oanda'
+    union all
+    select instrument_id, venue_symbol from registered
+  ), checked_pages as materialized (
+    select p.*, i.instrument_id, staging.oanda_granularity(p.d->>'granularity') as timeframe,
+      case
+        when p.status is distinct from '200' then 'HTTP ' || coalesce(p.status, '(no status)') || ' response: ' || left(p.payload, 200)
+        when p.d is null then 'payload is not valid JSON'
+        when jsonb_typeof(p.d) <> 'object' then 'expected a JSON object, received ' || jsonb_typeof(p.d)
+        when i.instrument_id is null then 'request does not name an instrument: ' || coalesce(p.request, '(none)')
+        when p.d->>'instrument' is distinct from p.req_instrument
+          then 'instrument ' || coalesce((p.d->'instrument')::text, '(none)') || ' is not the requested ' || p.req_instrument
+        when staging.oanda_granularity(p.d->>'granularity') is null
+          then 'unknown granularity: ' || coalesce((p.d->'granularity')::text, '(none)')
+        when jsonb_typeof(p.d->'candles') is distinct from 'array' then 'candles is not an array'
+      end as problem
+    from pages p
+    left join instruments i on i.venue_symbol = p.req_instrument
+  ), items as materialized (
+    select p.frame_id, p.batch_id, p.stream, p.received_at, p.source, p.instrument_id, p.timeframe,
+           (e.n - 1)::integer as item, e.c,
+           case when jsonb_typeof(e.c->'time') = 'string' then staging.oanda_time(e.c->>'time') end as bucket
+    from checked_pages p
+    cross join lateral jsonb_array_elements(p.d->'candles') with ordinality e(c, n)
+    where p.problem is null
+  ), sides as materialized (
+    -- One row per candle and price side it carries.
+    select i.*, s.side, i.c->(s.key) as ohlc,
+           case when jsonb_typeof(i.c->(s.key)->'o') = 'string' then staging.positive_decimal(i.c->(s.key)->>'o') end as o,
+           case when jsonb_typeof(i.c->(s.key)->'h') = 'string' then staging.positive_decimal(i.c->(s.key)->>'h') end as h,
+           case when jsonb_typeof(i.c->(s.key)->'l') = 'string' then staging.positive_decimal(i.c->(s.key)->>'l') end as l,
+           case when jsonb_typeof(i.c->(s.key)->'c') = 'string' then staging.positive_decimal(i.c->(s.key)->>'c') end as cl
+    from items i
+    cross join (values ('mid', 'mid'), ('bid', 'bid'), ('ask', 'ask')) s(key, side)
+    where i.c ? s.key
+  ), checked as materialized (
+    select s.*,
+      case
+        when jsonb_typeof(s.c) <> 'object' then 'expected a candle object, received ' || left(s.c::text, 80)
+        when s.bucket is null then 'time is not an RFC 3339 or UNIX time: ' || coalesce((s.c->'time')::text, '(none)')
+        when jsonb_typeof(s.c->'complete') is distinct from 'boolean' then 'complete is not a boolean'
+        when case when staging.is_int(s.c->'volume') then (s.c->>'volume')::bigint < 0 else true end
+          then 'volume is not a non-negative integer'
+        when s.o is null or s.h is null or s.l is null or s.cl is null
+          then s.side || ' o, h, l, c are not positive decimal strings: ' || left(s.ohlc::text, 80)
+        when s.l > least(s.o, s.cl) or s.h < greatest(s.o, s.cl) then s.side || ' low or high does not bound open and close'
+        when s.bucket > s.received_at then 'candle time ' || (s.c->>'time') || ' is after the page was received'
+        else staging.time_problem(s.bucket, s.received_at)
+      end as problem
+    from sides s
+  ), candle_less as (
+    -- A candle with no price side at all is malformed (the request asked for some).
+    select i.frame_id, i.item, 'candle has none of mid, bid, ask: ' || left(i.c::text, 80) as problem, i.c::text as payload
+    from items i
+    where not (jsonb_typeof(i.c) = 'object' and (i.c ? 'mid' or i.c ? 'bid' or i.c ? 'ask'))
+  ), good as materialized (
+    select distinct on (g.instrument_id, g.timeframe, g.side, g.bucket) g.*,
+           exists (select 1 from market.candles c
+                   where c.instrument_id = g.instrument_id and c.timeframe = g.timeframe
+                     and c.price_side = g.side and c.bucket = g.bucket) as existed
+    from checked g
+    where g.problem is null
+    order by g.instrument_id, g.timeframe, g.side, g.bucket, g.received_at desc, g.frame_id desc, g.item desc
+  ), ups as (
+    insert into market.candles as c (instrument_id, timeframe, bucket, price_side, open, high, low, close, volume,
+                                     volume_kind, complete, source, received_at, frame_id)
+    select g.instrument_id, g.timeframe, g.bucket, g.side, g.o, g.h, g.l, g.cl, (g.c->>'volume')::numeric, 'tick_count',
+           (g.c->>'complete')::boolean, g.source, g.received_at, g.frame_id
+    from good g
+    on conflict (instrument_id, timeframe, price_side, bucket) do update
+      set open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,
+          volume = excluded.volume, volume_kind = excluded.volume_kind, complete = excluded.complete,
+          source = excluded.source, received_at = excluded.received_at, frame_id = excluded.frame_id
+      where not c.complete and (excluded.complete or excluded.received_at >= c.received_at)
+    returning c.instrument_id, c.timeframe, c.price_side, c.bucket
+  ), bad as (
+    select frame_id, -1 as item, problem, payload from checked_pages where problem is not null
+    union all
+    select frame_id, item, problem, payload from candle_less
+    union all
+    select distinct on (frame_id, item) frame_id, item, problem, c::text from checked where problem is not null
+  ), q as (
+    insert into staging.quarantine (frame_id, item, batch_id, venue, stream, received_at, payload, reason, normalizer)
+    select b.frame_id, b.item, p.batch_id, 'oanda', p.stream, p.received_at, b.payload, b.problem, 'normalize_oanda_candles_v1'
+    from bad b join pages p using (frame_id)
+    on conflict (frame_id, item) do nothing
+  )
+  select jsonb_build_object(
+    'candle_pages', (select count(*) from checked_pages where problem is null),
+    'candles', (select count(*) from ups u join good g on g.instrument_id = u.instrument_id and g.timeframe = u.timeframe
+                                                        and g.side = u.price_side and g.bucket = u.bucket
+                where not g.existed),
+    'candles_updated', (select count(*) from ups u join good g on g.instrument_id = u.instrument_id and g.timeframe = u.timeframe
+                                                                and g.side = u.price_side and g.bucket = u.bucket
+                        where g.existed),
+    'candles_duplicate', (select count(*) from checked where problem is null) - (select count(*) from ups),
+    'quarantined', (select count(*) from bad))
+$function$
+CREATE OR REPLACE FUNCTION staging.normalize_oanda_other_v1(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS jsonb
+ LANGUAGE sql
+AS $function$
+  with q as (
+    insert into staging.quarantine (frame_id, item, batch_id, venue, stream, received_at, payload, reason, normalizer)
+    select f.frame_id, -1, f.batch_id, f.venue, f.stream, f.received_at, f.payload,
+           'unknown oanda stream ' || f.stream, 'normalize_oanda_other_v1'
+    from staging.frames f
+    where f.batch_id = p_batch and f.venue = 'oanda' and f.received_at >= p_from and f.received_at < p_to
+      and f.stream not in ('pricing', 'candles')
+    on conflict (frame_id, item) do nothing
+    returning 1
+  )
+  select jsonb_build_object('quarantined', (select count(*) from q))
+$function$
+CREATE OR REPLACE FUNCTION staging.normalize_oanda_prices_v1(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS jsonb
+ LANGUAGE sql
+AS $function$
+  with src as materialized (
+    select f.frame_id, f.batch_id, f.venue, f.stream, f.received_at, f.source, f.payload,
+           case when pg_input_is_valid(f.payload, 'jsonb') then f.payload::jsonb end as d
+    from staging.frames f
+    where f.batch_id = p_batch and f.venue = 'oanda' and f.stream = 'pricing'
+      and f.received_at >= p_from and f.received_at < p_to
+  ), parsed as materialized (
+    select s.*, s.d->>'instrument' as sym,
+           case when jsonb_typeof(s.d->'time') = 'string' then staging.oanda_time(s.d->>'time') end as quoted_at,
+           case when jsonb_typeof(s.d->'tradeable') = 'boolean' then (s.d->>'tradeable')::boolean
+                when s.d->>'status' in ('tradeable', 'non-tradeable', 'invalid') then s.d->>'status' = 'tradeable' end as tradeable,
+           b.n as bid_levels, b.bad as bid_bad, b.best as bid, b.size as bid_size,
+           a.n as ask_levels, a.bad as ask_bad, a.best as ask, a.size as ask_size
+    from src s
+    cross join lateral (
+      select count(*) as n, count(*) filter (where x.p is null or x.l is null) as bad, max(x.p) as best,
+             (array_agg(x.l order by x.p desc nulls last))[1] as size
+      from (select case when jsonb_typeof(e->'price') = 'string' then staging.positive_decimal(e->>'price') end as p,
+                   case when jsonb_typeof(e->'liquidity') = 'number' then staging.nonnegative_decimal(e->>'liquidity') end as l
+            from jsonb_array_elements(case when jsonb_typeof(s.d->'bids') = 'array' then s.d->'bids' else '[]' end) e) x
+    ) b
+    cross join lateral (
+      select count(*) as n, count(*) filter (where x.p is null or x.l is null) as bad, min(x.p) as best,
+             (array_agg(x.l order by x.p asc nulls last))[1] as size
+      from (select case when jsonb_typeof(e->'price') = 'string' then staging.positive_decimal(e->>'price') end as p,
+                   case when jsonb_typeof(e->'liquidity') = 'number' then staging.nonnegative_decimal(e->>'liquidity') end as l
+            from jsonb_array_elements(case when jsonb_typeof(s.d->'asks') = 'array' then s.d->'asks' else '[]' end) e) x
+    ) a
+  ), registered as (
+    insert into market.instruments (venue, venue_symbol, symbol, base, quote, asset_class)
+    select 'oanda', n.sym, c.symbol, c.base, c.quote, c.asset_class
+    from (select distinct p.sym from parsed p where p.sym ~ '^[A-Z0-9]{2,12}_[A-Z]{3}$') n
+    cross join lateral market.oanda_symbol(n.sym) c
+    where not exists (select 1 from market.instruments i where i.venue = 'oanda' and i.venue_symbol = n.sym)
+    on conflict (venue, venue_symbol) do nothing
+    returning instrument_id, venue_symbol, asset_class
+  ), instruments as (
+    select instrument_id, venue_symbol, asset_class from market.instruments where venue = 'oanda'
+    union all
+    select instrument_id, venue_symbol, asset_class from registered
+  ), checked as materialized (
+    select p.*, i.instrument_id, i.asset_class,
+      case
+        when p.d is null then 'payload is not valid JSON'
+        when jsonb_typeof(p.d) <> 'object' then 'expected a JSON object, received ' || jsonb_typeof(p.d)
+        when p.d->>'type' is distinct from 'PRICE' then 'expected type PRICE, received type=' || coalesce(p.d->>'type', '(none)')
+        when i.instrument_id is null then 'missing or malformed instrument: ' || coalesce((p.d->'instrument')::text, '(none)')
+        when p.quoted_at is null then 'time is not an RFC 3339 UTC time: ' || coalesce((p.d->'time')::text, '(none)')
+        when jsonb_typeof(p.d->'bids') is distinct from 'array' or jsonb_typeof(p.d->'asks') is distinct from 'array'
+          then 'bids or asks is not an array'
+        when p.bid_bad > 0 or p.ask_bad > 0 then 'a price level is not {price: positive decimal string, liquidity: number}'
+        when p.bid_levels = 0 and p.ask_levels = 0 then 'no bid and no ask'
+        when p.tradeable is null then 'neither a tradeable flag nor a known status: ' || coalesce((p.d->'status')::text, '(none)')
+        else staging.time_problem(p.quoted_at, p.received_at)
+      end as problem
+    from parsed p
+    left join instruments i on i.venue_symbol = p.sym
+  ), ins as (
+    insert into market.quotes (instrument_id, quoted_at, seq, bid, bid_size, ask, ask_size, tradeable, time_source,
+                               received_at, source, frame_id)
+    select c.instrument_id, c.quoted_at, staging.epoch_us_of(c.quoted_at), c.bid, c.bid_size, c.ask, c.ask_size,
+           c.tradeable, 'venue', c.received_at, c.source, c.frame_id
+    from checked c
+    where c.problem is null
+    on conflict do nothing
+    returning instrument_id, quoted_at, tradeable, bid, ask
+  ), inv as (
+    -- Tradeable two-sided quotes of quote-priced instruments make bars (sql/market/quote_bars*.sql).
+    insert into market.quote_bar_invalidations (instrument_id, bucket)
+    select distinct n.instrument_id, date_trunc('minute', n.quoted_at)
+    from ins n
+    join instruments i on i.instrument_id = n.instrument_id
+    where n.tradeable and n.bid is not null and n.ask is not null and i.asset_class in ('forex', 'cfd')
+    on conflict (instrument_id, bucket) do update set invalidated_at = excluded.invalidated_at
+  ), q as (
+    insert into staging.quarantine (frame_id, item, batch_id, venue, stream, received_at, payload, reason, normalizer)
+    select frame_id, -1, batch_id, venue, stream, received_at, payload, problem, 'normalize_oanda_prices_v1'
+    from checked where problem is not null
+    on conflict (frame_id, item) do nothing
+  )
+  select jsonb_build_object(
+    'quotes', (select count(*) from ins),
+    'quotes_non_tradeable', (select count(*) from ins where not tradeable),
+    'bar_quotes', (select count(*) from ins n join instruments i on i.instrument_id = n.instrument_id
+                   where n.tradeable and n.bid is not null and n.ask is not null and i.asset_class in ('forex', 'cfd')),
+    'quotes_duplicate', (select count(*) from checked where problem is null) - (select count(*) from ins),
+    'quarantined', (select count(*) from checked where problem is not null))
+$function$
+CREATE OR REPLACE FUNCTION staging.normalize_oanda_v1(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_counts jsonb := '{}';
+begin
+  v_counts := staging.merge_counts(v_counts, staging.normalize_oanda_prices_v1(p_batch, p_from, p_to));
+  v_counts := staging.merge_counts(v_counts, staging.normalize_oanda_candles_v1(p_batch, p_from, p_to));
+  v_counts := staging.merge_counts(v_counts, staging.normalize_oanda_other_v1(p_batch, p_from, p_to));
+  return v_counts;
+end
+$function$
 CREATE OR REPLACE FUNCTION staging.normalize_pending(p_limit integer DEFAULT 100)
  RETURNS integer
  LANGUAGE plpgsql
@@ -2007,6 +3170,380 @@ begin
   end loop;
   return v_done;
 end
+$function$
+CREATE OR REPLACE FUNCTION staging.normalize_polygon_aggs_v1(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS jsonb
+ LANGUAGE sql
+AS $function$
+  -- GET /v2/aggs/ticker/<T>/range/<n>/<timespan>/<from>/<to> (and its next_url pages):
+  -- {"ticker","adjusted","results":[{"o","h","l","c","v","vw","n","t"}],"next_url"?}. Bars start at
+  -- t (ms). Price side: bid for forex (the venue builds forex aggregates from the bid), value for
+  -- indices, trade otherwise. Volume: tick count for forex, base units (shares, coins) for stocks
+  -- and crypto, none for indices; n is a trade count except for forex. Stock aggregates adjusted for
+  -- splits change after every split, so only unadjusted ones (adjusted false, stated in the page)
+  -- are stored: prices as traded, like the live trades; an adjusted stock page is quarantined.
+  with pages as materialized (
+    select f.frame_id, f.batch_id, f.venue, f.stream, f.received_at, f.source, f.payload, f.request,
+           case when pg_input_is_valid(f.payload, 'jsonb') then f.payload::jsonb end as d,
+           r.m[1] as req_ticker, r.m[2]::integer as multiplier, r.m[3] as timespan,
+           substring(f.request from ' ([0-9]{3})$') as status
+    from staging.frames f
+    left join lateral (select regexp_match(f.request,
+                         '^GET /v2/aggs/ticker/([A-Za-z0-9:.]+)/range/([1-9][0-9]{0,5})/(second|minute|hour|day|week|month|quarter|year)/') as m) r
+      on true
+    where f.batch_id = p_batch and f.venue = 'polygon' and f.stream = 'aggs'
+      and f.received_at >= p_from and f.received_at < p_to
+  ), registered as (
+    insert into market.instruments (venue, venue_symbol, symbol, base, quote, asset_class)
+    select 'polygon', n.t, c.symbol, c.base, c.quote, c.asset_class
+    from (select distinct p.req_ticker as t from pages p
+          where p.req_ticker ~ '^(C:[A-Z]{6}|X:[A-Z0-9]{4,20}|I:[A-Z0-9.]{1,20}|[A-Z][A-Z0-9.]{0,11})$') n
+    cross join lateral market.polygon_symbol(n.t) c
+    where not exists (select 1 from market.instruments i where i.venue = 'polygon' and i.venue_symbol = n.t)
+    on conflict (venue, venue_symbol) do nothing
+    returning instrument_id, venue_symbol, asset_class
+  ), instruments as (
+    select instrument_id, venue_symbol, asset_class from market.instruments where venue = 'polygon'
+    union all
+    select instrument_id, venue_symbol, asset_class from registered
+  ), checked_pages as materialized (
+    select p.*, i.instrument_id, i.asset_class,
+           case p.timespan when 'second' then p.multiplier || 's' when 'minute' then p.multiplier || 'm'
+                           when 'hour' then p.multiplier || 'h' when 'day' then p.multiplier || 'd'
+                           when 'week' then p.multiplier || 'w' when 'month' then p.multiplier || 'mo'
+                           when 'quarter' then p.multiplier * 3 || 'mo' when 'year' then p.multiplier * 12 || 'mo' end
+             as timeframe,
+      case
+        when p.status is distinct from '200' then 'HTTP ' || coalesce(p.status, '(no status)') || ' response: ' || left(p.payload, 200)
+        when p.d is null then 'payload is not valid JSON'
+        when jsonb_typeof(p.d) <> 'object' then 'expected a JSON object, received ' || jsonb_typeof(p.d)
+        when p.req_ticker is null then 'request is not an aggregates request: ' || coalesce(p.request, '(none)')
+        when i.instrument_id is null then 'malformed ticker in the request: ' || p.req_ticker
+        when p.d->>'ticker' is distinct from p.req_ticker
+          then 'ticker ' || coalesce((p.d->'ticker')::text, '(none)') || ' is not the requested ' || p.req_ticker
+        when i.asset_class = 'equity' and jsonb_typeof(p.d->'adjusted') is distinct from 'boolean'
+          then 'a stock aggregates page must state adjusted'
+        when i.asset_class = 'equity' and (p.d->>'adjusted')::boolean
+          then 'adjusted stock aggregates are not stored (market.candles keeps prices as traded: request adjusted=false)'
+        when p.d ? 'results' and jsonb_typeof(p.d->'results') <> 'array' then 'results is not an array'
+      end as problem
+    from pages p
+    left join instruments i on i.venue_symbol = p.req_ticker
+  ), items as materialized (
+    select p.frame_id, p.received_at, p.source, p.instrument_id, p.asset_class, p.timeframe, (e.n - 1)::integer as item, e.r,
+           case when staging.is_int(e.r->'t') then staging.epoch_ms((e.r->>'t')::bigint) end as bucket,
+           staging.json_positive(e.r->'o') as o, staging.json_positive(e.r->'h') as h,
+           staging.json_positive(e.r->'l') as l, staging.json_positive(e.r->'c') as c,
+           case when p.asset_class <> 'index' then staging.json_nonnegative(e.r->'v') end as volume
+    from checked_pages p
+    cross join lateral jsonb_array_elements(coalesce(p.d->'results', '[]')) with ordinality e(r, n)
+    where p.problem is null
+  ), checked as materialized (
+    select i.*,
+      case
+        when jsonb_typeof(i.r) <> 'object' then 'expected a bar object, received ' || left(i.r::text, 80)
+        when i.bucket is null then 'bar start t is not an integer of milliseconds'
+        when i.o is null or i.h is null or i.l is null or i.c is null then 'o, h, l, c are not positive numbers: ' || left(i.r::text, 120)
+        when i.l > least(i.o, i.c) or i.h < greatest(i.o, i.c) then 'low or high does not bound open and close'
+        when i.asset_class <> 'index' and i.volume is null then 'volume v is not a number'
+        when i.r ? 'n' and not staging.is_int(i.r->'n') then 'transactions n is not an integer'
+        when i.bucket > i.received_at then 'bar start is after the page was received'
+        else staging.time_problem(i.bucket, i.received_at)
+      end as problem
+    from items i
+  ), good as materialized (
+    select distinct on (g.instrument_id, g.timeframe, g.bucket) g.*
+    from checked g where g.problem is null
+    order by g.instrument_id, g.timeframe, g.bucket, g.received_at desc, g.frame_id desc, g.item desc
+  ), ups as (
+    insert into market.candles as k (instrument_id, timeframe, bucket, price_side, open, high, low, close, volume,
+                                     volume_kind, trade_count, complete, source, received_at, frame_id)
+    select g.instrument_id, g.timeframe, g.bucket,
+           case g.asset_class when 'forex' then 'bid' when 'index' then 'value' else 'trade' end,
+           g.o, g.h, g.l, g.c, g.volume,
+           case g.asset_class when 'forex' then 'tick_count' when 'index' then null else 'base' end,
+           case when g.asset_class in ('equity', 'crypto') and g.r ? 'n' then (g.r->>'n')::bigint end,
+           (g.bucket at time zone 'UTC' + staging.timeframe_interval(g.timeframe)) at time zone 'UTC' <= g.received_at,
+           g.source, g.received_at, g.frame_id
+    from good g
+    on conflict (instrument_id, timeframe, price_side, bucket) do update
+      set open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,
+          volume = excluded.volume, volume_kind = excluded.volume_kind, trade_count = excluded.trade_count,
+          complete = excluded.complete, source = excluded.source, received_at = excluded.received_at,
+          frame_id = excluded.frame_id
+      where not k.complete and (excluded.complete or excluded.received_at >= k.received_at)
+    returning 1
+  ), bad as (
+    select frame_id, -1 as item, problem, payload from checked_pages where problem is not null
+    union all
+    select frame_id, item, problem, r::text from checked where problem is not null
+  ), q as (
+    insert into staging.quarantine (frame_id, item, batch_id, venue, stream, received_at, payload, reason, normalizer)
+    select b.frame_id, b.item, p.batch_id, 'polygon', p.stream, p.received_at, b.payload, b.problem, 'normalize_polygon_aggs_v1'
+    from bad b join pages p using (frame_id)
+    on conflict (frame_id, item) do nothing
+  )
+  select jsonb_build_object(
+    'agg_pages', (select count(*) from checked_pages where problem is null),
+    'candles', (select count(*) from ups),
+    'candles_duplicate', (select count(*) from checked where problem is null) - (select count(*) from ups),
+    'quarantined', (select count(*) from bad))
+$function$
+CREATE OR REPLACE FUNCTION staging.normalize_polygon_events_v1(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS jsonb
+ LANGUAGE sql
+AS $function$
+  with frames as materialized (
+    select f.frame_id, f.batch_id, f.venue, f.stream, f.received_at, f.source, f.payload,
+           case when pg_input_is_valid(f.payload, 'jsonb') then f.payload::jsonb end as j
+    from staging.frames f
+    where f.batch_id = p_batch and f.venue = 'polygon' and f.stream in ('forex', 'indices', 'stocks', 'crypto')
+      and f.received_at >= p_from and f.received_at < p_to
+  ), items as materialized (
+    select f.frame_id, f.batch_id, f.stream, f.received_at, f.source, (e.n - 1)::integer as item, e.v as d,
+           e.v->>'ev' as ev,
+           case e.v->>'ev' when 'C' then e.v->>'p' when 'V' then e.v->>'T'
+                           when 'CA' then e.v->>'pair' when 'XT' then e.v->>'pair' when 'XQ' then e.v->>'pair'
+                           when 'XA' then e.v->>'pair' else e.v->>'sym' end as name
+    from frames f
+    cross join lateral jsonb_array_elements(f.j) with ordinality e(v, n)
+    where jsonb_typeof(f.j) = 'array'
+  ), named as materialized (
+    select i.*,
+           case i.stream when 'forex' then i.ev in ('C', 'CA') when 'indices' then i.ev in ('V', 'AM')
+                         when 'stocks' then i.ev in ('T', 'Q', 'AM') when 'crypto' then i.ev in ('XT', 'XQ', 'XA') end
+             as known,
+           market.polygon_ws_ticker(i.stream, i.ev, i.name) as ticker
+    from items i
+  ), registered as (
+    insert into market.instruments (venue, venue_symbol, symbol, base, quote, asset_class)
+    select 'polygon', n.ticker, c.symbol, c.base, c.quote, c.asset_class
+    from (select distinct on (ticker) ticker, name from named where known and ticker is not null order by ticker) n
+    cross join lateral market.polygon_symbol(n.ticker, case when n.ticker like 'X:%' then n.name end) c
+    where not exists (select 1 from market.instruments i where i.venue = 'polygon' and i.venue_symbol = n.ticker)
+    on conflict (venue, venue_symbol) do nothing
+    returning instrument_id, venue_symbol, asset_class
+  ), instruments as (
+    select instrument_id, venue_symbol, asset_class from market.instruments where venue = 'polygon'
+    union all
+    select instrument_id, venue_symbol, asset_class from registered
+  ), parsed as materialized (
+    select n.*, i.instrument_id, i.asset_class,
+           case when staging.is_int(n.d->(case when n.ev in ('CA', 'AM', 'XA') then 's' else 't' end))
+                then staging.epoch_ms((n.d->>(case when n.ev in ('CA', 'AM', 'XA') then 's' else 't' end))::bigint) end as at,
+           case n.ev when 'C' then staging.json_positive(n.d->'b') when 'Q' then staging.json_positive(n.d->'bp')
+                     when 'XQ' then staging.json_positive(n.d->'bp') end as bid,
+           case n.ev when 'C' then staging.json_positive(n.d->'a') when 'Q' then staging.json_positive(n.d->'ap')
+                     when 'XQ' then staging.json_positive(n.d->'ap') end as ask,
+           case when n.ev = 'XQ' then staging.json_nonnegative(n.d->'bs') end as bid_size,
+           case when n.ev = 'XQ' then staging.json_nonnegative(n.d->'as') end as ask_size,
+           case when n.ev = 'V' then staging.json_positive(n.d->'val')
+                when n.ev in ('T', 'XT') then staging.json_positive(n.d->'p') end as price,
+           case when n.ev in ('T', 'XT') then staging.json_positive(n.d->'s') end as size,
+           case when n.ev in ('CA', 'AM', 'XA') then staging.json_positive(n.d->'o') end as o,
+           case when n.ev in ('CA', 'AM', 'XA') then staging.json_positive(n.d->'h') end as h,
+           case when n.ev in ('CA', 'AM', 'XA') then staging.json_positive(n.d->'l') end as l,
+           case when n.ev in ('CA', 'AM', 'XA') then staging.json_positive(n.d->'c') end as c,
+           case when n.ev in ('CA', 'AM', 'XA') and n.stream <> 'indices' then staging.json_nonnegative(n.d->'v') end as volume
+    from named n
+    left join instruments i on i.venue_symbol = n.ticker
+  ), checked as materialized (
+    select p.*,
+      case
+        when jsonb_typeof(p.d) <> 'object' then 'expected an event object, received ' || left(p.d::text, 80)
+        when p.ev = 'status' then 'status event inside a data frame: ' || left(p.d::text, 120)
+        when not coalesce(p.known, false) then 'event ev=' || coalesce(p.ev, '(none)') || ' is not read on the ' || p.stream || ' cluster'
+        when p.instrument_id is null then 'missing or malformed ticker: ' || coalesce(p.name, '(none)')
+        when p.at is null then 'time ' || case when p.ev in ('CA', 'AM', 'XA') then 's' else 't' end
+                               || ' is not an integer of milliseconds'
+        when p.ev in ('C', 'Q', 'XQ') and (p.bid is null or p.ask is null)
+          then 'bid or ask is not a positive number: ' || left(p.d::text, 120)
+        when p.ev = 'XQ' and (p.bid_size is null or p.ask_size is null) then 'bid size bs or ask size as is not a number'
+        when p.ev in ('Q', 'T') and not staging.is_int(p.d->'q') then 'sequence q is not an integer that fits 64 bits'
+        when p.ev = 'V' and p.price is null then 'value val is not a positive number: ' || coalesce((p.d->'val')::text, '(none)')
+        when p.ev in ('T', 'XT') and (p.price is null or p.size is null)
+          then 'price p or size s is not a positive number: ' || left(p.d::text, 120)
+        when p.ev in ('T', 'XT') and (coalesce(p.d->>'i', '') !~ '^[0-9A-Za-z]{1,40}$' or not staging.is_int(p.d->'x'))
+          then 'trade id i or exchange x is missing or malformed'
+        when p.ev in ('CA', 'AM', 'XA') and (p.o is null or p.h is null or p.l is null or p.c is null)
+          then 'o, h, l, c are not positive numbers: ' || left(p.d::text, 120)
+        when p.ev in ('CA', 'AM', 'XA') and (p.l > least(p.o, p.c) or p.h < greatest(p.o, p.c))
+          then 'low or high does not bound open and close'
+        when p.ev in ('CA', 'AM', 'XA') and p.stream <> 'indices' and p.volume is null then 'volume v is not a number'
+        when p.ev in ('CA', 'AM', 'XA') and (p.d->>'s')::bigint % 60000 <> 0
+          then 'minute aggregate start s=' || (p.d->>'s') || ' is not on a minute'
+        when p.ev in ('AM', 'XA') and p.d ? 'e'
+             and case when staging.is_int(p.d->'e') then (p.d->>'e')::bigint - (p.d->>'s')::bigint <> 60000 else true end
+          then 'minute aggregate end e=' || (p.d->>'e') || ' is not one minute after s'
+        else staging.time_problem(p.at, p.received_at)
+      end as problem
+    from parsed p
+  ), unkeyed as materialized (
+    -- C and XQ quotes carry no sequence: one per (instrument, ms, bid, ask, sizes), not yet stored.
+    select distinct on (c.instrument_id, c.at, c.bid, c.ask, c.bid_size, c.ask_size) c.*
+    from checked c
+    where c.problem is null and c.ev in ('C', 'XQ')
+      and not exists (select 1 from market.quotes q
+                      where q.instrument_id = c.instrument_id and q.quoted_at = c.at and q.bid = c.bid and q.ask = c.ask
+                        and q.bid_size is not distinct from c.bid_size and q.ask_size is not distinct from c.ask_size)
+    order by c.instrument_id, c.at, c.bid, c.ask, c.bid_size, c.ask_size, c.frame_id, c.item
+  ), keyed as (
+    select u.*, (select count(*) from market.quotes q where q.instrument_id = u.instrument_id and q.quoted_at = u.at)
+                + row_number() over (partition by u.instrument_id, u.at order by u.frame_id, u.item) - 1 as k
+    from unkeyed u
+  ), quotes_ins as (
+    insert into market.quotes (instrument_id, quoted_at, seq, bid, bid_size, ask, ask_size, time_source, received_at,
+                               source, frame_id)
+    select k.instrument_id, k.at, staging.epoch_us_of(k.at) + k.k, k.bid, k.bid_size, k.ask, k.ask_size, 'venue',
+           k.received_at, k.source, k.frame_id
+    from keyed k
+    where k.k < 1000
+    union all
+    select c.instrument_id, c.at, (c.d->>'q')::bigint, c.bid, null, c.ask, null, 'venue', c.received_at, c.source, c.frame_id
+    from checked c
+    where c.problem is null and c.ev = 'Q'
+    on conflict do nothing
+    returning instrument_id, quoted_at
+  ), quote_inv as (
+    insert into market.quote_bar_invalidations (instrument_id, bucket)
+    select distinct n.instrument_id, date_trunc('minute', n.quoted_at)
+    from quotes_ins n
+    join instruments i on i.instrument_id = n.instrument_id
+    where i.asset_class in ('forex', 'cfd')
+    on conflict (instrument_id, bucket) do update set invalidated_at = excluded.invalidated_at
+  ), trades_ins as (
+    insert into market.trades (instrument_id, traded_at, trade_id, seq, price, size, side, received_at, source, frame_id)
+    select c.instrument_id, c.at,
+           (c.d->>'x') || '-' || case when c.ev = 'T' and c.d ? 'trfi' then (c.d->>'trfi') || '-' else '' end || (c.d->>'i'),
+           case when c.ev = 'T' then (c.d->>'q')::bigint end, c.price, c.size,
+           case when c.ev = 'XT' and c.d->'c' @> '[1]' then 'sell' when c.ev = 'XT' and c.d->'c' @> '[2]' then 'buy' end,
+           c.received_at, c.source, c.frame_id
+    from checked c
+    where c.problem is null and c.ev in ('T', 'XT')
+    on conflict do nothing
+    returning instrument_id, traded_at
+  ), trade_inv as (
+    insert into market.bar_invalidations (instrument_id, bucket)
+    select distinct instrument_id, date_trunc('minute', traded_at) from trades_ins
+    on conflict (instrument_id, bucket) do update set invalidated_at = excluded.invalidated_at
+  ), values_ins as (
+    insert into market.index_values (instrument_id, valued_at, value, received_at, source, frame_id)
+    select c.instrument_id, c.at, c.price, c.received_at, c.source, c.frame_id
+    from checked c
+    where c.problem is null and c.ev = 'V'
+    on conflict do nothing
+    returning 1
+  ), candles as materialized (
+    select distinct on (c.instrument_id, c.ev, c.at) c.*,
+           case when c.ev = 'CA' then 'bid' when c.stream = 'indices' then 'value' else 'trade' end as side,
+           case when c.ev = 'CA' then 'tick_count' when c.stream = 'indices' then null else 'base' end as volume_kind
+    from checked c
+    where c.problem is null and c.ev in ('CA', 'AM', 'XA')
+    order by c.instrument_id, c.ev, c.at, c.received_at desc, c.frame_id desc, c.item desc
+  ), candles_ups as (
+    insert into market.candles as k (instrument_id, timeframe, bucket, price_side, open, high, low, close, volume,
+                                     volume_kind, complete, source, received_at, frame_id)
+    select c.instrument_id, '1m', c.at, c.side, c.o, c.h, c.l, c.c, c.volume, c.volume_kind,
+           c.at + interval '1 minute' <= c.received_at, c.source, c.received_at, c.frame_id
+    from candles c
+    on conflict (instrument_id, timeframe, price_side, bucket) do update
+      set open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,
+          volume = excluded.volume, volume_kind = excluded.volume_kind, complete = excluded.complete,
+          source = excluded.source, received_at = excluded.received_at, frame_id = excluded.frame_id
+      where not k.complete and (excluded.complete or excluded.received_at >= k.received_at)
+    returning 1
+  ), bad as (
+    select frame_id, -1 as item,
+           case when j is null then 'payload is not valid JSON'
+                else 'expected a JSON array of events, received ' || jsonb_typeof(j) end as problem,
+           payload
+    from frames where j is null or jsonb_typeof(j) <> 'array'
+    union all
+    select frame_id, item, problem, d::text from checked where problem is not null
+    union all
+    select frame_id, item, 'more than 1000 distinct quotes in millisecond ' || at, d::text from keyed where k >= 1000
+  ), q as (
+    insert into staging.quarantine (frame_id, item, batch_id, venue, stream, received_at, payload, reason, normalizer)
+    select b.frame_id, b.item, f.batch_id, 'polygon', f.stream, f.received_at, b.payload, b.problem,
+           'normalize_polygon_events_v1'
+    from bad b join frames f using (frame_id)
+    on conflict (frame_id, item) do nothing
+  )
+  select jsonb_build_object(
+    'events', (select count(*) from items),
+    'quotes', (select count(*) from quotes_ins),
+    'bar_quotes', (select count(*) from quotes_ins n join instruments i on i.instrument_id = n.instrument_id
+                   where i.asset_class in ('forex', 'cfd')),
+    'quotes_duplicate', (select count(*) from checked where problem is null and ev in ('C', 'XQ', 'Q'))
+                        - (select count(*) from quotes_ins),
+    'trades', (select count(*) from trades_ins),
+    'trades_duplicate', (select count(*) from checked where problem is null and ev in ('T', 'XT')) - (select count(*) from trades_ins),
+    'index_values', (select count(*) from values_ins),
+    'index_values_duplicate', (select count(*) from checked where problem is null and ev = 'V') - (select count(*) from values_ins),
+    'candles', (select count(*) from candles_ups),
+    'quarantined', (select count(*) from bad))
+$function$
+CREATE OR REPLACE FUNCTION staging.normalize_polygon_other_v1(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS jsonb
+ LANGUAGE sql
+AS $function$
+  with q as (
+    insert into staging.quarantine (frame_id, item, batch_id, venue, stream, received_at, payload, reason, normalizer)
+    select f.frame_id, -1, f.batch_id, f.venue, f.stream, f.received_at, f.payload,
+           'unknown polygon stream ' || f.stream, 'normalize_polygon_other_v1'
+    from staging.frames f
+    where f.batch_id = p_batch and f.venue = 'polygon' and f.received_at >= p_from and f.received_at < p_to
+      and f.stream not in ('forex', 'indices', 'stocks', 'crypto', 'aggs')
+    on conflict (frame_id, item) do nothing
+    returning 1
+  )
+  select jsonb_build_object('quarantined', (select count(*) from q))
+$function$
+CREATE OR REPLACE FUNCTION staging.normalize_polygon_v1(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_counts jsonb := '{}';
+begin
+  v_counts := staging.merge_counts(v_counts, staging.normalize_polygon_events_v1(p_batch, p_from, p_to));
+  v_counts := staging.merge_counts(v_counts, staging.normalize_polygon_aggs_v1(p_batch, p_from, p_to));
+  v_counts := staging.merge_counts(v_counts, staging.normalize_polygon_other_v1(p_batch, p_from, p_to));
+  return v_counts;
+end
+$function$
+CREATE OR REPLACE FUNCTION staging.oanda_granularity(p_text text)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  -- OANDA candlestick granularities as tickflow timeframes (S5 -> 5s, M1 -> 1m, H4 -> 4h, D, W, M).
+  select case
+    when p_text ~ '^S(5|10|15|30)$' then substr(p_text, 2) || 's'
+    when p_text ~ '^M(1|2|4|5|10|15|30)$' then substr(p_text, 2) || 'm'
+    when p_text ~ '^H(1|2|3|4|6|8|12)$' then substr(p_text, 2) || 'h'
+    when p_text = 'D' then '1d'
+    when p_text = 'W' then '1w'
+    when p_text = 'M' then '1mo'
+  end
+$function$
+CREATE OR REPLACE FUNCTION staging.oanda_time(p_text text)
+ RETURNS timestamp with time zone
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+AS $function$
+  -- OANDA times have nanoseconds: RFC 3339 "2017-09-21T01:54:35.452443932Z", or with
+  -- Accept-Datetime-Format: UNIX "1509126185.000000000". timestamptz keeps microseconds, so the
+  -- digits after the sixth are cut, never rounded (rounding could move a price into the next
+  -- second, or the next bar).
+  select case
+    when p_text ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?Z$'
+         and pg_input_is_valid(left(p_text, 19) || '+00', 'timestamptz')
+      then (left(p_text, 19) || coalesce(left(substring(p_text from '\.[0-9]+'), 7), '') || '+00')::timestamptz
+    when p_text ~ '^[0-9]{1,11}(\.[0-9]{1,9})?$'
+      then timestamptz '1970-01-01 00:00:00+00' + split_part(p_text, '.', 1)::bigint * interval '1 second'
+           + rpad(left(split_part(p_text, '.', 2), 6), 6, '0')::bigint * interval '1 microsecond'
+  end
 $function$
 CREATE OR REPLACE FUNCTION staging.positive_decimal(p_text text)
  RETURNS numeric
@@ -2039,6 +3576,17 @@ AS $function$
       then 'event time ' || p_event || ' is more than a day after it was received'
   end
 $function$
+CREATE OR REPLACE FUNCTION staging.timeframe_interval(p_timeframe text)
+ RETURNS interval
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  -- The length of a candle timeframe: <n>s, <n>m, <n>h, <n>d, <n>w or <n>mo.
+  select case substring(p_timeframe from '[a-z]+$')
+    when 's' then interval '1 second' when 'm' then interval '1 minute' when 'h' then interval '1 hour'
+    when 'd' then interval '1 day' when 'w' then interval '7 days' when 'mo' then interval '1 month'
+  end * substring(p_timeframe from '^[0-9]+')::integer
+$function$
 -- comments
 market.agg_trades: Venue aggregate trades (one taker order filled at one price), with the range of trade ids they cover.
 market.bars_15m: 15-minute OHLCV bars (built from 5-minute bars); columns as market.bars_1m.
@@ -2060,14 +3608,37 @@ market.book_snapshots.sync_id: Insert order within sync_xid (ClickHouse sync pos
 market.book_snapshots.sync_xid: Transaction that inserted the row (ClickHouse sync position; never set by hand).
 market.book_snapshots: Book snapshots: venue REST snapshots (origin venue) and top levels of the maintained book (origin derived).
 market.candles.complete: False while the bucket was still open when the venue served it; a later complete candle replaces it.
-market.candles.price_side: Which price the candle is built from: bid, ask, mid (quotes) or trade.
+market.candles.price_side: Which price the candle is built from: bid, ask, mid (quotes), trade, or value (an index level).
 market.candles.timeframe: Bucket length: <n>s, <n>m, <n>h, <n>d, <n>w or <n>mo (1m, 1h, 1d ...); bucket is the start, in UTC.
 market.candles.volume_kind: base: traded quantity in the base asset; quote: traded value in the quote asset; tick_count: number of price updates (OANDA); quoted_size: sum of the top-of-book sizes of the ticks on price_side, in base units (Dukascopy).
 market.candles: Candles as the venue publishes them (not derived by tickflow); read through market.venue_candles.
+market.canonical_bars_15m: One 15 minutes bar per symbol and bucket from a single source: the best-ranked source that covered the bucket completely, else the one with the highest coverage; source, priority and coverage are on the row.
+market.canonical_bars_1d: One 1 day bar per symbol and bucket from a single source: the best-ranked source that covered the bucket completely, else the one with the highest coverage; source, priority and coverage are on the row.
+market.canonical_bars_1h: One 1 hour bar per symbol and bucket from a single source: the best-ranked source that covered the bucket completely, else the one with the highest coverage; source, priority and coverage are on the row.
+market.canonical_bars_1m: One 1 minute bar per symbol and bucket from a single source: the best-ranked source that covered the bucket completely, else the one with the highest coverage; source, priority and coverage are on the row.
+market.canonical_bars_4h: One 4 hours bar per symbol and bucket from a single source: the best-ranked source that covered the bucket completely, else the one with the highest coverage; source, priority and coverage are on the row.
+market.canonical_bars_5m: One 5 minutes bar per symbol and bucket from a single source: the best-ranked source that covered the bucket completely, else the one with the highest coverage; source, priority and coverage are on the row.
+market.index_values: Index levels as the venue publishes them (one per instrument and venue time).
+market.instrument_source_ranks: Each instrument (one venue's listing of a symbol) with its source priority for the symbol (1 is preferred); rows naming the symbol in market.instrument_sources replace the asset class's '*' rows.
+market.instrument_sources: Source priority per asset class (symbol '*') or per symbol: 1 is preferred. market.canonical_bars() picks, per bucket, the best-ranked source that covered the bucket completely.
+market.quote_bar_invalidations: Minutes whose quote (mid-price) bars must be rebuilt because quotes arrived for them.
+market.quote_bars_15m: 15-minute mid-price bars of quote-priced instruments (built from 5-minute bars): volume = ticks = number of tradeable quotes, coverage = share of 10-second slots with a quote.
+market.quote_bars_15m_data: 15-minute mid-price bars (private); read market.quote_bars_15m.
+market.quote_bars_1d: 1-day mid-price bars of quote-priced instruments (UTC days, built from 4-hour bars): volume = ticks = number of tradeable quotes, coverage = share of 10-second slots with a quote.
+market.quote_bars_1d_data: 1-day mid-price bars (private); read market.quote_bars_1d.
+market.quote_bars_1h: 1-hour mid-price bars of quote-priced instruments (built from 15-minute bars): volume = ticks = number of tradeable quotes, coverage = share of 10-second slots with a quote.
+market.quote_bars_1h_data: 1-hour mid-price bars (private); read market.quote_bars_1h.
+market.quote_bars_1m: 1-minute mid-price bars of quote-priced instruments (built from quotes): volume = ticks = number of tradeable quotes, coverage = share of 10-second slots with a quote.
+market.quote_bars_1m_data: 1-minute mid-price bars (private); read market.quote_bars_1m.
+market.quote_bars_4h: 4-hour mid-price bars of quote-priced instruments (built from 1-hour bars, aligned to 00:00 UTC): volume = ticks = number of tradeable quotes, coverage = share of 10-second slots with a quote.
+market.quote_bars_4h_data: 4-hour mid-price bars (private); read market.quote_bars_4h.
+market.quote_bars_5m: 5-minute mid-price bars of quote-priced instruments (built from 1-minute bars): volume = ticks = number of tradeable quotes, coverage = share of 10-second slots with a quote.
+market.quote_bars_5m_data: 5-minute mid-price bars (private); read market.quote_bars_5m.
 market.quotes.seq: The venue's update id, or microseconds since the epoch of quoted_at where the venue has none.
 market.quotes.sync_id: Insert order within sync_xid (ClickHouse sync position; never set by hand).
 market.quotes.sync_xid: Transaction that inserted the row (ClickHouse sync position; never set by hand).
 market.quotes.time_source: received: the venue sends no event time for this stream, so quoted_at is our receive time.
+market.symbols: Venue, canonical symbol and asset class of every instrument (the symbol variable of the market dashboard).
 market.sync_id_seq: sync_id of market.trades, market.quotes and market.book_snapshots (ClickHouse sync order within a transaction).
 market.ticks: Trades with venue and canonical symbol; side is the aggressor.
 market.trades.seq: The venue's numeric trade sequence where it has one (gap detection uses it).
@@ -2082,6 +3653,8 @@ ops.feed_status: Per feed: connection state, messages per second over the last m
 ops.session_events: Connection lifecycle as data: connects, subscription acks, error frames, disconnects with reason.
 ops.sessions: One row per connection attempt of a live feed, from connect to close with its reason.
 ops.settings: Runtime settings kept in the database (retention, thresholds); changed with ops.set_setting().
+ops.venues: Venues that have had a live session (the venue variable of the ingestion dashboard).
+quality.gap_ledger: The gap ledger with the instrument's symbol, a label (how it was detected: what became of it) and its length in seconds.
 quality.gaps: The gap ledger: a hole in a feed from gap_from to gap_to, how it was found, and what became of it.
 staging.frames: Raw venue payloads exactly as received (append-only), with their envelope.
 staging.normalizers: Which normalizer function handles a venue's frames received in [valid_from, valid_to); a format change adds a version.
