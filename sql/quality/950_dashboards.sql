@@ -1,15 +1,15 @@
 -- What the data-quality dashboard (dashboards/quality.json) reads: the gap ledger with symbols,
 -- gaps by label over time, spikes, and coverage by instrument and day. Panels only select.
 
-create or replace view quality.gap_ledger as
+create or replace view quality.gaps_labelled as
 select g.gap_id, g.venue, g.stream, i.symbol, g.detected_by, g.state, g.detected_by || ': ' || g.state as label,
        g.gap_from, g.gap_to, g.gap_to is null or g.state in ('detected', 'queued', 'recovering') as open,
        round(extract(epoch from coalesce(g.gap_to, now()) - g.gap_from)::numeric, 3) as seconds,
        g.rows_recovered, g.detected_at, g.updated_at
 from quality.gaps g
 left join market.instruments i using (instrument_id);
-comment on view quality.gap_ledger is
-  'The gap ledger with the instrument''s symbol, a label (how it was detected: what became of it) and its length in seconds.';
+comment on view quality.gaps_labelled is
+  'Gaps of the ledger with the instrument''s symbol, a label (how it was detected: what became of it) and its length in seconds.';
 
 create or replace function quality.gaps_over_time(p_from timestamptz, p_to timestamptz, p_interval_ms bigint)
 returns table ("time" timestamptz, label text, gaps bigint)
@@ -23,7 +23,7 @@ as $$
   )
   select k.bucket_from as time, g.label, count(*) as gaps
   from buckets k
-  join quality.gap_ledger g on g.gap_from < k.bucket_to and coalesce(g.gap_to, now()) >= k.bucket_from
+  join quality.gaps_labelled g on g.gap_from < k.bucket_to and coalesce(g.gap_to, now()) >= k.bucket_from
   where g.gap_from < p_to and coalesce(g.gap_to, 'infinity') >= p_from
   group by 1, 2
   order by 1, 2
