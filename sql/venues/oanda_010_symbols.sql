@@ -26,10 +26,16 @@ as $$
   -- Accept-Datetime-Format: UNIX "1509126185.000000000". timestamptz keeps microseconds, so the
   -- digits after the sixth are cut, never rounded (rounding could move a price into the next
   -- second, or the next bar).
+  -- Plain string tests rather than a regular expression: this runs once per price line.
   select case
-    when p_text ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?Z$'
-         and pg_input_is_valid(left(p_text, 19) || '+00', 'timestamptz')
-      then (left(p_text, 19) || coalesce(left(substring(p_text from '\.[0-9]+'), 7), '') || '+00')::timestamptz
+    when length(p_text) between 20 and 30 and right(p_text, 1) = 'Z'
+         and substr(p_text, 5, 1) = '-' and substr(p_text, 8, 1) = '-' and substr(p_text, 11, 1) = 'T'
+         and substr(p_text, 14, 1) = ':' and substr(p_text, 17, 1) = ':'
+         and translate(left(p_text, 19), '0123456789', '') = '--T::'
+         and (length(p_text) = 20 or (length(p_text) > 21 and substr(p_text, 20, 1) = '.'
+                                      and translate(substr(p_text, 21, length(p_text) - 21), '0123456789', '') = ''))
+         and pg_input_is_valid(left(p_text, least(length(p_text) - 1, 26)) || '+00', 'timestamptz')
+      then (left(p_text, least(length(p_text) - 1, 26)) || '+00')::timestamptz
     when p_text ~ '^[0-9]{1,11}(\.[0-9]{1,9})?$'
       then timestamptz '1970-01-01 00:00:00+00' + split_part(p_text, '.', 1)::bigint * interval '1 second'
            + rpad(left(split_part(p_text, '.', 2), 6), 6, '0')::bigint * interval '1 microsecond'
