@@ -10,9 +10,11 @@ export function registerSecret(value: string | undefined): void {
 }
 
 const URL_SECRET_PARAMS = /([?&](?:apikey|api_key|apiKey|token|access_token|key|signature|password)=)[^&#\s"']*/gi;
+/** The password of user:password@ in a URL (postgres://, http://, ws://, ...). */
+const URL_USERINFO_PASSWORD = /(\b[a-z][a-z0-9+.-]*:\/\/[^\s:@/"']*:)[^\s@/"']+@/gi;
 
 export function redact(text: string): string {
-  let out = text.replace(URL_SECRET_PARAMS, '$1[redacted]');
+  let out = text.replace(URL_SECRET_PARAMS, '$1[redacted]').replace(URL_USERINFO_PASSWORD, '$1[redacted]@');
   for (const s of secrets) out = out.split(s).join('[redacted]');
   return out;
 }

@@ -5,6 +5,7 @@ import { Logger as WorkerLogger, run, type Runner, type Task, type TaskList } fr
 import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
 import { ROOT } from './migrate.ts';
+import { redact } from './redact.ts';
 
 export const JOBS_DIR = path.join(ROOT, 'jobs');
 
@@ -16,13 +17,34 @@ function taskFiles(dir: string): string[] {
   });
 }
 
+/**
+ * graphile-worker stores a failed job's error message in the queue (last_error) and logs it: a
+ * secret that slipped into a message (a URL with a key, a payload echoed back) is masked first.
+ */
+function redactingErrors(task: Task): Task {
+  return async (payload, helpers) => {
+    try {
+      return await task(payload, helpers);
+    } catch (err) {
+      if (err instanceof Error) {
+        const message = redact(err.message);
+        if (message !== err.message) {
+          err.message = message;
+          if (err.stack) err.stack = redact(err.stack);
+        }
+      }
+      throw err;
+    }
+  };
+}
+
 /** One task per file under jobs/; the task name is the path without extension (jobs/a/b.ts -> a/b). */
 export async function loadTasks(): Promise<TaskList> {
   const tasks: TaskList = {};
   for (const file of taskFiles(JOBS_DIR)) {
     const name = path.relative(JOBS_DIR, file).replace(/\.ts$/, '').split(path.sep).join('/');
     const mod = (await import(pathToFileURL(file).href)) as { default?: Task };
-    if (typeof mod.default === 'function') tasks[name] = mod.default;
+    if (typeof mod.default === 'function') tasks[name] = redactingErrors(mod.default);
   }
   return tasks;
 }
