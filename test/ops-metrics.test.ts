@@ -7,6 +7,8 @@ import { startApp, type App } from '../src/app.ts';
 import { startOpsServer } from '../src/http.ts';
 import { attachSources, boundedLabel, registry, render } from '../src/metrics.ts';
 import { registerSecret } from '../src/redact.ts';
+import { createLogger } from '../src/log.ts';
+import { Writable } from 'node:stream';
 import { FakeBinance } from './fakes/binance.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { loadSpotCapture } from './support/binance-capture.ts';
@@ -37,6 +39,8 @@ let db: TestDatabase;
 let fake: FakeBinance;
 let app: App;
 let base: string;
+let logs = '';
+const logLines = () => logs.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { level: number; msg: string; feed?: string; reason?: string });
 const dataDir = mkdtempSync(path.join(tmpdir(), 'tickflow-metrics-'));
 
 async function scrape(): Promise<Map<string, number>> {
@@ -64,7 +68,8 @@ beforeAll(async () => {
                 urls: { ws: wsUrl, rest: fake.restUrl } }],
     },
   });
-  app = await startApp(config, quietLog);
+  const sink = new Writable({ write(chunk, _enc, cb) { logs += String(chunk); cb(); } });
+  app = await startApp(config, createLogger({ level: 'info', destination: sink }));
   base = `http://127.0.0.1:${app.http!.address.port}`;
   await waitFor(async () => {
     const [r] = await db.sql`select count(*)::int as n from staging.frames`;
@@ -138,9 +143,13 @@ describe('operations endpoint of a running tickflow', () => {
       return r!.n === 2;
     }, 'the feed to reconnect and resync the book');
     const labels = 'feed="binance-metrics",venue="binance"';
-    const [g] = await db.sql`select count(*)::int as n from quality.gaps where state = 'detected'`;
-    expect(g!.n).toBe(1);
-    await waitFor(async () => (await scrape()).get('tickflow_gaps{venue="binance",state="detected"}') === 1, 'the gap gauge', 10_000, 500);
+    const open = await db.sql<{ state: string; n: number }[]>`
+      select state, count(*)::int as n from quality.gaps where state in ('detected', 'queued', 'recovering') group by state`;
+    expect(open.reduce((n, r) => n + r.n, 0)).toBeGreaterThanOrEqual(1);
+    await waitFor(async () => {
+      const m = await scrape();
+      return open.every((r) => m.get(`tickflow_gaps{venue="binance",state="${r.state}"}`) === r.n);
+    }, 'the gap gauges to match the ledger', 10_000, 500);
     const m = await scrape();
     expect(m.get(`tickflow_feed_reconnects_total{${labels}}`)).toBe(1);
     const drops = (m.get(`tickflow_feed_disconnects_total{${labels},reason="venue_closed"}`) ?? 0)
@@ -149,6 +158,22 @@ describe('operations endpoint of a running tickflow', () => {
     const errors = (m.get(`tickflow_connector_errors_total{${labels},kind="venue_closed"}`) ?? 0)
       + (m.get(`tickflow_connector_errors_total{${labels},kind="connection_error"}`) ?? 0);
     expect(errors).toBe(1);
+  });
+});
+
+describe('logs', () => {
+  it('are JSON, quiet at info while data flows, and say why at warn when a feed drops', () => {
+    const lines = logLines();
+    // (The test database's password is "tickflow", so the redaction masks that word in messages.)
+    const started = lines.findIndex((l) => l.msg.endsWith(' started') && 'feeds' in l);
+    expect(started).toBeGreaterThan(0);
+    const drop = lines.findIndex((l) => l.msg === 'disconnected');
+    // Between the start and the drop, 500 frames streamed, batches landed and jobs ran: not a line.
+    expect(lines.slice(started + 1, drop)).toEqual([]);
+    expect(lines[drop]).toMatchObject({ level: 40, feed: 'binance-metrics', msg: 'disconnected' });
+    expect(lines[drop]!.reason).toMatch(/^(closed by venue|closed:|error:)/);
+    // Every line after the start comes from a child logger that names its component or feed.
+    for (const l of lines.slice(started + 1)) expect(l.feed ?? (l as { component?: string }).component, JSON.stringify(l)).toBeDefined();
   });
 });
 

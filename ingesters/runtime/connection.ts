@@ -304,7 +304,9 @@ export class WsFeed {
     const why = s.closeReason ?? (reason ? `closed by venue: ${code} ${reason}` : `closed: ${code}`);
     this.event(s, 'disconnected', { reason: why, code, hadData: s.firstFrameAt !== undefined,
       lastFrameAt: s.lastFrameAt ?? null, ...detail });
-    this.log.info({ session: s.id, reason: why }, 'disconnected');
+    // Our own closes (shutdown, rotation) are routine; anything else loses data until the reconnect.
+    if (why === 'shutdown' || why === 'rotated') this.log.info({ session: s.id, reason: why }, 'disconnected');
+    else this.log.warn({ session: s.id, reason: why, hadData: s.firstFrameAt !== undefined }, 'disconnected');
     for (const w of s.closeWaiters.splice(0)) w();
     if (s === this.next) { this.next = undefined; return; }
     if (s !== this.active || this.stopping) return;
