@@ -171,3 +171,22 @@ describe('docker-compose.yml and the services\' config files', () => {
     }
   });
 });
+
+describe('dependency hygiene', () => {
+  it('the lockfile is committed and matches package.json, and CI audits production dependencies', () => {
+    expect(execFileSync('git', ['ls-files', '--error-unmatch', 'package-lock.json'], { cwd: ROOT }).toString().trim()).toBe('package-lock.json');
+    const pkg = JSON.parse(read('package.json')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
+    const lock = JSON.parse(read('package-lock.json')) as { lockfileVersion: number;
+      packages: Record<string, { version?: string; dependencies?: Record<string, string>; devDependencies?: Record<string, string> }> };
+    expect(lock.lockfileVersion).toBeGreaterThanOrEqual(3);
+    expect(lock.packages['']!.dependencies).toEqual(pkg.dependencies);
+    expect(lock.packages['']!.devDependencies).toEqual(pkg.devDependencies);
+    for (const name of Object.keys(pkg.dependencies)) expect(lock.packages[`node_modules/${name}`]?.version, name).toBeDefined();
+    const ci = read('.ci/run').split('\n').filter((l) => !l.startsWith('#'));
+    const install = ci.findIndex((l) => l.startsWith('npm ci '));
+    const audit = ci.findIndex((l) => l.trim() === 'npm audit --omit=dev --audit-level=high');
+    expect(install).toBeGreaterThanOrEqual(0);
+    expect(audit).toBeGreaterThan(install);
+    expect(ci).toContain('set -euo pipefail'); // a failed audit fails the build
+  });
+});
