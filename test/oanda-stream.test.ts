@@ -166,7 +166,7 @@ describe('OANDA pricing stream against a fake venue', () => {
     await waitFor(() => fake!.connections === 2, 'the reconnect', 5_000);
     const [s] = await events('stale');
     expect((s!.detail as { silentMs: number }).silentMs).toBeGreaterThan(10_000);
-    expect(detected).toBeGreaterThan(9_000); // the last heartbeat came at most 2 s before the silence
+    expect(detected).toBeGreaterThan(7_500); // the last heartbeat came up to 2 s before the silence began
     expect(detected).toBeLessThan(12_500);
   }, 45_000);
 
