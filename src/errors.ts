@@ -17,6 +17,8 @@ export const ERROR_CODES = {
   EXPORT_INVALID: 'an export request names an unknown table or format, or ClickHouse could not write it',
   JOB_PAYLOAD_INVALID: 'a job payload does not match its schema',
   VENUE_FILE_CORRUPT: 'a venue data file (a Dukascopy .bi5) is truncated, damaged or not of the kind its path names; nothing was decoded',
+  VENUE_REST: 'a venue REST history request was refused, or kept failing after its retries (the answer is quarantined with the reason)',
+  BACKFILL_INVALID: 'a backfill request names an unknown venue, instrument form, kind or timeframe, or a range that ends before it starts',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

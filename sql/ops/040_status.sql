@@ -28,7 +28,7 @@ select l.feed, l.venue,
        round(coalesce(t.frames_1m, 0) / 60.0, 1) as messages_per_second,
        round(extract(epoch from now() - coalesce(t.last_frame_at, lf.at))::numeric, 1) as last_message_age_s,
        (select count(*) from quality.gaps g
-        where g.venue = l.venue and (g.stream = l.feed or g.stream like l.feed || ':%')
+        where g.venue = l.venue and (g.feed = l.feed or g.stream = l.feed or g.stream like l.feed || ':%')
           and g.state in ('detected', 'queued', 'recovering'))::integer as open_gaps,
        (select count(*) from staging.quarantine q where q.venue = l.venue)::integer as quarantined
 from latest l

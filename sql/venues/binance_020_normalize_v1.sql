@@ -228,7 +228,8 @@ as $$
            'normalize_binance_other_v1'
     from staging.frames f
     where f.batch_id = p_batch and f.venue = 'binance' and f.received_at >= p_from and f.received_at < p_to
-      and f.stream not in ('trade', 'aggTrade', 'bookTicker', 'depth', 'depth_snapshot')
+      and f.stream not in ('trade', 'aggTrade', 'bookTicker', 'depth', 'depth_snapshot',
+                           'klines', 'aggTrades', 'historicalTrades') -- REST pages: binance_040_rest_v1.sql
     on conflict (frame_id, item) do nothing
     returning 1
   )
