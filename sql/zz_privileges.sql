@@ -25,6 +25,13 @@ begin
     revoke execute on function ops.run_maintenance() from public;
     grant execute on function ops.run_maintenance() to tickflow_worker;
   end if;
+  -- The job queue's tables, whoever installed them and when (default privileges cover those the
+  -- owner installs after migration 20261121018800; this covers an older database).
+  if to_regclass('graphile_worker._private_jobs') is not null then
+    grant usage on schema graphile_worker to tickflow_worker;
+    grant all on all tables in schema graphile_worker to tickflow_worker;
+    grant all on all sequences in schema graphile_worker to tickflow_worker;
+  end if;
   -- graphile-worker installs its schema on first start (create schema if not exists needs CREATE
   -- on the database); the worker then owns the queue's tables, which have row level security.
   begin

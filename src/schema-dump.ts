@@ -48,5 +48,41 @@ export async function schemaDump(sql: Sql): Promise<string> {
     left join pg_attribute a on a.attrelid = c.oid and a.attnum = d.objsubid and d.objsubid > 0
     where c.relnamespace::regnamespace::text = any(${SCHEMAS}) order by 1`;
   parts.push('-- comments', ...comments.map((c) => c.line));
+  // Grants to tickflow's roles (migration 20261121018800_roles.sql, sql/zz_privileges.sql), the
+  // objects those roles own, and their settings: privileges are DDL too. Other grantees (the
+  // owner, whose name depends on the server) are left out.
+  const grants = await sql<{ line: string }[]>`
+    with acl as (
+      select 'schema ' || n.nspname as obj, a.grantee, a.privilege_type
+      from pg_namespace n, aclexplode(n.nspacl) a where n.nspname = any(${SCHEMAS})
+      union all
+      select 'relation ' || c.relnamespace::regnamespace || '.' || c.relname, a.grantee, a.privilege_type
+      from pg_class c, aclexplode(c.relacl) a
+      where c.relnamespace::regnamespace::text = any(${SCHEMAS}) and not c.relispartition
+      union all
+      select 'column ' || c.relnamespace::regnamespace || '.' || c.relname || '.' || t.attname, a.grantee, a.privilege_type
+      from pg_attribute t join pg_class c on c.oid = t.attrelid, aclexplode(t.attacl) a
+      where c.relnamespace::regnamespace::text = any(${SCHEMAS}) and not c.relispartition
+      union all
+      select 'function ' || p.oid::regprocedure, a.grantee, a.privilege_type
+      from pg_proc p, aclexplode(p.proacl) a where p.pronamespace::regnamespace::text = any(${SCHEMAS})
+    )
+    select obj || ': ' || string_agg(r.rolname || ' ' || privilege_type, ', ' order by r.rolname, privilege_type) as line
+    from acl join pg_roles r on r.oid = acl.grantee
+    where r.rolname like 'tickflow\_%'
+    group by obj order by obj`;
+  const owned = await sql<{ line: string }[]>`
+    select kind || ' ' || name || ': owner ' || owner as line from (
+      select 'relation' as kind, c.relnamespace::regnamespace || '.' || c.relname as name, c.relowner::regrole::text as owner
+      from pg_class c where c.relnamespace::regnamespace::text = any(${SCHEMAS}) and not c.relispartition
+      union all
+      select 'function', p.oid::regprocedure::text, p.proowner::regrole::text
+      from pg_proc p where p.pronamespace::regnamespace::text = any(${SCHEMAS})
+    ) o where owner like 'tickflow\_%' order by 1`;
+  const settings = await sql<{ line: string }[]>`
+    select r.rolname || ': ' || array_to_string(s.setconfig, ', ') as line
+    from pg_db_role_setting s join pg_roles r on r.oid = s.setrole
+    where s.setdatabase = 0 and r.rolname like 'tickflow\_%' order by 1`;
+  parts.push('-- privileges', ...grants.map((g) => g.line), ...owned.map((o) => o.line), ...settings.map((r) => r.line));
   return `${parts.join('\n')}\n`;
 }

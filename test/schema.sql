@@ -11,7 +11,9 @@
   source text not null
   frame_id bigint
   constraint agg_trades_pkey: PRIMARY KEY (instrument_id, agg_id, traded_at)
+  constraint agg_trades_price_check: CHECK (((price > (0)::numeric) AND (price <> 'NaN'::numeric) AND (price <> 'Infinity'::numeric)))
   constraint agg_trades_side_check: CHECK ((side = ANY (ARRAY['buy'::text, 'sell'::text])))
+  constraint agg_trades_size_check: CHECK (((size > (0)::numeric) AND (size <> 'NaN'::numeric) AND (size <> 'Infinity'::numeric)))
   CREATE INDEX agg_trades_instrument_time_idx ON market.agg_trades USING btree (instrument_id, traded_at)
   CREATE UNIQUE INDEX agg_trades_pkey ON market.agg_trades USING btree (instrument_id, agg_id, traded_at)
 -- table market.bar_invalidations
@@ -222,7 +224,9 @@ SELECT i.venue,
   update_id bigint not null
   updated_at timestamp with time zone not null
   constraint book_levels_pkey: PRIMARY KEY (instrument_id, side, price)
+  constraint book_levels_price_check: CHECK (((price > (0)::numeric) AND (price <> 'NaN'::numeric) AND (price <> 'Infinity'::numeric)))
   constraint book_levels_side_check: CHECK ((side = ANY (ARRAY['bid'::text, 'ask'::text])))
+  constraint book_levels_size_check: CHECK (((size >= (0)::numeric) AND (size <> 'NaN'::numeric) AND (size <> 'Infinity'::numeric)))
   CREATE UNIQUE INDEX book_levels_pkey ON market.book_levels USING btree (instrument_id, side, price)
 -- view market.book_snapshot_levels
 SELECT i.venue,
@@ -894,6 +898,7 @@ SELECT i.venue,
   sync_id bigint default nextval('market.sync_id_seq'::regclass)
   constraint quotes_pkey: PRIMARY KEY (instrument_id, seq, quoted_at)
   constraint quotes_price_check: CHECK ((((bid IS NULL) OR ((bid > (0)::numeric) AND (bid <> 'NaN'::numeric) AND (bid <> 'Infinity'::numeric))) AND ((ask IS NULL) OR ((ask > (0)::numeric) AND (ask <> 'NaN'::numeric) AND (ask <> 'Infinity'::numeric)))))
+  constraint quotes_size_check: CHECK ((((bid_size IS NULL) OR ((bid_size >= (0)::numeric) AND (bid_size <> 'NaN'::numeric) AND (bid_size <> 'Infinity'::numeric))) AND ((ask_size IS NULL) OR ((ask_size >= (0)::numeric) AND (ask_size <> 'NaN'::numeric) AND (ask_size <> 'Infinity'::numeric)))))
   constraint quotes_time_source_check: CHECK ((time_source = ANY (ARRAY['venue'::text, 'received'::text])))
   CREATE INDEX quotes_instrument_time_idx ON ONLY market.quotes USING btree (instrument_id, quoted_at)
   CREATE INDEX quotes_sync_idx ON ONLY market.quotes USING btree (sync_xid, sync_id)
@@ -915,6 +920,7 @@ SELECT i.venue,
   sync_id bigint default nextval('market.sync_id_seq'::regclass)
   constraint quotes_default_pkey: PRIMARY KEY (instrument_id, seq, quoted_at)
   constraint quotes_price_check: CHECK ((((bid IS NULL) OR ((bid > (0)::numeric) AND (bid <> 'NaN'::numeric) AND (bid <> 'Infinity'::numeric))) AND ((ask IS NULL) OR ((ask > (0)::numeric) AND (ask <> 'NaN'::numeric) AND (ask <> 'Infinity'::numeric)))))
+  constraint quotes_size_check: CHECK ((((bid_size IS NULL) OR ((bid_size >= (0)::numeric) AND (bid_size <> 'NaN'::numeric) AND (bid_size <> 'Infinity'::numeric))) AND ((ask_size IS NULL) OR ((ask_size >= (0)::numeric) AND (ask_size <> 'NaN'::numeric) AND (ask_size <> 'Infinity'::numeric)))))
   constraint quotes_time_source_check: CHECK ((time_source = ANY (ARRAY['venue'::text, 'received'::text])))
   CREATE INDEX quotes_default_instrument_id_quoted_at_idx ON market.quotes_default USING btree (instrument_id, quoted_at)
   CREATE INDEX quotes_default_sync_xid_sync_id_idx ON market.quotes_default USING btree (sync_xid, sync_id)
@@ -1004,6 +1010,126 @@ SELECT i.venue,
     c.frame_id
    FROM market.candles c
      JOIN market.instruments i USING (instrument_id);
+-- table ops.backfill_chunks
+  chunk_id bigint not null identity
+  venue text not null
+  symbol text not null
+  kind text not null
+  timeframe text
+  chunk_from timestamp with time zone not null
+  chunk_to timestamp with time zone not null
+  state text not null default 'queued'::text
+  fetched_to timestamp with time zone
+  pages integer not null default 0
+  weight bigint not null default 0
+  rows_received bigint not null default 0
+  rows_new bigint not null default 0
+  attempts integer not null default 0
+  last_error text
+  queued_at timestamp with time zone not null default now()
+  started_at timestamp with time zone
+  finished_at timestamp with time zone
+  updated_at timestamp with time zone not null default now()
+  constraint backfill_chunks_key: UNIQUE NULLS NOT DISTINCT (venue, symbol, kind, timeframe, chunk_from)
+  constraint backfill_chunks_pkey: PRIMARY KEY (chunk_id)
+  constraint backfill_chunks_range_check: CHECK ((chunk_to > chunk_from))
+  constraint backfill_chunks_state_check: CHECK ((state = ANY (ARRAY['queued'::text, 'running'::text, 'done'::text, 'partial'::text, 'failed'::text])))
+  CREATE INDEX backfill_chunks_state_idx ON ops.backfill_chunks USING btree (state) WHERE (state = ANY (ARRAY['queued'::text, 'running'::text, 'failed'::text]))
+  CREATE UNIQUE INDEX backfill_chunks_key ON ops.backfill_chunks USING btree (venue, symbol, kind, timeframe, chunk_from) NULLS NOT DISTINCT
+  CREATE UNIQUE INDEX backfill_chunks_pkey ON ops.backfill_chunks USING btree (chunk_id)
+-- sequence ops.backfill_chunks_chunk_id_seq
+-- table ops.backfill_plan_chunks
+  plan_id bigint not null
+  chunk_id bigint not null
+  constraint backfill_plan_chunks_chunk_id_fkey: FOREIGN KEY (chunk_id) REFERENCES ops.backfill_chunks(chunk_id) ON DELETE CASCADE
+  constraint backfill_plan_chunks_pkey: PRIMARY KEY (plan_id, chunk_id)
+  constraint backfill_plan_chunks_plan_id_fkey: FOREIGN KEY (plan_id) REFERENCES ops.backfill_plans(plan_id) ON DELETE CASCADE
+  CREATE INDEX backfill_plan_chunks_chunk_idx ON ops.backfill_plan_chunks USING btree (chunk_id)
+  CREATE UNIQUE INDEX backfill_plan_chunks_pkey ON ops.backfill_plan_chunks USING btree (plan_id, chunk_id)
+-- table ops.backfill_plans
+  plan_id bigint not null identity
+  venue text not null
+  symbol text not null
+  kind text not null
+  timeframe text
+  range_from timestamp with time zone not null
+  range_to timestamp with time zone not null
+  chunk_length interval not null
+  requested_by text not null default 'sql'::text
+  requested_at timestamp with time zone not null default now()
+  constraint backfill_plans_kind_check: CHECK ((kind = ANY (ARRAY['candles'::text, 'trades'::text])))
+  constraint backfill_plans_pkey: PRIMARY KEY (plan_id)
+  constraint backfill_plans_range_check: CHECK ((range_to > range_from))
+  constraint backfill_plans_timeframe_check: CHECK (((kind = 'candles'::text) = (timeframe IS NOT NULL)))
+  CREATE UNIQUE INDEX backfill_plans_pkey ON ops.backfill_plans USING btree (plan_id)
+-- sequence ops.backfill_plans_plan_id_seq
+-- view ops.backfill_progress
+WITH per_plan AS (
+         SELECT p.plan_id,
+            p.venue,
+            p.symbol,
+            p.kind,
+            p.timeframe,
+            p.range_from,
+            p.range_to,
+            p.requested_at,
+            p.requested_by,
+            count(*)::integer AS chunks,
+            count(*) FILTER (WHERE c.state = ANY (ARRAY['done'::text, 'partial'::text]))::integer AS chunks_done,
+            count(*) FILTER (WHERE c.state = 'running'::text)::integer AS chunks_running,
+            count(*) FILTER (WHERE c.state = 'queued'::text)::integer AS chunks_queued,
+            count(*) FILTER (WHERE c.state = 'failed'::text)::integer AS chunks_failed,
+            count(*) FILTER (WHERE (c.state = ANY (ARRAY['done'::text, 'partial'::text])) AND c.finished_at >= p.requested_at)::integer AS chunks_done_here,
+            COALESCE(sum(c.rows_new), 0::numeric)::bigint AS rows_new,
+            COALESCE(sum(c.rows_received), 0::numeric)::bigint AS rows_received,
+            COALESCE(sum(c.rows_received) FILTER (WHERE c.updated_at >= p.requested_at), 0::numeric)::bigint AS rows_received_here,
+            COALESCE(sum(c.pages), 0::bigint) AS pages,
+            COALESCE(sum(c.weight), 0::numeric)::bigint AS weight,
+            min(c.started_at) FILTER (WHERE c.started_at >= p.requested_at) AS started_at,
+            max(c.updated_at) FILTER (WHERE c.updated_at >= p.requested_at) AS last_update_at,
+            array_agg((c.chunk_from::text || ': '::text) || c.last_error ORDER BY c.chunk_from) FILTER (WHERE c.state = 'failed'::text) AS errors
+           FROM ops.backfill_plans p
+             JOIN ops.backfill_plan_chunks pc USING (plan_id)
+             JOIN ops.backfill_chunks c USING (chunk_id)
+          GROUP BY p.plan_id
+        )
+ SELECT plan_id,
+    venue,
+    symbol,
+    kind,
+    timeframe,
+    range_from,
+    range_to,
+    requested_at,
+    requested_by,
+        CASE
+            WHEN (chunks_running + chunks_queued) > 0 AND (chunks_done + chunks_failed + chunks_running) = 0 THEN 'queued'::text
+            WHEN (chunks_running + chunks_queued) > 0 THEN 'running'::text
+            WHEN chunks_failed > 0 THEN 'failed'::text
+            ELSE 'done'::text
+        END AS state,
+    chunks,
+    chunks_done,
+    chunks_running,
+    chunks_queued,
+    chunks_failed,
+    rows_new,
+    rows_received,
+    pages,
+    weight,
+    started_at,
+    EXTRACT(epoch FROM COALESCE(last_update_at, started_at) - started_at)::numeric(12,1) AS seconds,
+        CASE
+            WHEN last_update_at > started_at THEN round(rows_received_here::numeric / EXTRACT(epoch FROM last_update_at - started_at))
+            ELSE NULL::numeric
+        END AS rows_per_second,
+        CASE
+            WHEN (chunks_running + chunks_queued) = 0 THEN 0::numeric
+            WHEN chunks_done_here > 0 AND last_update_at > started_at THEN round(EXTRACT(epoch FROM last_update_at - started_at) / chunks_done_here::numeric * (chunks_running + chunks_queued)::numeric)
+            ELSE NULL::numeric
+        END AS eta_seconds,
+    errors
+   FROM per_plan;
 -- table ops.batches
   batch_id uuid not null
   landed_at timestamp with time zone not null default now()
@@ -1100,7 +1226,7 @@ WITH latest AS (
     round(EXTRACT(epoch FROM now() - COALESCE(t.last_frame_at, lf.at)), 1) AS last_message_age_s,
     (( SELECT count(*) AS count
            FROM quality.gaps g
-          WHERE g.venue = l.venue AND (g.stream = l.feed OR g.stream ~~ (l.feed || ':%'::text)) AND (g.state = ANY (ARRAY['detected'::text, 'queued'::text, 'recovering'::text]))))::integer AS open_gaps,
+          WHERE g.venue = l.venue AND (g.feed = l.feed OR g.stream = l.feed OR g.stream ~~ (l.feed || ':%'::text)) AND (g.state = ANY (ARRAY['detected'::text, 'queued'::text, 'recovering'::text]))))::integer AS open_gaps,
     (( SELECT count(*) AS count
            FROM staging.quarantine q
           WHERE q.venue = l.venue))::integer AS quarantined
@@ -1108,6 +1234,77 @@ WITH latest AS (
      LEFT JOIN last_event e USING (feed)
      LEFT JOIN traffic t USING (feed)
      LEFT JOIN last_frame lf USING (feed);
+-- table ops.job_leases
+  worker_id text not null
+  job_key text
+  backend_pid integer not null
+  backend_start timestamp with time zone not null
+  leased_at timestamp with time zone not null default now()
+  constraint job_leases_pkey: PRIMARY KEY (worker_id)
+  CREATE UNIQUE INDEX job_leases_pkey ON ops.job_leases USING btree (worker_id)
+-- table ops.rate_limits
+  venue text not null
+  name text not null
+  unit text not null default 'weight'::text
+  window_length interval not null
+  max_per_window integer not null
+  edge_guard interval not null default '00:00:00.25'::interval
+  window_start timestamp with time zone
+  used integer not null default 0
+  updated_at timestamp with time zone not null default now()
+  constraint rate_limits_max_check: CHECK ((max_per_window > 0))
+  constraint rate_limits_pkey: PRIMARY KEY (venue, name)
+  constraint rate_limits_unit_check: CHECK ((unit = ANY (ARRAY['weight'::text, 'requests'::text])))
+  constraint rate_limits_used_check: CHECK ((used >= 0))
+  constraint rate_limits_window_check: CHECK (((window_length > '00:00:00'::interval) AND (edge_guard >= '00:00:00'::interval) AND (edge_guard < window_length)))
+  CREATE UNIQUE INDEX rate_limits_pkey ON ops.rate_limits USING btree (venue, name)
+-- table ops.rate_state
+  venue text not null
+  paused_until timestamp with time zone
+  banned_until timestamp with time zone
+  slow_until timestamp with time zone
+  slow_factor numeric not null default 1
+  requests bigint not null default 0
+  throttled bigint not null default 0
+  bans bigint not null default 0
+  last_status integer
+  last_used_reported integer
+  last_throttle_at timestamp with time zone
+  updated_at timestamp with time zone not null default now()
+  constraint rate_state_pkey: PRIMARY KEY (venue)
+  constraint rate_state_slow_factor_check: CHECK (((slow_factor > (0)::numeric) AND (slow_factor <= (1)::numeric)))
+  CREATE UNIQUE INDEX rate_state_pkey ON ops.rate_state USING btree (venue)
+-- view ops.rate_status
+SELECT s.venue,
+    l.name,
+    l.unit,
+    l.window_length,
+    l.max_per_window,
+    floor(l.max_per_window::numeric *
+        CASE
+            WHEN s.slow_until > now() THEN s.slow_factor
+            ELSE 1::numeric
+        END)::integer AS effective_max,
+        CASE
+            WHEN l.window_start = date_bin(l.window_length, now(), '1970-01-01 00:00:00+00'::timestamp with time zone) THEN l.used
+            ELSE 0
+        END AS used,
+        CASE
+            WHEN s.banned_until > now() THEN 'banned'::text
+            WHEN s.paused_until > now() THEN 'paused'::text
+            WHEN s.slow_until > now() THEN 'slowed'::text
+            ELSE 'ok'::text
+        END AS state,
+    s.banned_until,
+    s.paused_until,
+    s.slow_until,
+    s.requests,
+    s.throttled,
+    s.bans,
+    s.last_status,
+    s.last_throttle_at
+   FROM ops.rate_state s
+     JOIN ops.rate_limits l USING (venue);
 -- table ops.session_events
   event_id bigint not null identity
   session_id uuid not null
@@ -1151,21 +1348,284 @@ WITH latest AS (
 -- view ops.venues
 SELECT DISTINCT venue
    FROM ops.sessions;
+-- table quality.activity_profiles
+  instrument_id integer not null
+  hour_of_week smallint not null
+  open_minutes integer not null
+  active_minutes integer not null
+  messages bigint not null
+  sampled_from timestamp with time zone not null
+  sampled_to timestamp with time zone not null
+  updated_at timestamp with time zone not null default now()
+  constraint activity_profiles_counts_check: CHECK ((((active_minutes >= 0) AND (active_minutes <= open_minutes)) AND (messages >= 0)))
+  constraint activity_profiles_hour_check: CHECK (((hour_of_week >= 0) AND (hour_of_week <= 167)))
+  constraint activity_profiles_pkey: PRIMARY KEY (instrument_id, hour_of_week)
+  CREATE UNIQUE INDEX activity_profiles_pkey ON quality.activity_profiles USING btree (instrument_id, hour_of_week)
+-- table quality.alert_rules
+  kind text not null
+  min_severity text not null
+  constraint alert_rules_pkey: PRIMARY KEY (kind)
+  constraint alert_rules_severity_check: CHECK ((min_severity = ANY (ARRAY['info'::text, 'warning'::text, 'error'::text, 'critical'::text])))
+  CREATE UNIQUE INDEX alert_rules_pkey ON quality.alert_rules USING btree (kind)
+-- table quality.asset_class_calendars
+  asset_class text not null
+  calendar text not null
+  constraint asset_class_calendars_calendar_fkey: FOREIGN KEY (calendar) REFERENCES quality.calendars(calendar)
+  constraint asset_class_calendars_pkey: PRIMARY KEY (asset_class)
+  CREATE UNIQUE INDEX asset_class_calendars_pkey ON quality.asset_class_calendars USING btree (asset_class)
+-- view quality.bar_quality_1m
+SELECT b.instrument_id,
+    b.bucket,
+    x.observed,
+    x.expected,
+        CASE
+            WHEN x.expected > 0::double precision THEN round((x.observed::double precision / x.expected)::numeric, 3)
+            ELSE NULL::numeric
+        END AS coverage,
+    x.sources,
+    x.gap,
+    x.spike,
+    x.anomaly,
+    x.revised,
+    array_remove(ARRAY[
+        CASE
+            WHEN x.gap THEN 'gap'::text
+            ELSE NULL::text
+        END,
+        CASE
+            WHEN x.spike THEN 'spike'::text
+            ELSE NULL::text
+        END,
+        CASE
+            WHEN x.anomaly THEN 'anomaly'::text
+            ELSE NULL::text
+        END,
+        CASE
+            WHEN x.expected >= 10::double precision AND x.observed::double precision < (0.1::double precision * x.expected) THEN 'low_coverage'::text
+            ELSE NULL::text
+        END,
+        CASE
+            WHEN x.revised THEN 'revised'::text
+            ELSE NULL::text
+        END], NULL::text) AS flags,
+    NOT (x.gap OR x.spike OR x.anomaly OR COALESCE(x.expected >= 10::double precision AND x.observed::double precision < (0.1::double precision * x.expected), false)) AS ok
+   FROM market.bars_1m_data b
+     JOIN market.instruments i USING (instrument_id)
+     CROSS JOIN LATERAL ( SELECT s.sources,
+            b.trades + (( SELECT count(*) AS count
+                   FROM market.quotes q
+                  WHERE q.instrument_id = b.instrument_id AND q.quoted_at >= b.bucket AND q.quoted_at < (b.bucket + '00:01:00'::interval))) AS observed,
+            quality.messages_per_minute(b.instrument_id, b.bucket) AS expected,
+            (EXISTS ( SELECT 1
+                   FROM quality.findings f
+                  WHERE f.instrument_id = b.instrument_id AND f.kind = 'gap'::text AND (f.label = ANY (ARRAY['our_loss'::text, 'venue_outage'::text])) AND f.resolved_at IS NULL AND f.window_from < (b.bucket + '00:01:00'::interval) AND f.window_to > b.bucket)) OR (EXISTS ( SELECT 1
+                   FROM quality.gaps g
+                  WHERE g.venue = i.venue AND (g.instrument_id IS NULL OR g.instrument_id = b.instrument_id) AND (g.state = ANY (ARRAY['detected'::text, 'queued'::text, 'recovering'::text, 'unrecoverable'::text, 'venue_outage'::text])) AND g.gap_from < (b.bucket + '00:01:00'::interval) AND COALESCE(g.gap_to, 'infinity'::timestamp with time zone) > b.bucket)) AS gap,
+            (EXISTS ( SELECT 1
+                   FROM quality.findings f
+                  WHERE f.instrument_id = b.instrument_id AND f.kind = 'spike'::text AND f.resolved_at IS NULL AND f.window_from < (b.bucket + '00:01:00'::interval) AND f.window_to > b.bucket)) AS spike,
+            (EXISTS ( SELECT 1
+                   FROM quality.findings f
+                  WHERE f.instrument_id = b.instrument_id AND (f.kind <> ALL (ARRAY['gap'::text, 'spike'::text])) AND f.severity <> 'info'::text AND f.resolved_at IS NULL AND f.window_from < (b.bucket + '00:01:00'::interval) AND f.window_to > b.bucket)) AS anomaly,
+            (('ws'::text = ANY (s.sources)) OR ('stream'::text = ANY (s.sources)) OR ('socket'::text = ANY (s.sources))) AND (('rest'::text = ANY (s.sources)) OR ('file'::text = ANY (s.sources))) OR (EXISTS ( SELECT 1
+                   FROM quality.gaps g
+                  WHERE g.venue = i.venue AND (g.instrument_id IS NULL OR g.instrument_id = b.instrument_id) AND g.state = 'recovered'::text AND g.gap_from < (b.bucket + '00:01:00'::interval) AND COALESCE(g.gap_to, 'infinity'::timestamp with time zone) > b.bucket)) AS revised
+           FROM ( SELECT ARRAY( SELECT DISTINCT t.source
+                           FROM market.trades t
+                          WHERE t.instrument_id = b.instrument_id AND t.traded_at >= b.bucket AND t.traded_at < (b.bucket + '00:01:00'::interval)
+                          ORDER BY t.source) AS sources) s) x;
+-- view quality.bars_1m
+SELECT b.venue,
+    b.symbol,
+    b.instrument_id,
+    b.bucket,
+    b.open,
+    b.high,
+    b.low,
+    b.close,
+    b.volume,
+    b.vwap,
+    b.trades,
+    q.observed,
+    q.expected,
+    q.coverage,
+    q.sources,
+    q.gap,
+    q.spike,
+    q.anomaly,
+    q.revised,
+    q.flags,
+    q.ok
+   FROM market.bars_1m b
+     JOIN quality.bar_quality_1m q USING (instrument_id, bucket);
+-- table quality.calendar_closures
+  calendar text not null
+  closed_from timestamp without time zone not null
+  closed_to timestamp without time zone not null
+  kind text not null
+  note text not null
+  constraint calendar_closures_calendar_fkey: FOREIGN KEY (calendar) REFERENCES quality.calendars(calendar) ON DELETE CASCADE
+  constraint calendar_closures_check: CHECK ((closed_to > closed_from))
+  constraint calendar_closures_kind_check: CHECK ((kind = ANY (ARRAY['holiday'::text, 'early_close'::text, 'late_open'::text, 'other'::text])))
+  constraint calendar_closures_pkey: PRIMARY KEY (calendar, closed_from)
+  CREATE UNIQUE INDEX calendar_closures_pkey ON quality.calendar_closures USING btree (calendar, closed_from)
+-- table quality.calendar_sessions
+  calendar text not null
+  opens_dow smallint not null
+  opens_at time without time zone not null
+  closes_dow smallint not null
+  closes_at time without time zone not null
+  constraint calendar_sessions_calendar_fkey: FOREIGN KEY (calendar) REFERENCES quality.calendars(calendar) ON DELETE CASCADE
+  constraint calendar_sessions_dow_check: CHECK ((((opens_dow >= 0) AND (opens_dow <= 6)) AND ((closes_dow >= 0) AND (closes_dow <= 6))))
+  constraint calendar_sessions_pkey: PRIMARY KEY (calendar, opens_dow, opens_at)
+  CREATE UNIQUE INDEX calendar_sessions_pkey ON quality.calendar_sessions USING btree (calendar, opens_dow, opens_at)
+-- table quality.calendar_thin_hours
+  calendar text not null
+  starts_at time without time zone not null
+  ends_at time without time zone not null
+  note text not null
+  constraint calendar_thin_hours_calendar_fkey: FOREIGN KEY (calendar) REFERENCES quality.calendars(calendar) ON DELETE CASCADE
+  constraint calendar_thin_hours_check: CHECK ((ends_at > starts_at))
+  constraint calendar_thin_hours_pkey: PRIMARY KEY (calendar, starts_at)
+  CREATE UNIQUE INDEX calendar_thin_hours_pkey ON quality.calendar_thin_hours USING btree (calendar, starts_at)
+-- table quality.calendars
+  calendar text not null
+  time_zone text not null
+  always_open boolean not null default false
+  description text not null
+  constraint calendars_pkey: PRIMARY KEY (calendar)
+  CREATE UNIQUE INDEX calendars_pkey ON quality.calendars USING btree (calendar)
+-- view quality.daily_completeness
+SELECT i.venue,
+    i.symbol,
+    c.instrument_id,
+    c.day,
+    c.expected_minutes,
+    c.active_open_minutes,
+    c.active_minutes,
+    l.lost_minutes,
+        CASE
+            WHEN c.expected_minutes > 0 THEN round(1::numeric - LEAST(l.lost_minutes, c.expected_minutes::numeric) / c.expected_minutes::numeric, 4)
+            ELSE NULL::numeric
+        END AS completeness,
+    c.messages,
+    c.expected_messages,
+        CASE
+            WHEN c.expected_messages > 0::numeric THEN round(c.messages::numeric / c.expected_messages, 3)
+            ELSE NULL::numeric
+        END AS message_coverage,
+    c.computed_at
+   FROM quality.daily_coverage c
+     JOIN market.instruments i USING (instrument_id)
+     CROSS JOIN LATERAL ( SELECT quality.lost_minutes(c.instrument_id, (c.day::timestamp without time zone AT TIME ZONE 'UTC'::text), ((c.day + 1)::timestamp without time zone AT TIME ZONE 'UTC'::text)) AS lost_minutes) l;
+-- table quality.daily_coverage
+  instrument_id integer not null
+  day date not null
+  expected_minutes integer not null
+  active_minutes integer not null
+  active_open_minutes integer not null
+  messages bigint not null
+  expected_messages numeric
+  computed_at timestamp with time zone not null default now()
+  constraint daily_coverage_pkey: PRIMARY KEY (instrument_id, day)
+  CREATE UNIQUE INDEX daily_coverage_pkey ON quality.daily_coverage USING btree (instrument_id, day)
+-- view quality.daily_findings
+SELECT i.venue,
+    i.symbol,
+    f.instrument_id,
+    f.source,
+    (f.window_from AT TIME ZONE 'UTC'::text)::date AS day,
+    f.kind,
+    f.label,
+    f.severity,
+    count(*) AS findings,
+    round(sum(EXTRACT(epoch FROM f.window_to - f.window_from) / 60::numeric), 1) AS minutes,
+    count(*) FILTER (WHERE f.alerted_at IS NOT NULL) AS alerted
+   FROM quality.findings f
+     LEFT JOIN market.instruments i USING (instrument_id)
+  WHERE f.resolved_at IS NULL
+  GROUP BY i.venue, i.symbol, f.instrument_id, f.source, ((f.window_from AT TIME ZONE 'UTC'::text)::date), f.kind, f.label, f.severity;
+-- table quality.detectors
+  detector text not null
+  fn regprocedure not null
+  kinds text[] not null
+  lookback interval not null default '02:00:00'::interval
+  description text not null
+  constraint detectors_pkey: PRIMARY KEY (detector)
+  CREATE UNIQUE INDEX detectors_pkey ON quality.detectors USING btree (detector)
+-- table quality.findings
+  finding_id bigint not null identity
+  kind text not null
+  label text not null default ''::text
+  severity text not null
+  instrument_id integer
+  source text not null
+  window_from timestamp with time zone not null
+  window_to timestamp with time zone not null
+  value numeric
+  baseline numeric
+  detail jsonb not null default '{}'::jsonb
+  detector text not null
+  first_seen_at timestamp with time zone not null default now()
+  last_seen_at timestamp with time zone not null default now()
+  resolved_at timestamp with time zone
+  alerted_at timestamp with time zone
+  alerted_severity text
+  constraint findings_alerted_severity_check: CHECK ((alerted_severity = ANY (ARRAY['info'::text, 'warning'::text, 'error'::text, 'critical'::text])))
+  constraint findings_key: UNIQUE NULLS NOT DISTINCT (kind, instrument_id, source, window_from)
+  constraint findings_pkey: PRIMARY KEY (finding_id)
+  constraint findings_severity_check: CHECK ((severity = ANY (ARRAY['info'::text, 'warning'::text, 'error'::text, 'critical'::text])))
+  constraint findings_value_check: CHECK (((value <> 'NaN'::numeric) AND (baseline <> 'NaN'::numeric)))
+  constraint findings_window_check: CHECK ((window_to >= window_from))
+  CREATE INDEX findings_instrument_window_idx ON quality.findings USING btree (instrument_id, window_from)
+  CREATE INDEX findings_kind_window_idx ON quality.findings USING btree (kind, window_from)
+  CREATE INDEX findings_unalerted_idx ON quality.findings USING btree (finding_id) WHERE ((alerted_at IS NULL) AND (resolved_at IS NULL))
+  CREATE UNIQUE INDEX findings_key ON quality.findings USING btree (kind, instrument_id, source, window_from) NULLS NOT DISTINCT
+  CREATE UNIQUE INDEX findings_pkey ON quality.findings USING btree (finding_id)
+-- view quality.findings_by_instrument
+SELECT f.finding_id,
+    f.kind,
+    f.label,
+    f.severity,
+    i.venue,
+    i.symbol,
+    f.source,
+    f.window_from,
+    f.window_to,
+    f.value,
+    f.baseline,
+    f.detector,
+    f.first_seen_at,
+    f.last_seen_at,
+    f.resolved_at
+   FROM quality.findings f
+     LEFT JOIN market.instruments i USING (instrument_id);
+-- sequence quality.findings_finding_id_seq
 -- view quality.gap_ledger
 SELECT g.gap_id,
     g.venue,
+    COALESCE(g.feed, ''::text) AS feed,
     g.stream,
     i.symbol,
-    g.detected_by,
-    g.state,
-    (g.detected_by || ': '::text) || g.state AS label,
+    g.instrument_id,
     g.gap_from,
     g.gap_to,
-    g.gap_to IS NULL OR (g.state = ANY (ARRAY['detected'::text, 'queued'::text, 'recovering'::text])) AS open,
-    round(EXTRACT(epoch FROM COALESCE(g.gap_to, now()) - g.gap_from), 3) AS seconds,
+    g.gap_to - g.gap_from AS duration,
+    g.from_seq,
+    g.to_seq,
+        CASE
+            WHEN g.to_seq >= g.from_seq THEN g.to_seq - g.from_seq + 1
+            ELSE NULL::bigint
+        END AS ids_in_range,
+    g.detected_by,
+    g.state,
     g.rows_recovered,
+    g.attempts,
+    g.last_error,
     g.detected_at,
-    g.updated_at
+    g.resolved_at,
+    g.session_id,
+    g.detail
    FROM quality.gaps g
      LEFT JOIN market.instruments i USING (instrument_id);
 -- table quality.gaps
@@ -1184,12 +1644,94 @@ SELECT g.gap_id,
   rows_recovered bigint not null default 0
   session_id uuid
   detail jsonb not null default '{}'::jsonb
+  feed text
+  resolved_at timestamp with time zone
+  attempts integer not null default 0
+  last_error text
   constraint gaps_detected_by_check: CHECK ((detected_by = ANY (ARRAY['disconnect'::text, 'sequence_break'::text, 'book_break'::text, 'scan'::text, 'stale'::text])))
   constraint gaps_pkey: PRIMARY KEY (gap_id)
   constraint gaps_state_check: CHECK ((state = ANY (ARRAY['detected'::text, 'queued'::text, 'recovering'::text, 'recovered'::text, 'unrecoverable'::text, 'venue_outage'::text, 'market_closed'::text])))
+  CREATE INDEX gaps_instrument_idx ON quality.gaps USING btree (instrument_id, stream, gap_from)
   CREATE INDEX gaps_open_idx ON quality.gaps USING btree (venue, stream, gap_from) WHERE (state = ANY (ARRAY['detected'::text, 'queued'::text, 'recovering'::text]))
   CREATE UNIQUE INDEX gaps_pkey ON quality.gaps USING btree (gap_id)
 -- sequence quality.gaps_gap_id_seq
+-- view quality.gaps_labelled
+SELECT g.gap_id,
+    g.venue,
+    g.stream,
+    i.symbol,
+    g.detected_by,
+    g.state,
+    (g.detected_by || ': '::text) || g.state AS label,
+    g.gap_from,
+    g.gap_to,
+    g.gap_to IS NULL OR (g.state = ANY (ARRAY['detected'::text, 'queued'::text, 'recovering'::text])) AS open,
+    round(EXTRACT(epoch FROM COALESCE(g.gap_to, now()) - g.gap_from), 3) AS seconds,
+    g.rows_recovered,
+    g.detected_at,
+    g.updated_at
+   FROM quality.gaps g
+     LEFT JOIN market.instruments i USING (instrument_id);
+-- table quality.instrument_calendars
+  instrument_id integer not null
+  calendar text not null
+  constraint instrument_calendars_calendar_fkey: FOREIGN KEY (calendar) REFERENCES quality.calendars(calendar)
+  constraint instrument_calendars_pkey: PRIMARY KEY (instrument_id)
+  CREATE UNIQUE INDEX instrument_calendars_pkey ON quality.instrument_calendars USING btree (instrument_id)
+-- table quality.instrument_limits
+  instrument_id integer not null
+  max_trade_size numeric
+  max_quote_size numeric
+  max_bar_volume numeric
+  constraint instrument_limits_check: CHECK (((max_trade_size > (0)::numeric) AND (max_quote_size > (0)::numeric) AND (max_bar_volume > (0)::numeric)))
+  constraint instrument_limits_pkey: PRIMARY KEY (instrument_id)
+  CREATE UNIQUE INDEX instrument_limits_pkey ON quality.instrument_limits USING btree (instrument_id)
+-- table quality.maintenance_windows
+  window_id bigint not null identity
+  venue text not null
+  instrument_id integer
+  window_from timestamp with time zone not null
+  window_to timestamp with time zone not null
+  note text not null
+  added_at timestamp with time zone not null default now()
+  constraint maintenance_windows_check: CHECK ((window_to > window_from))
+  constraint maintenance_windows_pkey: PRIMARY KEY (window_id)
+  CREATE INDEX maintenance_windows_venue_idx ON quality.maintenance_windows USING btree (venue, window_from)
+  CREATE UNIQUE INDEX maintenance_windows_pkey ON quality.maintenance_windows USING btree (window_id)
+-- sequence quality.maintenance_windows_window_id_seq
+-- view quality.open_findings
+SELECT f.finding_id,
+    i.venue,
+    i.symbol,
+    f.instrument_id,
+    f.kind,
+    f.label,
+    f.severity,
+    f.source,
+    f.window_from,
+    f.window_to,
+    f.value,
+    f.baseline,
+    f.detail,
+    f.detector,
+    f.first_seen_at,
+    f.last_seen_at,
+    f.alerted_at
+   FROM quality.findings f
+     LEFT JOIN market.instruments i USING (instrument_id)
+  WHERE f.resolved_at IS NULL;
+-- table quality.payload_shapes
+  venue text not null
+  stream text not null
+  shape text not null
+  keys text[] not null
+  time_units jsonb not null
+  first_frame_id bigint
+  first_seen_at timestamp with time zone not null
+  last_seen_at timestamp with time zone not null
+  frames bigint not null default 0
+  constraint payload_shapes_pkey: PRIMARY KEY (venue, stream, shape)
+  CREATE UNIQUE INDEX payload_shapes_pkey ON quality.payload_shapes USING btree (venue, stream, shape)
 -- sequence staging.frame_id_seq
 -- table staging.frames
   frame_id bigint not null default nextval('staging.frame_id_seq'::regclass)
@@ -1481,6 +2023,43 @@ AS $function$
 begin
   null;
 end
+$function$
+CREATE OR REPLACE FUNCTION market.missing_id_count(p_stream text, p_instrument integer, p_from bigint, p_to bigint)
+ RETURNS bigint
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select greatest(p_to - p_from + 1, 0) - (
+    select count(*) from (
+      select t.seq from market.trades t
+      where p_stream = 'trade' and t.instrument_id = p_instrument and t.seq between p_from and p_to
+      union
+      select a.agg_id from market.agg_trades a
+      where p_stream = 'aggTrade' and a.instrument_id = p_instrument and a.agg_id between p_from and p_to) x)
+$function$
+CREATE OR REPLACE FUNCTION market.missing_id_pages(p_stream text, p_instrument integer, p_from bigint, p_to bigint, p_page integer)
+ RETURNS TABLE(from_id bigint, to_id bigint)
+ LANGUAGE sql
+ STABLE
+AS $function$
+  -- p_stream: 'trade' (market.trades.seq) or 'aggTrade' (market.agg_trades.agg_id). Pages of at
+  -- most p_page ids (first, last) covering every id of [p_from, p_to] that is missing.
+  with have as (
+    select t.seq as id from market.trades t
+    where p_stream = 'trade' and t.instrument_id = p_instrument and t.seq between p_from and p_to
+    union
+    select a.agg_id from market.agg_trades a
+    where p_stream = 'aggTrade' and a.instrument_id = p_instrument and a.agg_id between p_from and p_to
+  ), bounds as (
+    select p_from - 1 as id union all select id from have union all select p_to + 1
+  ), holes as (
+    select b.id + 1 as hole_from, lead(b.id) over (order by b.id) - 1 as hole_to from bounds b
+  )
+  select s, least(s + p_page - 1, h.hole_to)
+  from holes h
+  cross join lateral generate_series(h.hole_from, h.hole_to, p_page::bigint) s
+  where h.hole_to >= h.hole_from and p_to >= p_from
+  order by 1
 $function$
 CREATE OR REPLACE FUNCTION market.oanda_symbol(p_venue_symbol text, OUT symbol text, OUT base text, OUT quote text, OUT asset_class text)
  RETURNS record
@@ -1792,6 +2371,17 @@ AS $function$
     and not exists (select 1 from market.instruments i where i.venue = 'dukascopy' and i.venue_symbol = x.s)
   on conflict (venue, venue_symbol) do nothing
 $function$
+CREATE OR REPLACE FUNCTION market.timeframe_width(p_timeframe text)
+ RETURNS interval
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  -- Fixed-width timeframes only (<n>s, <n>m, <n>h, <n>d, <n>w); calendar months give null.
+  select (m[1])::integer * case m[2] when 's' then interval '1 second' when 'm' then interval '1 minute'
+                                     when 'h' then interval '1 hour' when 'd' then interval '1 day'
+                                     when 'w' then interval '7 days' end
+  from regexp_match(p_timeframe, '^([1-9][0-9]{0,5})(s|m|h|d|w)$') m
+$function$
 CREATE OR REPLACE FUNCTION market.trade_order_key(p_traded_at timestamp with time zone, p_seq bigint, p_trade_id text)
  RETURNS bytea
  LANGUAGE sql
@@ -1801,6 +2391,82 @@ AS $function$
       || case when p_seq is null then '\x00'::bytea
               else '\x01'::bytea || set_byte(int8send(p_seq), 0, get_byte(int8send(p_seq), 0) # 128) end
       || convert_to(p_trade_id, 'UTF8')
+$function$
+CREATE OR REPLACE FUNCTION ops.backfill_chunk_fail(p_chunk bigint, p_error text, p_final boolean)
+ RETURNS void
+ LANGUAGE sql
+AS $function$
+  update ops.backfill_chunks
+     set state = case when p_final then 'failed' else 'queued' end, last_error = left(p_error, 2000),
+         finished_at = case when p_final then clock_timestamp() end, updated_at = clock_timestamp()
+   where chunk_id = p_chunk
+$function$
+CREATE OR REPLACE FUNCTION ops.backfill_chunk_finish(p_chunk bigint, p_fetched_to timestamp with time zone)
+ RETURNS text
+ LANGUAGE sql
+AS $function$
+  -- A chunk that ends in the future is partial: a later plan fetches the rest.
+  update ops.backfill_chunks
+     set fetched_to = greatest(fetched_to, p_fetched_to),
+         state = case when greatest(fetched_to, p_fetched_to) >= chunk_to then 'done' else 'partial' end,
+         last_error = null, finished_at = clock_timestamp(), updated_at = clock_timestamp()
+   where chunk_id = p_chunk
+  returning state
+$function$
+CREATE OR REPLACE FUNCTION ops.backfill_chunk_length(p_kind text, p_timeframe text)
+ RETURNS interval
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  -- About ten pages of 1,000 rows per chunk for candles; an hour of trades.
+  select case
+    when p_kind = 'trades' then interval '1 hour'
+    when p_timeframe = '1s' then interval '3 hours'
+    when p_timeframe = '1m' then interval '7 days'
+    when p_timeframe in ('3m', '5m') then interval '28 days'
+    when p_timeframe in ('15m', '30m') then interval '112 days'
+    when p_timeframe in ('1h', '2h') then interval '364 days'
+    else interval '3640 days'
+  end
+$function$
+CREATE OR REPLACE FUNCTION ops.backfill_chunk_progress(p_chunk bigint, p_pages integer, p_weight integer, p_rows_received bigint, p_rows_new bigint, p_fetched_to timestamp with time zone)
+ RETURNS void
+ LANGUAGE sql
+AS $function$
+  update ops.backfill_chunks
+     set pages = pages + p_pages, weight = weight + p_weight, rows_received = rows_received + p_rows_received,
+         rows_new = rows_new + p_rows_new, fetched_to = greatest(fetched_to, p_fetched_to), updated_at = clock_timestamp()
+   where chunk_id = p_chunk
+$function$
+CREATE OR REPLACE FUNCTION ops.backfill_chunk_start(p_chunk bigint)
+ RETURNS SETOF ops.backfill_chunks
+ LANGUAGE sql
+AS $function$
+  -- A chunk that is done is not started again (a job left over from an earlier plan).
+  update ops.backfill_chunks
+     set state = 'running', attempts = attempts + 1, started_at = coalesce(started_at, clock_timestamp()),
+         finished_at = null, updated_at = clock_timestamp()
+   where chunk_id = p_chunk and state <> 'done'
+  returning *
+$function$
+CREATE OR REPLACE FUNCTION ops.backfill_id_bounds(p_venue text, p_symbol text, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS TABLE(instrument_id integer, from_id bigint, to_id bigint)
+ LANGUAGE sql
+ STABLE
+AS $function$
+  -- The trade ids of [p_from, p_to), from the venue's aggregate trades landed at both ends: the
+  -- first trade id at or after p_from, and the one before the first at or after p_to.
+  select i.instrument_id,
+         (select a.first_trade_seq from market.agg_trades a
+          where a.instrument_id = i.instrument_id and a.traded_at >= p_from
+          order by a.traded_at, a.agg_id limit 1),
+         (select a.first_trade_seq - 1 from market.agg_trades a
+          where a.instrument_id = i.instrument_id and a.traded_at >= p_to
+          order by a.traded_at, a.agg_id limit 1)
+  from market.instruments i
+  where i.venue = p_venue and i.symbol = p_symbol
+  order by i.instrument_id
+  limit 1
 $function$
 CREATE OR REPLACE FUNCTION ops.clickhouse_book_snapshots_feed(p_shipped pg_snapshot, p_target pg_snapshot, p_after_xid xid8, p_after_id bigint, p_upto_xid xid8, p_upto_id bigint, p_limit integer)
  RETURNS TABLE(sync_xid xid8, sync_id bigint, exact boolean, venue text, symbol text, instrument_id integer, taken_at text, update_id bigint, origin text, bid_prices text[], bid_sizes text[], ask_prices text[], ask_sizes text[], received_at text)
@@ -1958,6 +2624,41 @@ begin
   return v_dropped;
 end
 $function$
+CREATE OR REPLACE FUNCTION ops.enqueue_backfill_chunks(p_plan bigint)
+ RETURNS integer
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_chunk record;
+  v_done integer := 0;
+  v_attempts integer := ops.setting('backfill.max_attempts', '5')::integer;
+begin
+  if not ops.graphile_worker_installed() then
+    return 0; -- the first worker start enqueues them (ops.enqueue_pending_backfills)
+  end if;
+  for v_chunk in
+    select c.chunk_id from ops.backfill_plan_chunks pc join ops.backfill_chunks c using (chunk_id)
+    where pc.plan_id = p_plan and c.state = 'queued'
+    order by c.chunk_from
+  loop
+    perform graphile_worker.add_job('backfill_chunk', json_build_object('chunkId', v_chunk.chunk_id),
+                                    job_key := 'backfill_chunk:' || v_chunk.chunk_id, max_attempts := v_attempts,
+                                    job_key_mode := 'preserve_run_at');
+    v_done := v_done + 1;
+  end loop;
+  return v_done;
+end
+$function$
+CREATE OR REPLACE FUNCTION ops.enqueue_pending_backfills()
+ RETURNS integer
+ LANGUAGE sql
+AS $function$
+  -- Plans made before graphile-worker was installed, and chunks whose job is gone.
+  select coalesce(sum(ops.enqueue_backfill_chunks(p.plan_id)), 0)::integer
+  from ops.backfill_plans p
+  where exists (select 1 from ops.backfill_plan_chunks pc join ops.backfill_chunks c using (chunk_id)
+                where pc.plan_id = p.plan_id and c.state = 'queued')
+$function$
 CREATE OR REPLACE FUNCTION ops.ensure_all_partitions(p_from timestamp with time zone, p_to timestamp with time zone)
  RETURNS integer
  LANGUAGE sql
@@ -2003,6 +2704,13 @@ begin
   end loop;
   return v_created;
 end
+$function$
+CREATE OR REPLACE FUNCTION ops.graphile_worker_installed()
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select to_regprocedure('graphile_worker.add_job(text, json, text, timestamptz, integer, text, integer, text[], text)') is not null
 $function$
 CREATE OR REPLACE FUNCTION ops.ingest_rate(p_from timestamp with time zone, p_to timestamp with time zone, p_interval_ms bigint, p_venue text DEFAULT NULL::text)
  RETURNS TABLE("time" timestamp with time zone, venue text, stream text, frames bigint, per_second numeric)
@@ -2053,6 +2761,161 @@ AS $function$
               then date_trunc('month', p_at at time zone 'UTC') at time zone 'UTC'
               else date_bin(p_interval, p_at, timestamptz '2000-01-01 00:00:00+00') end
 $function$
+CREATE OR REPLACE FUNCTION ops.plan_backfill(p_venue text, p_symbol text, p_kind text, p_timeframe text, p_from timestamp with time zone, p_to timestamp with time zone, p_requested_by text DEFAULT 'sql'::text)
+ RETURNS bigint
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_plan bigint;
+  v_len interval;
+  v_timeframe text := case when p_kind = 'candles' then p_timeframe end;
+begin
+  if p_venue is null or p_symbol is null or p_from is null or p_to is null then
+    raise exception using errcode = '22004',
+      message = 'ops.plan_backfill: expected venue, symbol, from and to, received a null';
+  end if;
+  if p_kind is null or p_kind not in ('candles', 'trades') then
+    raise exception using errcode = '22023',
+      message = format('ops.plan_backfill: expected kind candles or trades, received %s', coalesce(quote_literal(p_kind), 'null'));
+  end if;
+  if p_kind = 'candles' and (p_timeframe is null or p_timeframe !~ '^[1-9][0-9]*(s|m|h|d)$') then
+    raise exception using errcode = '22023',
+      message = format('ops.plan_backfill: expected a timeframe such as 1m or 1h for candles, received %s',
+                       coalesce(quote_literal(p_timeframe), 'null'));
+  end if;
+  if p_to <= p_from then
+    raise exception using errcode = '22023',
+      message = format('ops.plan_backfill: expected from before to, received from %s, to %s', p_from, p_to);
+  end if;
+  v_len := ops.backfill_chunk_length(p_kind, v_timeframe);
+  insert into ops.backfill_plans (venue, symbol, kind, timeframe, range_from, range_to, chunk_length, requested_by)
+  values (p_venue, p_symbol, p_kind, v_timeframe, p_from, p_to, v_len, p_requested_by)
+  returning plan_id into v_plan;
+  -- Partitions for the whole range first (rows never pile up in a default partition).
+  perform ops.ensure_partitions(case when p_kind = 'candles' then 'market.candles' else 'market.trades' end::regclass,
+                                p_from, p_to);
+  insert into ops.backfill_chunks (venue, symbol, kind, timeframe, chunk_from, chunk_to)
+  select p_venue, p_symbol, p_kind, v_timeframe, g, g + v_len
+  from generate_series(date_bin(v_len, p_from, timestamptz '2000-01-03 00:00:00+00'), p_to - interval '1 microsecond', v_len) g
+  on conflict on constraint backfill_chunks_key do nothing;
+  insert into ops.backfill_plan_chunks (plan_id, chunk_id)
+  select v_plan, c.chunk_id
+  from ops.backfill_chunks c
+  where c.venue = p_venue and c.symbol = p_symbol and c.kind = p_kind and c.timeframe is not distinct from v_timeframe
+    and c.chunk_from >= date_bin(v_len, p_from, timestamptz '2000-01-03 00:00:00+00') and c.chunk_from < p_to;
+  -- What an earlier run left unfinished is fetched again; what it finished is not.
+  update ops.backfill_chunks c
+     set state = 'queued', attempts = 0, last_error = null, queued_at = now(), updated_at = now()
+    from ops.backfill_plan_chunks pc
+   where pc.plan_id = v_plan and pc.chunk_id = c.chunk_id and c.state in ('failed', 'partial');
+  perform ops.enqueue_backfill_chunks(v_plan);
+  return v_plan;
+end
+$function$
+CREATE OR REPLACE FUNCTION ops.rate_report(p_venue text, p_status integer, p_used_name text, p_used integer, p_retry_after_s numeric)
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_now timestamptz := clock_timestamp();
+  v_retry interval := coalesce(p_retry_after_s, 0) * interval '1 second';
+begin
+  -- The venue's count of the current window (X-MBX-USED-WEIGHT-1M) raises ours: other clients
+  -- on the same address, or requests we counted in another window, use the same budget.
+  if p_used is not null and p_used_name is not null then
+    update ops.rate_limits l
+       set used = greatest(case when l.window_start = date_bin(l.window_length, v_now, timestamptz '1970-01-01 00:00:00+00')
+                                then l.used else 0 end, p_used),
+           window_start = date_bin(l.window_length, v_now, timestamptz '1970-01-01 00:00:00+00'),
+           updated_at = v_now
+     where l.venue = p_venue and l.name = p_used_name;
+  end if;
+  update ops.rate_state s
+     set last_status = p_status,
+         last_used_reported = coalesce(p_used, s.last_used_reported),
+         throttled = s.throttled + case when p_status = 429 then 1 else 0 end,
+         bans = s.bans + case when p_status = 418 then 1 else 0 end,
+         -- 429: every process waits for Retry-After (at least one window when the venue says
+         -- nothing), then draws at half the budget (down to a tenth) until five windows pass.
+         paused_until = case when p_status = 429
+                             then greatest(s.paused_until, v_now + greatest(v_retry,
+                                  coalesce((select max(window_length) from ops.rate_limits where venue = p_venue), interval '1 minute')
+                                  * case when p_retry_after_s is null then 1 else 0 end))
+                             else s.paused_until end,
+         slow_factor = case when p_status = 429 then greatest(0.1, s.slow_factor * 0.5)
+                            when s.slow_until <= v_now then 1 else s.slow_factor end,
+         slow_until = case when p_status = 429
+                           then v_now + 5 * coalesce((select max(window_length) from ops.rate_limits where venue = p_venue), interval '1 minute')
+                           else s.slow_until end,
+         -- 418: the address is banned; nothing goes out until the ban ends.
+         banned_until = case when p_status = 418
+                             then greatest(s.banned_until, v_now + greatest(v_retry, interval '2 minutes' * case when p_retry_after_s is null then 1 else 0 end))
+                             else s.banned_until end,
+         last_throttle_at = case when p_status in (429, 418) then v_now else s.last_throttle_at end,
+         updated_at = v_now
+   where s.venue = p_venue;
+end
+$function$
+CREATE OR REPLACE FUNCTION ops.rate_take(p_venue text, p_weight integer, p_seen_limit text DEFAULT NULL::text, p_seen_used integer DEFAULT NULL::integer, p_seen_at timestamp with time zone DEFAULT NULL::timestamp with time zone)
+ RETURNS integer
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_now timestamptz := clock_timestamp();
+  v_state ops.rate_state;
+  v_limit record;
+  v_wait interval := interval '0';
+  v_factor numeric;
+  v_start timestamptz;
+  v_used integer;
+  v_cost integer;
+begin
+  -- Returns 0 when the request may go now (its weight is taken), or the milliseconds to wait
+  -- before asking again (nothing is taken). The state row lock orders every process's takes.
+  select * into v_state from ops.rate_state where venue = p_venue for update;
+  if not found then
+    return 0; -- a venue without a budget is not limited here
+  end if;
+  if v_state.banned_until > v_now then
+    return ceil(extract(epoch from v_state.banned_until - v_now) * 1000)::integer;
+  end if;
+  if v_state.paused_until > v_now then
+    return ceil(extract(epoch from v_state.paused_until - v_now) * 1000)::integer;
+  end if;
+  v_factor := case when v_state.slow_until > v_now then v_state.slow_factor else 1 end;
+  -- What the venue said about the window of this process's last answer (its used-weight
+  -- header) raises our count of that window: other clients on the same address use it too.
+  if p_seen_used is not null then
+    update ops.rate_limits l
+       set used = greatest(l.used, p_seen_used), updated_at = v_now
+     where l.venue = p_venue and l.name = p_seen_limit
+       and l.window_start = date_bin(l.window_length, v_now, timestamptz '1970-01-01 00:00:00+00')
+       and date_bin(l.window_length, p_seen_at, timestamptz '1970-01-01 00:00:00+00') = l.window_start;
+  end if;
+  for v_limit in select * from ops.rate_limits where venue = p_venue order by name for update loop
+    v_start := date_bin(v_limit.window_length, v_now, timestamptz '1970-01-01 00:00:00+00');
+    v_used := case when v_limit.window_start = v_start then v_limit.used else 0 end;
+    v_cost := case when v_limit.unit = 'weight' then p_weight else 1 end;
+    if v_start + v_limit.window_length - v_now < v_limit.edge_guard then
+      -- Too close to the end of the window: the request could arrive in the next one.
+      v_wait := greatest(v_wait, v_start + v_limit.window_length - v_now);
+    elsif v_used + v_cost > floor(v_limit.max_per_window * v_factor) then
+      v_wait := greatest(v_wait, v_start + v_limit.window_length - v_now);
+    end if;
+  end loop;
+  if v_wait > interval '0' then
+    return greatest(1, ceil(extract(epoch from v_wait) * 1000))::integer;
+  end if;
+  update ops.rate_limits l
+     set used = case when l.window_start = date_bin(l.window_length, v_now, timestamptz '1970-01-01 00:00:00+00')
+                     then l.used else 0 end + case when l.unit = 'weight' then p_weight else 1 end,
+         window_start = date_bin(l.window_length, v_now, timestamptz '1970-01-01 00:00:00+00'),
+         updated_at = v_now
+   where l.venue = p_venue;
+  update ops.rate_state set requests = requests + 1, updated_at = v_now where venue = p_venue;
+  return 0;
+end
+$function$
 CREATE OR REPLACE FUNCTION ops.record_events(p_events jsonb)
  RETURNS void
  LANGUAGE plpgsql
@@ -2079,17 +2942,28 @@ begin
   from jsonb_array_elements(p_events) e
   where e->>'kind' = 'disconnected' and s.session_id = (e->>'sessionId')::uuid;
 
-  -- A disconnect opens a gap for the feed from its last frame; the next session's first data closes it.
-  insert into quality.gaps (venue, stream, gap_from, detected_by, session_id, detail)
-  select e->>'venue', e->>'feed', coalesce((e->'detail'->>'lastFrameAt')::timestamptz, (e->>'at')::timestamptz),
-         'disconnect', (e->>'sessionId')::uuid, coalesce(e->'detail', '{}')
+  -- A disconnect opens a gap from the session's last frame, one per instrument and channel the
+  -- feed carries (one for the whole feed when the event does not list them); the next session's
+  -- first data closes it, and a closed gap queues its own recovery (quality.gaps_enqueue_recovery).
+  insert into quality.gaps (venue, feed, stream, instrument_id, gap_from, detected_by, session_id, detail)
+  select e->>'venue', e->>'feed', coalesce(ch.channel, e->>'feed'),
+         (select i.instrument_id from market.instruments i
+          where i.venue = e->>'venue' and i.symbol = ins.symbol order by i.instrument_id limit 1),
+         coalesce((e->'detail'->>'lastFrameAt')::timestamptz, (e->>'at')::timestamptz),
+         'disconnect', (e->>'sessionId')::uuid,
+         (coalesce(e->'detail', '{}') - 'channels' - 'instruments')
+           || case when ins.symbol is not null then jsonb_build_object('symbol', ins.symbol) else '{}' end
   from jsonb_array_elements(p_events) e
+  left join lateral jsonb_array_elements_text(case when jsonb_typeof(e->'detail'->'channels') = 'array'
+                                                   then e->'detail'->'channels' end) ch(channel) on true
+  left join lateral jsonb_array_elements_text(case when jsonb_typeof(e->'detail'->'instruments') = 'array'
+                                                   then e->'detail'->'instruments' end) ins(symbol) on true
   where e->>'kind' = 'disconnected' and coalesce((e->'detail'->>'hadData')::boolean, false)
     and coalesce(e->'detail'->>'reason', '') <> 'rotated' and coalesce(e->'detail'->>'reason', '') <> 'shutdown';
 
   -- A diff that does not continue the book: the ingester resynchronizes from a new snapshot.
-  insert into quality.gaps (venue, stream, gap_from, gap_to, detected_by, session_id, from_seq, to_seq, detail)
-  select e->>'venue', e->>'feed' || ':' || coalesce(e->'detail'->>'key', ''), (e->>'at')::timestamptz,
+  insert into quality.gaps (venue, feed, stream, gap_from, gap_to, detected_by, session_id, from_seq, to_seq, detail)
+  select e->>'venue', e->>'feed', e->>'feed' || ':' || coalesce(e->'detail'->>'key', ''), (e->>'at')::timestamptz,
          (e->>'at')::timestamptz, 'sequence_break', (e->>'sessionId')::uuid,
          (e->'detail'->>'expectedFrom')::bigint, (e->'detail'->>'receivedFirst')::bigint - 1, coalesce(e->'detail', '{}')
   from jsonb_array_elements(p_events) e
@@ -2098,8 +2972,33 @@ begin
   update quality.gaps g set gap_to = (e->'detail'->>'firstFrameAt')::timestamptz, updated_at = now()
   from jsonb_array_elements(p_events) e
   where e->>'kind' = 'subscribed' and e->'detail' ? 'firstFrameAt'
-    and g.venue = e->>'venue' and g.stream = e->>'feed' and g.detected_by = 'disconnect' and g.gap_to is null
+    and g.venue = e->>'venue' and coalesce(g.feed, g.stream) = e->>'feed' and g.detected_by = 'disconnect' and g.gap_to is null
     and g.gap_from <= (e->'detail'->>'firstFrameAt')::timestamptz;
+end
+$function$
+CREATE OR REPLACE FUNCTION ops.release_orphaned_jobs()
+ RETURNS integer
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_dead text[];
+begin
+  -- History jobs record the database session they hold (ops.job_leases). A lease whose session
+  -- is gone belongs to a process that died mid-job: its graphile-worker lock is released now
+  -- (graphile-worker itself would wait four hours), so another worker resumes the job.
+  with dead as (
+    delete from ops.job_leases l
+    where not exists (select 1 from pg_stat_activity a where a.pid = l.backend_pid and a.backend_start = l.backend_start)
+    returning l.worker_id
+  )
+  select array_agg(worker_id) into v_dead from dead;
+  if v_dead is null then
+    return 0;
+  end if;
+  if ops.graphile_worker_installed() then
+    perform graphile_worker.force_unlock_workers(v_dead);
+  end if;
+  return cardinality(v_dead);
 end
 $function$
 CREATE OR REPLACE FUNCTION ops.request_bars_refresh()
@@ -2138,6 +3037,17 @@ begin
   return jsonb_build_object('partitions_created', v_created, 'partitions_dropped', v_dropped);
 end
 $function$
+CREATE OR REPLACE FUNCTION ops.set_rate_limit(p_venue text, p_name text, p_unit text, p_window interval, p_max integer, p_edge_guard interval DEFAULT '00:00:00.25'::interval)
+ RETURNS void
+ LANGUAGE sql
+AS $function$
+  insert into ops.rate_limits (venue, name, unit, window_length, max_per_window, edge_guard)
+  values (p_venue, p_name, p_unit, p_window, p_max, p_edge_guard)
+  on conflict (venue, name) do update
+    set unit = excluded.unit, window_length = excluded.window_length, max_per_window = excluded.max_per_window,
+        edge_guard = excluded.edge_guard, window_start = null, used = 0, updated_at = now();
+  insert into ops.rate_state (venue) values (p_venue) on conflict (venue) do nothing;
+$function$
 CREATE OR REPLACE FUNCTION ops.set_setting(p_key text, p_value text)
  RETURNS void
  LANGUAGE sql
@@ -2151,6 +3061,178 @@ CREATE OR REPLACE FUNCTION ops.setting(p_key text, p_default text)
  STABLE
 AS $function$
   select coalesce((select value from ops.settings where key = p_key), p_default)
+$function$
+CREATE OR REPLACE FUNCTION ops.take_job_lease(p_worker_id text, p_job_key text)
+ RETURNS void
+ LANGUAGE sql
+AS $function$
+  insert into ops.job_leases (worker_id, job_key, backend_pid, backend_start)
+  select p_worker_id, p_job_key, a.pid, a.backend_start from pg_stat_activity a where a.pid = pg_backend_pid()
+  on conflict (worker_id) do update
+    set job_key = excluded.job_key, backend_pid = excluded.backend_pid, backend_start = excluded.backend_start,
+        leased_at = now()
+$function$
+CREATE OR REPLACE FUNCTION quality.active_share(p_instrument_id integer, p_at timestamp with time zone)
+ RETURNS double precision
+ LANGUAGE sql
+ STABLE
+AS $function$
+  -- The share of open minutes with data at this hour of the week; the instrument's overall share
+  -- where the hour was sampled less than 30 minutes; null without a profile.
+  select coalesce(
+    (select p.active_minutes::float8 / p.open_minutes from quality.activity_profiles p
+     where p.instrument_id = p_instrument_id and p.open_minutes >= 30
+       and p.hour_of_week = quality.hour_of_week(p_at, (select c.time_zone from quality.calendars c
+                                                        where c.calendar = quality.instrument_calendar(p_instrument_id)))),
+    (select sum(p.active_minutes)::float8 / nullif(sum(p.open_minutes), 0) from quality.activity_profiles p
+     where p.instrument_id = p_instrument_id))
+$function$
+CREATE OR REPLACE FUNCTION quality.alert_payload(p_finding quality.findings)
+ RETURNS jsonb
+ LANGUAGE sql
+ STABLE
+AS $function$
+  -- NOTIFY payloads are limited to 8000 bytes: detail is dropped from a payload that would not fit.
+  select case when length(j::text) < 7900 then j else j - 'detail' || jsonb_build_object('detail_truncated', true) end
+  from (
+    select jsonb_build_object(
+      'finding_id', p_finding.finding_id, 'kind', p_finding.kind, 'label', p_finding.label,
+      'severity', p_finding.severity, 'instrument_id', p_finding.instrument_id,
+      'venue', i.venue, 'symbol', i.symbol, 'source', p_finding.source,
+      'window_from', p_finding.window_from, 'window_to', p_finding.window_to,
+      'value', p_finding.value, 'baseline', p_finding.baseline, 'detail', p_finding.detail) as j
+    from (select 1) one
+    left join market.instruments i on i.instrument_id = p_finding.instrument_id
+  ) x
+$function$
+CREATE OR REPLACE FUNCTION quality.alert_threshold(p_kind text)
+ RETURNS text
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select coalesce((select r.min_severity from quality.alert_rules r where r.kind = p_kind),
+                  (select r.min_severity from quality.alert_rules r where r.kind = '*'),
+                  'error')
+$function$
+CREATE OR REPLACE FUNCTION quality.begin_gap_recovery(p_gap bigint)
+ RETURNS TABLE(gap_id bigint, venue text, stream text, symbol text, instrument_id integer, gap_from timestamp with time zone, gap_to timestamp with time zone, from_ms bigint, to_ms bigint, from_seq bigint, to_seq bigint, timeframe text, attempts integer)
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_gap quality.gaps;
+begin
+  -- Marks the gap recovering and bounds it: for trades, the missing ids run from just after the
+  -- last trade received before the gap to just before the first trade received after it.
+  select * into v_gap from quality.gaps g where g.gap_id = p_gap for update;
+  if not found or v_gap.state not in ('detected', 'queued', 'recovering') then
+    return;
+  end if;
+  if v_gap.instrument_id is null and v_gap.detail ? 'symbol' then
+    select i.instrument_id into v_gap.instrument_id
+    from market.instruments i where i.venue = v_gap.venue and i.symbol = v_gap.detail->>'symbol'
+    order by i.instrument_id limit 1;
+  end if;
+  if v_gap.stream = 'trade' and v_gap.instrument_id is not null then
+    if v_gap.from_seq is null then
+      select t.seq + 1 into v_gap.from_seq
+      from market.trades t
+      where t.instrument_id = v_gap.instrument_id and t.seq is not null
+        and t.traded_at <= v_gap.gap_from + interval '1 minute' and t.received_at <= v_gap.gap_from
+      order by t.traded_at desc, t.seq desc limit 1;
+    end if;
+    if v_gap.to_seq is null and v_gap.gap_to is not null then
+      select t.seq - 1 into v_gap.to_seq
+      from market.trades t
+      where t.instrument_id = v_gap.instrument_id and t.seq is not null and t.source <> 'rest'
+        and t.traded_at >= v_gap.gap_from - interval '1 minute' and t.received_at >= v_gap.gap_to
+      order by t.traded_at, t.seq limit 1;
+    end if;
+  elsif v_gap.stream = 'aggTrade' and v_gap.instrument_id is not null then
+    if v_gap.from_seq is null then
+      select a.agg_id + 1 into v_gap.from_seq
+      from market.agg_trades a
+      where a.instrument_id = v_gap.instrument_id
+        and a.traded_at <= v_gap.gap_from + interval '1 minute' and a.received_at <= v_gap.gap_from
+      order by a.traded_at desc, a.agg_id desc limit 1;
+    end if;
+    if v_gap.to_seq is null and v_gap.gap_to is not null then
+      select a.agg_id - 1 into v_gap.to_seq
+      from market.agg_trades a
+      where a.instrument_id = v_gap.instrument_id and a.source <> 'rest'
+        and a.traded_at >= v_gap.gap_from - interval '1 minute' and a.received_at >= v_gap.gap_to
+      order by a.traded_at, a.agg_id limit 1;
+    end if;
+  end if;
+  update quality.gaps g
+     set state = 'recovering', attempts = g.attempts + 1, instrument_id = v_gap.instrument_id,
+         from_seq = v_gap.from_seq, to_seq = v_gap.to_seq, updated_at = now()
+   where g.gap_id = p_gap
+  returning g.attempts into v_gap.attempts;
+  return query
+    select v_gap.gap_id, v_gap.venue, v_gap.stream,
+           coalesce(v_gap.detail->>'symbol', (select i.symbol from market.instruments i where i.instrument_id = v_gap.instrument_id)),
+           v_gap.instrument_id, v_gap.gap_from, v_gap.gap_to,
+           floor(extract(epoch from v_gap.gap_from) * 1000)::bigint, ceil(extract(epoch from v_gap.gap_to) * 1000)::bigint,
+           v_gap.from_seq, v_gap.to_seq, v_gap.detail->>'timeframe', v_gap.attempts;
+end
+$function$
+CREATE OR REPLACE FUNCTION quality.bound_gap_by_agg_trades(p_gap bigint)
+ RETURNS TABLE(from_seq bigint, to_seq bigint, instrument_id integer)
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_gap quality.gaps;
+begin
+  -- Where no trade of ours bounds the gap (none before it, or none yet after it), the venue's
+  -- aggregate trades at the gap's ends do: each carries the first trade id f it covers.
+  select * into v_gap from quality.gaps g where g.gap_id = p_gap for update;
+  if v_gap.instrument_id is null and v_gap.detail ? 'symbol' then
+    select i.instrument_id into v_gap.instrument_id
+    from market.instruments i where i.venue = v_gap.venue and i.symbol = v_gap.detail->>'symbol'
+    order by i.instrument_id limit 1;
+  end if;
+  if v_gap.from_seq is null then
+    select case when v_gap.stream = 'trade' then a.first_trade_seq else a.agg_id end into v_gap.from_seq
+    from market.agg_trades a
+    where a.instrument_id = v_gap.instrument_id and a.traded_at >= v_gap.gap_from
+    order by a.traded_at, a.agg_id limit 1;
+  end if;
+  if v_gap.to_seq is null and v_gap.gap_to is not null then
+    select case when v_gap.stream = 'trade' then a.first_trade_seq else a.agg_id end - 1 into v_gap.to_seq
+    from market.agg_trades a
+    where a.instrument_id = v_gap.instrument_id and a.traded_at >= v_gap.gap_to
+    order by a.traded_at, a.agg_id limit 1;
+  end if;
+  update quality.gaps g
+     set from_seq = v_gap.from_seq, to_seq = v_gap.to_seq, instrument_id = v_gap.instrument_id, updated_at = now()
+   where g.gap_id = p_gap;
+  return query select v_gap.from_seq, v_gap.to_seq, v_gap.instrument_id;
+end
+$function$
+CREATE OR REPLACE FUNCTION quality.calendar_periods(p_calendar text, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS TABLE(period_from timestamp with time zone, period_to timestamp with time zone, state text, note text)
+ LANGUAGE sql
+ STABLE
+AS $function$
+  -- For people: the window cut into open, thin and closed periods (closed ones with the closure's note).
+  with h as (
+    select quality.open_hours(p_calendar, p_from, p_to) as open, quality.thin_hours(p_calendar, p_from, p_to) as thin
+  ), parts as (
+    select lower(r) as f, upper(r) as t, 'open' as state from h, unnest(h.open - h.thin) r
+    union all
+    select lower(r), upper(r), 'thin' from h, unnest(h.thin) r
+    union all
+    select lower(r), upper(r), 'closed' from h, unnest(tstzmultirange(tstzrange(p_from, p_to)) - h.open) r
+  )
+  select p.f, p.t, p.state,
+         case when p.state = 'closed' then (
+           select string_agg(x.note, '; ' order by x.closed_from)
+           from quality.calendar_closures x join quality.calendars c using (calendar)
+           where x.calendar = p_calendar
+             and tstzrange(x.closed_from at time zone c.time_zone, x.closed_to at time zone c.time_zone) && tstzrange(p.f, p.t))
+         end
+  from parts p
+  order by p.f
 $function$
 CREATE OR REPLACE FUNCTION quality.coverage_by_day(p_from timestamp with time zone, p_to timestamp with time zone)
  RETURNS TABLE("time" timestamp with time zone, venue text, symbol text, minutes_with_data bigint, minutes bigint, coverage numeric)
@@ -2174,6 +3256,654 @@ AS $function$
   cross join lateral (select (extract(epoch from least(d.day + interval '1 day', p_to) - greatest(d.day, p_from)) / 60)::bigint as minutes) m
   order by 1, 2, 3
 $function$
+CREATE OR REPLACE FUNCTION quality.end_gap(p_gap bigint, p_state text, p_reason text)
+ RETURNS void
+ LANGUAGE sql
+AS $function$
+  update quality.gaps
+     set state = p_state, last_error = left(p_reason, 2000), resolved_at = now(), updated_at = now()
+   where gap_id = p_gap and state in ('detected', 'queued', 'recovering')
+$function$
+CREATE OR REPLACE FUNCTION quality.enqueue_gap_recovery(p_gap bigint, p_delay interval DEFAULT NULL::interval)
+ RETURNS boolean
+ LANGUAGE plpgsql
+AS $function$
+begin
+  if not ops.graphile_worker_installed() then
+    return false; -- the first worker start queues it (quality.enqueue_pending_gaps)
+  end if;
+  perform graphile_worker.add_job('recover_gap', json_build_object('gapId', p_gap),
+    run_at := now() + coalesce(p_delay, ops.setting('gaps.recovery_delay', '2 seconds')::interval),
+    job_key := 'recover_gap:' || p_gap, max_attempts := ops.setting('gaps.max_attempts', '5')::integer,
+    job_key_mode := 'preserve_run_at');
+  return true;
+end
+$function$
+CREATE OR REPLACE FUNCTION quality.enqueue_pending_gaps()
+ RETURNS integer
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_gap bigint;
+  v_done integer := 0;
+begin
+  -- Gaps closed while graphile-worker was not installed, or whose enqueue failed.
+  for v_gap in
+    select g.gap_id from quality.gaps g where g.state = 'detected' and g.gap_to is not null order by g.gap_id
+  loop
+    if quality.enqueue_gap_recovery(v_gap, interval '0') then
+      update quality.gaps set state = 'queued', updated_at = now() where gap_id = v_gap and state = 'detected';
+      v_done := v_done + 1;
+    end if;
+  end loop;
+  return v_done;
+end
+$function$
+CREATE OR REPLACE FUNCTION quality.expected_hours(p_calendar text, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS tstzmultirange
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select quality.open_hours(p_calendar, p_from, p_to) - quality.thin_hours(p_calendar, p_from, p_to)
+$function$
+CREATE OR REPLACE FUNCTION quality.find_bar_anomalies(p_from timestamp with time zone, p_to timestamp with time zone, p_instruments integer[] DEFAULT NULL::integer[])
+ RETURNS SETOF quality.finding_row
+ LANGUAGE sql
+ STABLE
+AS $function$
+  with s as (
+    select * from quality.series_1m(p_from, p_to, p_instruments)
+  ), usual as (
+    -- The instrument's mean bar volume in the window: a volume above quality.volume_factor (1000)
+    -- times it, or above the operator's limit, is out of range.
+    select s.instrument_id, s.series, avg(s.volume) filter (where s.volume > 0 and s.volume < 'Infinity') as mean_volume
+    from s group by 1, 2
+  ), bad as (
+    select s.instrument_id, s.series, s.bucket, k.kind, k.value, k.baseline, k.detail
+    from s
+    join usual u using (instrument_id, series)
+    left join quality.instrument_limits l using (instrument_id)
+    cross join lateral (
+      select 'non_finite' as kind, null::numeric as value, null::numeric as baseline,
+             jsonb_build_object('open', s.open::text, 'high', s.high::text, 'low', s.low::text, 'close', s.close::text,
+                                'volume', s.volume::text) as detail
+      where 'NaN' in (s.open, s.high, s.low, s.close, s.volume) or 'Infinity' in (s.open, s.high, s.low, s.close, s.volume)
+         or '-Infinity' in (s.open, s.high, s.low, s.close, s.volume)
+      union all
+      select 'nonpositive_price', least(s.open, s.high, s.low, s.close), null,
+             jsonb_build_object('open', s.open, 'high', s.high, 'low', s.low, 'close', s.close)
+      where least(s.open, s.high, s.low, s.close) <= 0
+      union all
+      select 'ohlc_invalid', case when s.high < greatest(s.open, s.close, s.low) then s.high else s.low end,
+             case when s.high < greatest(s.open, s.close, s.low) then greatest(s.open, s.close, s.low)
+                  else least(s.open, s.close, s.high) end,
+             jsonb_build_object('open', s.open, 'high', s.high, 'low', s.low, 'close', s.close,
+                                'rule', case when s.high < greatest(s.open, s.close, s.low) then 'high below open, close or low'
+                                             else 'low above open, close or high' end)
+      where s.high < greatest(s.open, s.close, s.low) or s.low > least(s.open, s.close, s.high)
+      union all
+      select 'size_out_of_range', s.volume, coalesce(l.max_bar_volume, u.mean_volume * quality.setting_numeric('quality.volume_factor', 1000)),
+             jsonb_build_object('mean_volume', round(u.mean_volume, 8), 'limit', l.max_bar_volume)
+      where s.volume < 0
+         or s.volume > coalesce(l.max_bar_volume, u.mean_volume * quality.setting_numeric('quality.volume_factor', 1000))
+    ) k
+    where k.kind = 'non_finite'
+       or 'NaN' not in (s.open, s.high, s.low, s.close, coalesce(s.volume, 0))
+  ), runs as (
+    select b.*, sum(case when b.bucket - b.prev <= interval '1 minute' then 0 else 1 end)
+                  over (partition by b.instrument_id, b.series, b.kind order by b.bucket) as run
+    from (select b.*, lag(b.bucket) over (partition by b.instrument_id, b.series, b.kind order by b.bucket) as prev from bad b) b
+  )
+  select distinct on (r.instrument_id, r.series, r.kind, r.run)
+         r.kind, case when r.series = 'trades' then 'bar' else 'candle' end,
+         case when r.kind = 'size_out_of_range' then 'warning' else 'error' end,
+         r.instrument_id, i.venue || ':' || r.series,
+         min(r.bucket) over g, max(r.bucket) over g + interval '1 minute', r.value, r.baseline,
+         r.detail || jsonb_build_object('bars', count(*) over g, 'at', r.bucket)
+  from runs r
+  join market.instruments i using (instrument_id)
+  window g as (partition by r.instrument_id, r.series, r.kind, r.run)
+  order by r.instrument_id, r.series, r.kind, r.run, r.bucket
+$function$
+CREATE OR REPLACE FUNCTION quality.find_gaps(p_from timestamp with time zone, p_to timestamp with time zone, p_instruments integer[] DEFAULT NULL::integer[])
+ RETURNS SETOF quality.finding_row
+ LANGUAGE sql
+ STABLE
+AS $function$
+  with holes as (
+    select s.instrument_id, range_intersect_agg(s.silence) as holes
+    from quality.silences(p_from, p_to, p_instruments) s
+    group by s.instrument_id
+  ), inst as (
+    select h.instrument_id, h.holes, i.venue, i.symbol, quality.instrument_calendar(i.instrument_id) as calendar
+    from holes h
+    join market.instruments i using (instrument_id)
+    where not isempty(h.holes)
+  ), cal as (
+    select x.*, quality.open_hours(x.calendar, lower(x.holes), upper(x.holes)) as open,
+           quality.thin_hours(x.calendar, lower(x.holes), upper(x.holes)) as thin,
+           quality.expected_hours(x.calendar, date_trunc('minute', p_from), date_trunc('minute', p_to)) as expected_window
+    from inst x
+  ), window_share as (
+    -- Without a profile: the share of this window's expected minutes that had data.
+    select c.instrument_id,
+           1 - quality.minutes_of(c.holes * c.expected_window) / nullif(quality.minutes_of(c.expected_window), 0) as share
+    from cal c
+  ), parts as (
+    select c.instrument_id, c.venue, c.symbol, c.calendar, r, 'closed' as part
+    from cal c, unnest(c.holes - c.open) r
+    union all
+    select c.instrument_id, c.venue, c.symbol, c.calendar, r, 'open'
+    from cal c, unnest(c.holes * (c.open - c.thin)) r
+  ), judged as (
+    select p.*, quality.minutes_of(tstzmultirange(p.r)) as minutes,
+           coalesce(quality.active_share(p.instrument_id, lower(p.r)), ws.share) as share,
+           quality.messages_per_minute(p.instrument_id, lower(p.r)) as rate
+    from parts p
+    left join window_share ws using (instrument_id)
+  ), gaps as (
+    select j.*, quality.gap_threshold_minutes(j.share) as threshold
+    from judged j
+    where j.part = 'closed' or j.minutes >= quality.gap_threshold_minutes(j.share)
+  ), evidence as (
+    select g.*,
+           (select mw.window_id from quality.maintenance_windows mw
+            where mw.venue = g.venue and (mw.instrument_id is null or mw.instrument_id = g.instrument_id)
+              and tstzrange(mw.window_from, mw.window_to) && g.r
+            order by mw.window_from limit 1) as maintenance_id,
+           (select jsonb_build_object('gap_id', l.gap_id, 'state', l.state, 'detected_by', l.detected_by, 'stream', l.stream)
+            from quality.gaps l
+            where l.venue = g.venue and (l.instrument_id is null or l.instrument_id = g.instrument_id)
+              and tstzrange(l.gap_from, coalesce(l.gap_to, 'infinity')) && g.r
+            order by (l.state = 'venue_outage') desc, (l.state = 'market_closed') desc, l.gap_from limit 1) as ledger,
+           (select jsonb_build_object('sources', count(*), 'active', count(*) filter (where quality.has_activity(o.instrument_id, lower(g.r), upper(g.r))))
+            from market.instruments o
+            where o.symbol = g.symbol and o.instrument_id <> g.instrument_id) as others
+    from gaps g
+    where g.part = 'open'
+  ), labelled as (
+    select e.*,
+           case when e.maintenance_id is not null then 'venue_outage'
+                when e.ledger->>'state' = 'venue_outage' then 'venue_outage'
+                when e.ledger->>'state' = 'market_closed' then 'market_closed'
+                when e.ledger is not null then 'our_loss'
+                when (e.others->>'sources')::integer > 0 and (e.others->>'active')::integer = 0 then 'venue_outage'
+                else 'our_loss' end as label,
+           case when e.maintenance_id is not null then 'maintenance_window'
+                when e.ledger is not null then 'ledger_' || (e.ledger->>'state')
+                when (e.others->>'sources')::integer > 0 and (e.others->>'active')::integer = 0 then 'all_sources_silent'
+                when (e.others->>'active')::integer > 0 then 'other_source_active'
+                else 'unexplained' end as evidence
+    from evidence e
+  )
+  select 'gap', 'market_closed', 'info', g.instrument_id, g.venue, lower(g.r), upper(g.r), g.minutes::numeric, null::numeric,
+         jsonb_build_object('calendar', g.calendar, 'evidence', 'calendar')
+  from gaps g
+  where g.part = 'closed'
+  union all
+  select 'gap', l.label,
+         case when l.label = 'market_closed' then 'info'
+              when l.label = 'venue_outage' then 'warning'
+              when l.minutes < 15 then 'warning'
+              when l.minutes < 120 then 'error'
+              else 'critical' end,
+         l.instrument_id, l.venue, lower(l.r), upper(l.r), l.minutes::numeric, l.threshold::numeric,
+         jsonb_strip_nulls(jsonb_build_object(
+           'calendar', l.calendar, 'evidence', l.evidence, 'threshold_minutes', l.threshold,
+           'active_share', round(l.share::numeric, 4), 'messages_per_minute', round(l.rate::numeric, 3),
+           'expected_messages', round((l.rate * l.minutes)::numeric), 'maintenance_window_id', l.maintenance_id,
+           'ledger', l.ledger, 'other_sources', l.others))
+  from labelled l
+$function$
+CREATE OR REPLACE FUNCTION quality.find_payload_shape_changes(p_from timestamp with time zone, p_to timestamp with time zone, p_instruments integer[] DEFAULT NULL::integer[])
+ RETURNS SETOF quality.finding_row
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_every integer := greatest(quality.setting_numeric('quality.shape_sample_every', 100)::integer, 1);
+begin
+  -- Records the shapes of sampled frames (every v_every-th frame id, and the first frame of each
+  -- venue, stream and session), then reports each shape first seen in the window for a venue
+  -- and stream that had another shape before, against the most common earlier one.
+  insert into quality.payload_shapes as p (venue, stream, shape, keys, time_units, first_frame_id, first_seen_at,
+                                           last_seen_at, frames)
+  select x.venue, x.stream, md5(x.keys::text || x.time_units::text), x.keys, x.time_units,
+         min(x.frame_id), min(x.received_at), max(x.received_at), count(*)
+  from (
+    select f.venue, f.stream, f.frame_id, f.received_at, sh.keys, sh.time_units
+    from (
+      select f.*, row_number() over (partition by f.venue, f.stream, f.session_id order by f.received_at, f.frame_id) as k
+      from staging.frames f
+      where f.received_at >= p_from and f.received_at < p_to
+    ) f
+    cross join lateral quality.payload_shape(f.payload, f.received_at) sh
+    where f.frame_id % v_every = 0 or f.k = 1
+  ) x
+  group by x.venue, x.stream, x.keys, x.time_units
+  on conflict (venue, stream, shape) do update
+    set first_seen_at = least(p.first_seen_at, excluded.first_seen_at),
+        first_frame_id = case when excluded.first_seen_at < p.first_seen_at then excluded.first_frame_id else p.first_frame_id end,
+        last_seen_at = greatest(p.last_seen_at, excluded.last_seen_at),
+        frames = p.frames + excluded.frames;
+
+  return query
+  with new_shapes as (
+    select n.* from quality.payload_shapes n
+    where n.first_seen_at >= p_from and n.first_seen_at < p_to
+  ), compared as (
+    select n.*, o.keys as old_keys, o.time_units as old_units, o.shape as old_shape
+    from new_shapes n
+    cross join lateral (
+      select o.* from quality.payload_shapes o
+      where o.venue = n.venue and o.stream = n.stream and o.first_seen_at < n.first_seen_at
+      order by o.frames desc, o.first_seen_at
+      limit 1
+    ) o
+  ), diffs as (
+    select c.*,
+           array(select k from unnest(c.keys) k except select k from unnest(c.old_keys) k order by 1) as added,
+           array(select k from unnest(c.old_keys) k except select k from unnest(c.keys) k order by 1) as removed,
+           coalesce((select jsonb_object_agg(k, jsonb_build_object('from', c.old_units->>k, 'to', c.time_units->>k))
+                     from jsonb_object_keys(c.time_units) k
+                     where c.old_units ? k and c.old_units->>k <> c.time_units->>k), '{}') as unit_changes
+    from compared c
+  )
+  select 'payload_shape'::text,
+         case when d.unit_changes <> '{}' then 'time_unit' else 'keys' end,
+         case when d.unit_changes <> '{}' or cardinality(d.removed) > 0 then 'error' else 'warning' end,
+         null::integer, d.venue || ':' || d.stream, d.first_seen_at, d.last_seen_at, d.frames::numeric, null::numeric,
+         jsonb_build_object('added', to_jsonb(d.added), 'removed', to_jsonb(d.removed), 'unit_changes', d.unit_changes,
+                            'shape', d.shape, 'previous_shape', d.old_shape, 'first_frame_id', d.first_frame_id,
+                            'keys', to_jsonb(d.keys), 'time_units', d.time_units)
+  from diffs d
+  where cardinality(d.added) > 0 or cardinality(d.removed) > 0 or d.unit_changes <> '{}';
+end
+$function$
+CREATE OR REPLACE FUNCTION quality.find_quarantine_anomalies(p_from timestamp with time zone, p_to timestamp with time zone, p_instruments integer[] DEFAULT NULL::integer[])
+ RETURNS SETOF quality.finding_row
+ LANGUAGE sql
+ STABLE
+AS $function$
+  -- What the normalizers refused, by the reason they wrote (sql/venues): the data never reached
+  -- market, and this makes it visible. Quarantined payloads name no instrument here (the venue
+  -- and stream are the source); p_instruments does not narrow them.
+  with q as (
+    select q.quarantine_id, q.venue, q.stream, q.received_at, q.reason,
+           case when q.reason like '%does not bound open and close%' then 'ohlc_invalid'
+                when q.reason ~* '(nan|infinity)' or q.payload ~ '"(NaN|Infinity|-Infinity)"' and q.reason like '%not a positive%'
+                  then 'non_finite'
+                when q.reason like '%not positive%' or q.reason like '%not a positive%' or q.reason like '%is zero%'
+                  then 'nonpositive_price'
+                when q.reason like '%after it was received%' or q.reason like '%after the file was received%' then 'future_timestamp'
+                when q.reason like '%is before 2009%' then 'stale_timestamp'
+                else 'malformed' end as kind
+    from staging.quarantine q
+    where q.received_at >= p_from and q.received_at < p_to
+  ), runs as (
+    select q.*, sum(case when q.received_at - q.prev <= interval '1 minute' then 0 else 1 end)
+                  over (partition by q.venue, q.stream, q.kind order by q.received_at, q.quarantine_id) as run
+    from (select q.*, lag(q.received_at) over (partition by q.venue, q.stream, q.kind order by q.received_at, q.quarantine_id) as prev
+          from q) q
+  )
+  select r.kind, 'quarantined', 'warning', null::integer, r.venue || ':' || r.stream,
+         min(r.received_at), max(r.received_at) + interval '1 microsecond', count(*)::numeric, null::numeric,
+         jsonb_build_object('quarantine_ids', (array_agg(r.quarantine_id order by r.quarantine_id))[1:20],
+                            'reasons', (array_agg(distinct r.reason))[1:5])
+  from runs r
+  group by r.venue, r.stream, r.kind, r.run
+$function$
+CREATE OR REPLACE FUNCTION quality.find_quote_anomalies(p_from timestamp with time zone, p_to timestamp with time zone, p_instruments integer[] DEFAULT NULL::integer[])
+ RETURNS SETOF quality.finding_row
+ LANGUAGE sql
+ STABLE
+AS $function$
+  with q as (
+    select q.instrument_id, q.quoted_at, q.bid, q.ask, q.bid_size, q.ask_size, q.tradeable
+    from market.quotes q
+    where q.quoted_at >= p_from and q.quoted_at < p_to and (p_instruments is null or q.instrument_id = any (p_instruments))
+  ), usual as (
+    select q.instrument_id, avg(greatest(q.bid_size, q.ask_size)) filter (where q.bid_size > 0 or q.ask_size > 0) as mean_size
+    from q group by 1
+  ), bad as (
+    select q.instrument_id, q.quoted_at as at, k.kind, k.value, k.baseline, q.tradeable
+    from q
+    join usual u using (instrument_id)
+    left join quality.instrument_limits l using (instrument_id)
+    cross join lateral (
+      select 'crossed_quote' as kind, q.bid as value, q.ask as baseline where q.bid > q.ask
+      union all
+      select 'locked_quote', q.bid, q.ask where q.bid = q.ask
+      union all
+      select 'size_out_of_range', greatest(q.bid_size, q.ask_size),
+             coalesce(l.max_quote_size, u.mean_size * quality.setting_numeric('quality.size_factor', 10000))
+      where greatest(q.bid_size, q.ask_size) > coalesce(l.max_quote_size, u.mean_size * quality.setting_numeric('quality.size_factor', 10000))
+    ) k
+  )
+  select * from quality.runs_of(
+    (select coalesce(array_agg((b.instrument_id, b.kind,
+                                case when b.kind = 'size_out_of_range' then 'quote'
+                                     when b.tradeable then 'tradeable' else 'indicative' end,
+                                case when b.kind = 'crossed_quote' and b.tradeable then 'error' else 'warning' end,
+                                'quotes', b.at, b.value, b.baseline)::quality.bad_row), '{}') from bad b))
+$function$
+CREATE OR REPLACE FUNCTION quality.find_silent_feeds(p_from timestamp with time zone, p_to timestamp with time zone, p_instruments integer[] DEFAULT NULL::integer[])
+ RETURNS SETOF quality.finding_row
+ LANGUAGE sql
+ STABLE
+AS $function$
+  -- A session is connected from connected_at until closed_at (or still). Inside that, a stretch
+  -- of at least quality.silent_feed_seconds (60) without a landed frame is a finding: the
+  -- socket is alive (the watchdog counts pings and heartbeats) but no data comes. Feeds carry
+  -- no instrument, so p_instruments does not narrow this detector.
+  with s as (
+    select s.session_id, s.feed, s.venue, greatest(s.connected_at, p_from - interval '1 hour') as live_from,
+           least(coalesce(s.closed_at, 'infinity'), p_to, now()) as live_to
+    from ops.sessions s
+    where s.connected_at is not null and s.connected_at < p_to and coalesce(s.closed_at, 'infinity') > p_from
+  ), f as (
+    select f.session_id, f.received_at
+    from staging.frames f
+    join s using (session_id)
+    where f.received_at >= p_from - interval '1 hour' and f.received_at < p_to
+  ), marks as (
+    -- The session's edges count as marks, so silence after connecting or before now is measured too.
+    select s.session_id, s.live_from as at from s
+    union all
+    select s.session_id, s.live_to from s where s.live_to > s.live_from
+    union all
+    select f.session_id, f.received_at from f join s using (session_id) where f.received_at between s.live_from and s.live_to
+  ), silences as (
+    select m.session_id, m.at as silent_from, lead(m.at) over (partition by m.session_id order by m.at) as silent_to
+    from marks m
+  )
+  select 'silent_feed', 'connected',
+         case when x.silent_to - x.silent_from >= interval '5 minutes' then 'error' else 'warning' end,
+         null::integer, s.feed, x.silent_from, x.silent_to,
+         round(extract(epoch from x.silent_to - x.silent_from)::numeric, 3),
+         quality.setting_numeric('quality.silent_feed_seconds', 60),
+         jsonb_build_object('session_id', s.session_id, 'venue', s.venue)
+  from silences x
+  join s using (session_id)
+  where x.silent_to - x.silent_from >= quality.setting_numeric('quality.silent_feed_seconds', 60) * interval '1 second'
+    and x.silent_to > p_from
+$function$
+CREATE OR REPLACE FUNCTION quality.find_spikes(p_from timestamp with time zone, p_to timestamp with time zone, p_instruments integer[] DEFAULT NULL::integer[])
+ RETURNS SETOF quality.finding_row
+ LANGUAGE sql
+ STABLE
+AS $function$
+  with params as (
+    select quality.setting_numeric('quality.spike_z', 12)::float8 as z_min,
+           quality.setting_numeric('quality.spike_warmup_bars', 30)::integer as warmup,
+           quality.setting_numeric('quality.spike_min_scale', 0.00005)::float8 as min_scale
+  ), m as (
+    -- Three days before p_from: enough for the previous qualifying hour across a weekend.
+    select x.*, date_bin(interval '1 hour', x.bucket, timestamptz '2000-01-03 00:00:00+00') as hour
+    from quality.series_moves(p_from - interval '3 days', p_to, p_instruments) x
+  ), med as (
+    select m.instrument_id, m.series, m.hour, count(*) as n,
+           percentile_cont(0.5) within group (order by m.move) as med
+    from m group by 1, 2, 3
+  ), stats as (
+    select d.instrument_id, d.series, d.hour, d.n, d.med,
+           percentile_cont(0.5) within group (order by abs(m.move - d.med)) as mad
+    from m join med d using (instrument_id, series, hour)
+    group by 1, 2, 3, 4, 5
+  ), baseline as (
+    -- For each hour: the previous hour of the series with enough bars.
+    select s.*, max(case when s.n >= p.warmup then s.hour end)
+                  over (partition by s.instrument_id, s.series order by s.hour
+                        rows between unbounded preceding and 1 preceding) as base_hour
+    from stats s, params p
+  ), judged as (
+    select m.instrument_id, m.series, m.bucket, m.move, m.price, m.reference, b.med as base_med,
+           greatest(1.4826 * greatest(b.mad, cur.mad), p.min_scale) as scale, b.n as base_n,
+           (m.move - b.med) / greatest(1.4826 * greatest(b.mad, cur.mad), p.min_scale) as z
+    from m
+    join baseline cur on cur.instrument_id = m.instrument_id and cur.series = m.series and cur.hour = m.hour
+    join stats b on b.instrument_id = m.instrument_id and b.series = m.series and b.hour = cur.base_hour
+    cross join params p
+    where m.bucket >= p_from and m.bucket < p_to
+      and abs(m.move - b.med) >= p.z_min * greatest(1.4826 * greatest(b.mad, cur.mad), p.min_scale)
+  ), episodes as (
+    select j.*, sum(case when j.bucket - j.prev_bucket <= interval '2 minutes' then 0 else 1 end)
+                  over (partition by j.instrument_id, j.series order by j.bucket) as episode
+    from (select j.*, lag(j.bucket) over (partition by j.instrument_id, j.series order by j.bucket) as prev_bucket
+          from judged j) j
+  ), spikes as (
+    select distinct on (e.instrument_id, e.series, e.episode)
+           e.instrument_id, e.series, e.episode, e.bucket, e.move, e.price, e.reference, e.base_med, e.scale, e.base_n, e.z,
+           min(e.bucket) over g as window_from, max(e.bucket) over g + interval '1 minute' as window_to,
+           count(*) over g as bars
+    from episodes e
+    window g as (partition by e.instrument_id, e.series, e.episode)
+    order by e.instrument_id, e.series, e.episode, abs(e.z) desc
+  ), checked as (
+    select s.*, i.venue, i.symbol,
+           (select coalesce(jsonb_agg(jsonb_build_object('instrument_id', o.instrument_id, 'series', o.series,
+                                                         'move', round(o.move::numeric, 6))), '[]')
+            from (
+              select x.instrument_id, x.series,
+                     case when s.move > 0 then max(x.move) else min(x.move) end as move
+              from market.instruments oi
+              cross join lateral quality.series_moves(s.window_from - interval '1 minute', s.window_to + interval '1 minute',
+                                                      array[oi.instrument_id]) x
+              where oi.symbol = i.symbol
+                and not (x.instrument_id = s.instrument_id and x.series = s.series)
+              group by x.instrument_id, x.series
+            ) o) as others
+    from spikes s
+    join market.instruments i using (instrument_id)
+  ), labelled as (
+    select c.*,
+           case when jsonb_array_length(c.others) = 0 then 'unconfirmed'
+                when exists (select 1 from jsonb_array_elements(c.others) o
+                             where (o->>'move')::float8 * sign(c.move) < 0.5 * abs(c.move)) then 'suspect'
+                else 'confirmed' end as label
+    from checked c
+  )
+  select 'spike', l.label,
+         case when abs(l.z) >= 60 then 'critical' when abs(l.z) >= 25 then 'error' else 'warning' end,
+         l.instrument_id, l.venue || ':' || l.series, l.window_from, l.window_to, l.price, l.reference,
+         jsonb_build_object('z', round(l.z::numeric, 2), 'move', round(l.move::numeric, 6),
+                            'median', round(l.base_med::numeric, 8), 'scale', round(l.scale::numeric, 8),
+                            'baseline_bars', l.base_n, 'bars', l.bars, 'at', l.bucket, 'other_sources', l.others)
+  from labelled l
+  where l.label <> 'confirmed'
+$function$
+CREATE OR REPLACE FUNCTION quality.find_timestamp_anomalies(p_from timestamp with time zone, p_to timestamp with time zone, p_instruments integer[] DEFAULT NULL::integer[])
+ RETURNS SETOF quality.finding_row
+ LANGUAGE sql
+ STABLE
+AS $function$
+  -- Event times that carry the venue's clock (trades; quotes whose time_source is venue):
+  --   future_timestamp  event time later than our receive time by more than
+  --                     quality.future_tolerance_ms (1000): a skewed venue clock or a wrong unit;
+  --   stale_timestamp   a live row (ws, stream, socket) whose event is older than
+  --                     quality.stale_after_seconds (300) when received;
+  --   latency           receive minus event time above the usual band of its source (venue and
+  --                     series, live rows of the window and the hour before): more than
+  --                     quality.latency_z (10) times 1.4826 MAD above the median and at least
+  --                     quality.latency_min_excess_ms (250) above it.
+  with rows as (
+    select t.instrument_id, 'trades' as series, t.traded_at as at, t.received_at, t.source
+    from market.trades t
+    where t.traded_at >= p_from - interval '1 hour' and t.traded_at < p_to
+      and (p_instruments is null or t.instrument_id = any (p_instruments))
+    union all
+    select q.instrument_id, 'quotes', q.quoted_at, q.received_at, q.source
+    from market.quotes q
+    where q.time_source = 'venue' and q.quoted_at >= p_from - interval '1 hour' and q.quoted_at < p_to
+      and (p_instruments is null or q.instrument_id = any (p_instruments))
+  ), lat as (
+    select r.*, i.venue, extract(epoch from r.received_at - r.at) * 1000 as ms,
+           r.source in ('ws', 'stream', 'socket') as live
+    from rows r join market.instruments i using (instrument_id)
+  ), band as (
+    select l.venue, l.series, percentile_cont(0.5) within group (order by l.ms) as med, count(*) as n
+    from lat l where l.live group by 1, 2
+  ), band_mad as (
+    select b.venue, b.series, b.med, b.n, percentile_cont(0.5) within group (order by abs(l.ms - b.med)) as mad
+    from lat l join band b using (venue, series)
+    where l.live
+    group by 1, 2, 3, 4
+  ), bad as (
+    select l.instrument_id, l.series, l.at, l.venue,
+           case when l.ms < -quality.setting_numeric('quality.future_tolerance_ms', 1000) then 'future_timestamp'
+                when l.live and l.ms > quality.setting_numeric('quality.stale_after_seconds', 300) * 1000 then 'stale_timestamp'
+                else 'latency' end as kind,
+           round(l.ms::numeric, 3) as value, round(b.med::numeric, 3) as baseline
+    from lat l
+    left join band_mad b using (venue, series)
+    where l.at >= p_from
+      and (l.ms < -quality.setting_numeric('quality.future_tolerance_ms', 1000)
+           or (l.live and l.ms > quality.setting_numeric('quality.stale_after_seconds', 300) * 1000)
+           or (l.live and b.n >= 30
+               and l.ms - b.med > greatest(quality.setting_numeric('quality.latency_z', 10) * 1.4826 * b.mad,
+                                           quality.setting_numeric('quality.latency_min_excess_ms', 250))))
+  )
+  select * from quality.runs_of(
+    (select coalesce(array_agg((b.instrument_id, b.kind, case when b.kind = 'latency' then 'ms' else 'event_time' end,
+                                case when b.kind = 'latency' and b.value - b.baseline < 10000 then 'warning' else 'error' end,
+                                b.series, b.at, b.value, b.baseline)::quality.bad_row), '{}')
+     from bad b))
+$function$
+CREATE OR REPLACE FUNCTION quality.find_trade_anomalies(p_from timestamp with time zone, p_to timestamp with time zone, p_instruments integer[] DEFAULT NULL::integer[])
+ RETURNS SETOF quality.finding_row
+ LANGUAGE sql
+ STABLE
+AS $function$
+  with t as (
+    select t.instrument_id, t.traded_at, t.size
+    from market.trades t
+    where t.traded_at >= p_from and t.traded_at < p_to and (p_instruments is null or t.instrument_id = any (p_instruments))
+  ), usual as (
+    select t.instrument_id, avg(t.size) as mean_size from t group by 1
+  ), bad as (
+    select t.instrument_id, t.traded_at as at, t.size as value,
+           coalesce(l.max_trade_size, u.mean_size * quality.setting_numeric('quality.size_factor', 10000)) as baseline
+    from t
+    join usual u using (instrument_id)
+    left join quality.instrument_limits l using (instrument_id)
+    where t.size > coalesce(l.max_trade_size, u.mean_size * quality.setting_numeric('quality.size_factor', 10000))
+  )
+  select * from quality.runs_of(
+    (select coalesce(array_agg((b.instrument_id, 'size_out_of_range', 'trade', 'warning', 'trades', b.at, b.value,
+                                b.baseline)::quality.bad_row), '{}')
+     from bad b))
+$function$
+CREATE OR REPLACE FUNCTION quality.finish_candle_gap(p_gap bigint, p_rows bigint)
+ RETURNS TABLE(state text, missing bigint)
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_gap quality.gaps;
+  v_width interval;
+  v_missing bigint;
+begin
+  -- After the venue's candles for the window were fetched: buckets still without a candle are
+  -- the venue's own hole (it publishes none for them), so the gap is a venue outage.
+  select * into v_gap from quality.gaps g where g.gap_id = p_gap for update;
+  v_width := market.timeframe_width(v_gap.detail->>'timeframe');
+  select count(*) into v_missing
+  from generate_series(date_bin(v_width, v_gap.gap_from, timestamptz '1970-01-01 00:00:00+00'),
+                       v_gap.gap_to - interval '1 microsecond', v_width) b
+  where not exists (select 1 from market.candles c
+                    where c.instrument_id = v_gap.instrument_id and c.timeframe = v_gap.detail->>'timeframe'
+                      and c.price_side = 'trade' and c.bucket = b);
+  update quality.gaps g
+     set rows_recovered = g.rows_recovered + coalesce(p_rows, 0),
+         state = case when v_missing = 0 then 'recovered' else 'venue_outage' end,
+         last_error = case when v_missing = 0 then null
+                           else v_missing || ' buckets have no candle at the venue either' end,
+         resolved_at = now(), updated_at = now()
+   where g.gap_id = p_gap
+  returning g.state into v_gap.state;
+  return query select v_gap.state, v_missing;
+end
+$function$
+CREATE OR REPLACE FUNCTION quality.finish_gap_recovery(p_gap bigint, p_rows bigint)
+ RETURNS TABLE(state text, missing bigint, window_from timestamp with time zone, window_to timestamp with time zone, instrument_id integer)
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_gap quality.gaps;
+  v_missing bigint; -- unknown until the range is bounded
+  v_from timestamptz;
+  v_to timestamptz;
+begin
+  -- Recovered when no id of the range is missing; the bars of the window it spans are refreshed
+  -- by the job. Rows are added whatever the outcome (a later attempt adds its own).
+  select * into v_gap from quality.gaps g where g.gap_id = p_gap for update;
+  if v_gap.from_seq is not null and v_gap.to_seq is not null and v_gap.to_seq < v_gap.from_seq then
+    v_missing := 0;
+  elsif v_gap.from_seq is not null and v_gap.to_seq is not null then
+    v_missing := market.missing_id_count(v_gap.stream, v_gap.instrument_id, v_gap.from_seq, v_gap.to_seq);
+    if v_gap.stream = 'trade' then
+      select min(t.traded_at), max(t.traded_at) into v_from, v_to
+      from market.trades t
+      where t.instrument_id = v_gap.instrument_id and t.seq between v_gap.from_seq and v_gap.to_seq;
+    else
+      select min(a.traded_at), max(a.traded_at) into v_from, v_to
+      from market.agg_trades a
+      where a.instrument_id = v_gap.instrument_id and a.agg_id between v_gap.from_seq and v_gap.to_seq;
+    end if;
+  end if;
+  update quality.gaps g
+     set rows_recovered = g.rows_recovered + coalesce(p_rows, 0),
+         state = case when v_missing = 0 then 'recovered' else g.state end,
+         resolved_at = case when v_missing = 0 then now() else g.resolved_at end,
+         detail = g.detail || case when v_gap.to_seq < v_gap.from_seq
+                                   then jsonb_build_object('note', 'no id is missing: the venue had nothing in the gap')
+                                   else '{}' end,
+         last_error = case when v_missing = 0 then null else g.last_error end,
+         updated_at = now()
+   where g.gap_id = p_gap
+  returning g.state into v_gap.state;
+  return query select v_gap.state, v_missing, v_from, v_to + interval '1 microsecond', v_gap.instrument_id;
+end
+$function$
+CREATE OR REPLACE FUNCTION quality.gap_missing_pages(p_gap bigint, p_page integer)
+ RETURNS TABLE(from_id bigint, to_id bigint)
+ LANGUAGE sql
+ STABLE
+AS $function$
+  -- Pages (first id, last id wanted) covering every id of the gap's range not stored yet.
+  select m.from_id, m.to_id
+  from quality.gaps g
+  cross join lateral market.missing_id_pages(g.stream, g.instrument_id, g.from_seq, g.to_seq, p_page) m
+  where g.gap_id = p_gap and g.from_seq is not null and g.to_seq is not null
+$function$
+CREATE OR REPLACE FUNCTION quality.gap_threshold_minutes(p_active_share double precision)
+ RETURNS integer
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select greatest(quality.setting_numeric('quality.gap_min_minutes', 2)::integer,
+                  ceil(ln(quality.setting_numeric('quality.gap_alpha', 0.000001)::float8)
+                       / ln(1 - least(greatest(coalesce(p_active_share, 0.5), 0.001), 0.999)))::integer)
+$function$
+CREATE OR REPLACE FUNCTION quality.gaps_enqueue_recovery()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+begin
+  -- A gap with both ends known queues its own recovery. This runs inside the transaction that
+  -- lands the frames (ops.record_events), so it must never fail it: an error leaves the gap
+  -- detected, and quality.enqueue_pending_gaps() (detect_gaps job) queues it later.
+  if new.state = 'detected' and new.gap_to is not null then
+    begin
+      if quality.enqueue_gap_recovery(new.gap_id) then
+        new.state := 'queued';
+        new.updated_at := now();
+      end if;
+    exception when others then
+      new.detail := new.detail || jsonb_build_object('enqueue_error', sqlerrm);
+    end;
+  end if;
+  return new;
+end
+$function$
 CREATE OR REPLACE FUNCTION quality.gaps_over_time(p_from timestamp with time zone, p_to timestamp with time zone, p_interval_ms bigint)
  RETURNS TABLE("time" timestamp with time zone, label text, gaps bigint)
  LANGUAGE sql
@@ -2186,10 +3916,608 @@ AS $function$
   )
   select k.bucket_from as time, g.label, count(*) as gaps
   from buckets k
-  join quality.gap_ledger g on g.gap_from < k.bucket_to and coalesce(g.gap_to, now()) >= k.bucket_from
+  join quality.gaps_labelled g on g.gap_from < k.bucket_to and coalesce(g.gap_to, now()) >= k.bucket_from
   where g.gap_from < p_to and coalesce(g.gap_to, 'infinity') >= p_from
   group by 1, 2
   order by 1, 2
+$function$
+CREATE OR REPLACE FUNCTION quality.has_activity(p_instrument_id integer, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select exists (select 1 from market.bars_1m_data b
+                 where b.instrument_id = p_instrument_id and b.bucket >= date_trunc('minute', p_from) and b.bucket < p_to)
+      or exists (select 1 from market.quotes q
+                 where q.instrument_id = p_instrument_id and q.quoted_at >= p_from and q.quoted_at < p_to)
+      or exists (select 1 from market.candles c
+                 where c.instrument_id = p_instrument_id and c.timeframe = '1m' and c.bucket >= date_trunc('minute', p_from)
+                   and c.bucket < p_to and c.volume is distinct from 0)
+$function$
+CREATE OR REPLACE FUNCTION quality.hour_of_week(p_at timestamp with time zone, p_time_zone text)
+ RETURNS smallint
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  -- 0 = Sunday 00:00-01:00 local time.
+  select (extract(dow from p_at at time zone p_time_zone) * 24 + extract(hour from p_at at time zone p_time_zone))::smallint
+$function$
+CREATE OR REPLACE FUNCTION quality.instrument_calendar(p_instrument_id integer)
+ RETURNS text
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select coalesce((select ic.calendar from quality.instrument_calendars ic where ic.instrument_id = p_instrument_id),
+                  (select ac.calendar from market.instruments i
+                   join quality.asset_class_calendars ac on ac.asset_class = i.asset_class
+                   where i.instrument_id = p_instrument_id),
+                  'crypto')
+$function$
+CREATE OR REPLACE FUNCTION quality.lost_minutes(p_instrument_id integer, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS numeric
+ LANGUAGE sql
+ STABLE
+AS $function$
+  -- Minutes of [p_from, p_to) inside open gap findings (venue outage or our loss) of the instrument.
+  select quality.minutes_of(coalesce(range_agg(tstzrange(f.window_from, f.window_to)), '{}')
+                            * tstzmultirange(tstzrange(p_from, p_to)))
+  from quality.findings f
+  where f.instrument_id = p_instrument_id and f.kind = 'gap' and f.label in ('our_loss', 'venue_outage')
+    and f.resolved_at is null and f.window_from < p_to and f.window_to > p_from
+$function$
+CREATE OR REPLACE FUNCTION quality.messages_per_minute(p_instrument_id integer, p_at timestamp with time zone)
+ RETURNS double precision
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select coalesce(
+    (select p.messages::float8 / p.open_minutes from quality.activity_profiles p
+     where p.instrument_id = p_instrument_id and p.open_minutes >= 30
+       and p.hour_of_week = quality.hour_of_week(p_at, (select c.time_zone from quality.calendars c
+                                                        where c.calendar = quality.instrument_calendar(p_instrument_id)))),
+    (select sum(p.messages)::float8 / nullif(sum(p.open_minutes), 0) from quality.activity_profiles p
+     where p.instrument_id = p_instrument_id))
+$function$
+CREATE OR REPLACE FUNCTION quality.minute_activity(p_from timestamp with time zone, p_to timestamp with time zone, p_instruments integer[] DEFAULT NULL::integer[])
+ RETURNS TABLE(instrument_id integer, bucket timestamp with time zone, messages bigint, series text[])
+ LANGUAGE sql
+ STABLE
+AS $function$
+  -- Minutes with data: trades (from 1-minute bars), quotes, and venue 1-minute candles that are
+  -- not fillers (a candle counts its tick count where the venue gives one, else one message).
+  select a.instrument_id, a.bucket, sum(a.messages)::bigint, array_agg(distinct a.series order by a.series)
+  from (
+    select b.instrument_id, b.bucket, b.trades::bigint as messages, 'trades' as series
+    from market.bars_1m_data b
+    where b.bucket >= p_from and b.bucket < p_to and (p_instruments is null or b.instrument_id = any (p_instruments))
+    union all
+    select q.instrument_id, date_trunc('minute', q.quoted_at), count(*), 'quotes'
+    from market.quotes q
+    where q.quoted_at >= p_from and q.quoted_at < p_to and (p_instruments is null or q.instrument_id = any (p_instruments))
+    group by 1, 2
+    union all
+    select c.instrument_id, c.bucket,
+           coalesce(c.trade_count, case when c.volume_kind = 'tick_count' then c.volume::bigint end, 1), 'candles:' || c.price_side
+    from market.candles c
+    where c.timeframe = '1m' and c.bucket >= p_from and c.bucket < p_to and c.volume is distinct from 0
+      and (p_instruments is null or c.instrument_id = any (p_instruments))
+  ) a
+  group by a.instrument_id, a.bucket
+$function$
+CREATE OR REPLACE FUNCTION quality.minutes_of(p_hours tstzmultirange)
+ RETURNS numeric
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  select coalesce(sum(extract(epoch from upper(r) - lower(r)) / 60), 0)
+  from unnest(p_hours) r
+  where not isempty(r) and not upper_inf(r) and not lower_inf(r)
+$function$
+CREATE OR REPLACE FUNCTION quality.note_gap_error(p_gap bigint, p_error text)
+ RETURNS void
+ LANGUAGE sql
+AS $function$
+  update quality.gaps set last_error = left(p_error, 2000), state = 'queued', updated_at = now()
+  where gap_id = p_gap and state = 'recovering'
+$function$
+CREATE OR REPLACE FUNCTION quality.open_hours(p_calendar text, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS tstzmultirange
+ LANGUAGE sql
+ STABLE
+AS $function$
+  with cal as (
+    select c.* from quality.calendars c where c.calendar = p_calendar
+  ), days as (
+    -- Local dates around the window (a week before: a session may open days before p_from).
+    select (p_from at time zone c.time_zone)::date - 7 as d0, (p_to at time zone c.time_zone)::date + 1 as d1 from cal c
+  ), weeks as (
+    -- Integer steps over dates: no timestamp (and so no session time zone) is involved.
+    select d.d0 - extract(dow from d.d0)::integer + 7 * k as sunday
+    from days d, generate_series(0, (d.d1 - d.d0) / 7 + 1) k
+  ), sessions as (
+    select tstzrange(((w.sunday + s.opens_dow) + s.opens_at) at time zone c.time_zone,
+                     ((w.sunday + s.closes_dow
+                       + case when (s.closes_dow, s.closes_at) <= (s.opens_dow, s.opens_at) then 7 else 0 end)
+                      + s.closes_at) at time zone c.time_zone) as r
+    from cal c
+    join quality.calendar_sessions s on s.calendar = c.calendar
+    cross join weeks w
+  ), closures as (
+    select tstzrange(x.closed_from at time zone c.time_zone, x.closed_to at time zone c.time_zone) as r
+    from cal c
+    join quality.calendar_closures x on x.calendar = c.calendar
+    where x.closed_from <= (p_to at time zone c.time_zone) + interval '1 day'
+      and x.closed_to >= (p_from at time zone c.time_zone) - interval '1 day'
+  )
+  select case
+           when p_to <= p_from then '{}'::tstzmultirange
+           when c.always_open then tstzmultirange(tstzrange(p_from, p_to))
+           else (coalesce((select range_agg(s.r) from sessions s), '{}')
+                 - coalesce((select range_agg(x.r) from closures x), '{}'))
+                * tstzmultirange(tstzrange(p_from, p_to))
+         end
+  from cal c
+$function$
+CREATE OR REPLACE FUNCTION quality.payload_shape(p_payload text, p_received_at timestamp with time zone)
+ RETURNS TABLE(keys text[], time_units jsonb)
+ LANGUAGE sql
+ STABLE
+AS $function$
+  -- Keys of the payload's object (of its first element for an array), one level of nested objects
+  -- as parent.key; and for every integer field that reads as a time within five years of
+  -- p_received_at in seconds, milliseconds, microseconds or nanoseconds, that unit. Ids and
+  -- counters are far from any such time, so they never count as timestamps.
+  with j as (
+    select case when pg_input_is_valid(p_payload, 'jsonb') then p_payload::jsonb end as d
+  ), root as (
+    select case when jsonb_typeof(j.d) = 'array' then j.d->0 else j.d end as o, jsonb_typeof(j.d) = 'array' as arr from j
+  ), fields as (
+    select case when root.arr then '[].' else '' end || e.key as key, e.value
+    from root, jsonb_each(case when jsonb_typeof(root.o) = 'object' then root.o else '{}' end) e
+    union all
+    select case when root.arr then '[].' else '' end || e.key || '.' || n.key, n.value
+    from root, jsonb_each(case when jsonb_typeof(root.o) = 'object' then root.o else '{}' end) e,
+         jsonb_each(case when jsonb_typeof(e.value) = 'object' then e.value else '{}' end) n
+  ), units as (
+    select f.key, u.unit
+    from fields f
+    cross join lateral (
+      select u.unit from (values ('s', 1e0), ('ms', 1e3), ('us', 1e6), ('ns', 1e9)) u(unit, per_second)
+      where jsonb_typeof(f.value) = 'number' and (f.value)::text ~ '^[0-9]{9,20}$'
+        and abs((f.value)::text::numeric / u.per_second - extract(epoch from p_received_at)) < 5 * 366 * 86400
+      limit 1
+    ) u
+  )
+  select case when (select d from j) is null then array['(not json)']
+              else coalesce((select array_agg(f.key order by f.key) from fields f), '{}') end,
+         coalesce((select jsonb_object_agg(u.key, u.unit) from units u), '{}')
+$function$
+CREATE OR REPLACE FUNCTION quality.raise_alerts(p_finding_ids bigint[])
+ RETURNS SETOF jsonb
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_finding quality.findings;
+  v_payload jsonb;
+begin
+  -- A finding alerts once per severity it reaches: again only if it escalates.
+  for v_finding in
+    update quality.findings f
+       set alerted_at = now(), alerted_severity = f.severity
+     where f.finding_id = any (p_finding_ids)
+       and f.resolved_at is null
+       and quality.severity_rank(f.severity) >= quality.severity_rank(quality.alert_threshold(f.kind))
+       and (f.alerted_severity is null or quality.severity_rank(f.severity) > quality.severity_rank(f.alerted_severity))
+    returning f.*
+  loop
+    v_payload := quality.alert_payload(v_finding);
+    perform pg_notify('tickflow_alerts', v_payload::text);
+    return next v_payload;
+  end loop;
+end
+$function$
+CREATE OR REPLACE FUNCTION quality.refresh_activity_profiles(p_from timestamp with time zone, p_to timestamp with time zone, p_instruments integer[] DEFAULT NULL::integer[])
+ RETURNS integer
+ LANGUAGE sql
+AS $function$
+  -- The usual activity by hour of the week, learnt from [p_from, p_to) (the job uses the last
+  -- four weeks): expected minutes from the calendar, minutes with data and messages in them.
+  with inst as (
+    select i.instrument_id, quality.instrument_calendar(i.instrument_id) as calendar
+    from market.instruments i
+    where p_instruments is null or i.instrument_id = any (p_instruments)
+  ), cal as (
+    select c.calendar, c.time_zone, quality.expected_hours(c.calendar, p_from, p_to) as expected
+    from quality.calendars c where c.calendar in (select calendar from inst)
+  ), open_minutes as (
+    select cal.calendar, quality.hour_of_week(m, cal.time_zone) as how, count(*)::integer as minutes
+    from cal, unnest(cal.expected) r, generate_series(lower(r), upper(r) - interval '1 minute', interval '1 minute') m
+    group by 1, 2
+  ), active as (
+    select a.instrument_id, quality.hour_of_week(a.bucket, cal.time_zone) as how, count(*)::integer as minutes,
+           sum(a.messages)::bigint as messages
+    from quality.minute_activity(p_from, p_to, p_instruments) a
+    join inst using (instrument_id)
+    join cal using (calendar)
+    where cal.expected @> a.bucket
+    group by 1, 2
+  ), rows as (
+    select inst.instrument_id, o.how, o.minutes as open_minutes,
+           least(coalesce(a.minutes, 0), o.minutes) as active_minutes, coalesce(a.messages, 0) as messages
+    from inst
+    join open_minutes o using (calendar)
+    left join active a on a.instrument_id = inst.instrument_id and a.how = o.how
+    where exists (select 1 from active x where x.instrument_id = inst.instrument_id)
+  ), up as (
+    insert into quality.activity_profiles as p (instrument_id, hour_of_week, open_minutes, active_minutes, messages,
+                                                sampled_from, sampled_to, updated_at)
+    select r.instrument_id, r.how, r.open_minutes, r.active_minutes, r.messages, p_from, p_to, now()
+    from rows r
+    on conflict (instrument_id, hour_of_week) do update
+      set open_minutes = excluded.open_minutes, active_minutes = excluded.active_minutes, messages = excluded.messages,
+          sampled_from = excluded.sampled_from, sampled_to = excluded.sampled_to, updated_at = excluded.updated_at
+    returning 1
+  )
+  select count(*)::integer from up
+$function$
+CREATE OR REPLACE FUNCTION quality.refresh_daily_coverage(p_from timestamp with time zone, p_to timestamp with time zone, p_instruments integer[] DEFAULT NULL::integer[])
+ RETURNS integer
+ LANGUAGE sql
+AS $function$
+  -- Whole UTC days touching [p_from, p_to), for instruments with data in them or a row already.
+  with days as (
+    select (d at time zone 'UTC')::date as day
+    from generate_series(date_trunc('day', p_from, 'UTC'), p_to - interval '1 microsecond', interval '1 day') d
+  ), span as (
+    select min(day)::timestamp at time zone 'UTC' as f, (max(day) + 1)::timestamp at time zone 'UTC' as t from days
+  ), act as (
+    select a.instrument_id, (a.bucket at time zone 'UTC')::date as day, a.bucket, a.messages
+    from span, quality.minute_activity(span.f, span.t, p_instruments) a
+  ), inst as (
+    select i.instrument_id, quality.instrument_calendar(i.instrument_id) as calendar
+    from market.instruments i
+    where (p_instruments is null or i.instrument_id = any (p_instruments))
+      and (exists (select 1 from act a where a.instrument_id = i.instrument_id)
+           or exists (select 1 from quality.daily_coverage c, days d where c.instrument_id = i.instrument_id and c.day = d.day))
+  ), cal as (
+    select c.calendar, c.time_zone, d.day,
+           quality.expected_hours(c.calendar, d.day::timestamp at time zone 'UTC', (d.day + 1)::timestamp at time zone 'UTC') as expected
+    from quality.calendars c, days d
+    where c.calendar in (select calendar from inst)
+  ), expected_messages as (
+    -- Sum over the day's expected minutes of the usual rate at their hour of the week.
+    select inst.instrument_id, cal.day, sum(p.messages::float8 / nullif(p.open_minutes, 0) * h.minutes) as messages
+    from inst
+    join cal using (calendar)
+    cross join lateral (
+      select quality.hour_of_week(m, cal.time_zone) as how, count(*) as minutes
+      from unnest(cal.expected) r, generate_series(lower(r), upper(r) - interval '1 minute', interval '1 minute') m
+      group by 1
+    ) h
+    join quality.activity_profiles p on p.instrument_id = inst.instrument_id and p.hour_of_week = h.how
+    group by 1, 2
+  ), rows as (
+    select inst.instrument_id, cal.day, quality.minutes_of(cal.expected)::integer as expected_minutes,
+           (select count(*) from act a where a.instrument_id = inst.instrument_id and a.day = cal.day)::integer as active_minutes,
+           (select count(*) from act a where a.instrument_id = inst.instrument_id and a.day = cal.day
+              and cal.expected @> a.bucket)::integer as active_open_minutes,
+           (select coalesce(sum(a.messages), 0) from act a where a.instrument_id = inst.instrument_id and a.day = cal.day)::bigint
+             as messages,
+           round(e.messages::numeric) as expected_messages
+    from inst
+    join cal using (calendar)
+    left join expected_messages e on e.instrument_id = inst.instrument_id and e.day = cal.day
+  ), up as (
+    insert into quality.daily_coverage as c (instrument_id, day, expected_minutes, active_minutes, active_open_minutes,
+                                             messages, expected_messages, computed_at)
+    select r.instrument_id, r.day, r.expected_minutes, r.active_minutes, r.active_open_minutes, r.messages,
+           r.expected_messages, now()
+    from rows r
+    on conflict (instrument_id, day) do update
+      set expected_minutes = excluded.expected_minutes, active_minutes = excluded.active_minutes,
+          active_open_minutes = excluded.active_open_minutes, messages = excluded.messages,
+          expected_messages = excluded.expected_messages, computed_at = excluded.computed_at
+    returning 1
+  )
+  select count(*)::integer from up
+$function$
+CREATE OR REPLACE FUNCTION quality.run_detector(p_detector text, p_from timestamp with time zone, p_to timestamp with time zone, p_instruments integer[] DEFAULT NULL::integer[])
+ RETURNS jsonb
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_det quality.detectors;
+  v_run timestamptz := clock_timestamp();
+  v_ids bigint[];
+  v_new bigint;
+  v_updated bigint;
+  v_resolved bigint;
+  v_alerts jsonb;
+  v_started timestamptz := clock_timestamp();
+begin
+  if p_from is null or p_to is null or p_to <= p_from then
+    raise exception using errcode = '22023',
+      message = format('quality.run_detector: expected p_from < p_to, received [%s, %s)', p_from, p_to);
+  end if;
+  select * into v_det from quality.detectors d where d.detector = p_detector;
+  if not found then
+    raise exception using errcode = '22023',
+      message = format('quality.run_detector: unknown detector %s', coalesce(quote_literal(p_detector), 'null')),
+      hint = 'The detectors are listed in quality.detectors.';
+  end if;
+  -- One statement: the detector's rows, one per key (the most severe), upserted.
+  execute format($q$
+    with found as (
+      select distinct on (f.kind, f.instrument_id, f.source, f.window_from) f.*
+      from %s($1, $2, $3) f
+      order by f.kind, f.instrument_id, f.source, f.window_from, quality.severity_rank(f.severity) desc
+    ), up as (
+      insert into quality.findings as q (kind, label, severity, instrument_id, source, window_from, window_to, value,
+                                         baseline, detail, detector, first_seen_at, last_seen_at)
+      select f.kind, coalesce(f.label, ''), f.severity, f.instrument_id, f.source, f.window_from, f.window_to, f.value,
+             f.baseline, coalesce(f.detail, '{}'), $4, $5, $5
+      from found f
+      on conflict on constraint findings_key do update
+        set label = excluded.label, severity = excluded.severity, window_to = excluded.window_to,
+            value = excluded.value, baseline = excluded.baseline, detail = excluded.detail,
+            detector = excluded.detector, last_seen_at = excluded.last_seen_at, resolved_at = null
+      returning q.finding_id, (q.xmax = 0) as inserted
+    )
+    select coalesce(array_agg(finding_id), '{}'), count(*) filter (where inserted), count(*) filter (where not inserted)
+    from up$q$, v_det.fn::regproc)
+  into v_ids, v_new, v_updated
+  using p_from, p_to, p_instruments, p_detector, v_run;
+
+  -- What this detector found before in this window and not now is resolved (kept, not deleted).
+  update quality.findings f set resolved_at = v_run
+  where f.detector = p_detector and f.resolved_at is null and f.last_seen_at < v_run
+    and f.window_from >= p_from and f.window_from < p_to
+    and (p_instruments is null or f.instrument_id = any (p_instruments));
+  get diagnostics v_resolved = row_count;
+
+  select coalesce(jsonb_agg(a), '[]') into v_alerts from quality.raise_alerts(v_ids) a;
+  return jsonb_build_object('detector', p_detector, 'found', cardinality(v_ids), 'new', v_new, 'updated', v_updated,
+                            'resolved', v_resolved, 'alerts', v_alerts,
+                            'ms', round(extract(epoch from clock_timestamp() - v_started) * 1000));
+end
+$function$
+CREATE OR REPLACE FUNCTION quality.runs_of(p_rows quality.bad_row[])
+ RETURNS SETOF quality.finding_row
+ LANGUAGE sql
+ STABLE
+AS $function$
+  -- Rows of one instrument, kind, label and series less than a minute apart make one finding:
+  -- window = [first row, last row + 1 microsecond), value and baseline of the row furthest from
+  -- its baseline.
+  with r as (
+    select x.*, sum(case when x.at - x.prev <= interval '1 minute' then 0 else 1 end)
+                  over (partition by x.instrument_id, x.kind, x.label, x.series order by x.at) as run
+    from (select u.*, lag(u.at) over (partition by u.instrument_id, u.kind, u.label, u.series order by u.at) as prev
+          from unnest(p_rows) u) x
+  )
+  select distinct on (r.instrument_id, r.kind, r.label, r.series, r.run)
+         r.kind, r.label, (array['info', 'warning', 'error', 'critical'])[max(quality.severity_rank(r.severity)) over g + 1],
+         r.instrument_id, i.venue || ':' || r.series,
+         min(r.at) over g, max(r.at) over g + interval '1 microsecond', r.value, r.baseline,
+         jsonb_build_object('rows', count(*) over g, 'at', r.at)
+  from r
+  join market.instruments i using (instrument_id)
+  window g as (partition by r.instrument_id, r.kind, r.label, r.series, r.run)
+  order by r.instrument_id, r.kind, r.label, r.series, r.run, abs(r.value - coalesce(r.baseline, 0)) desc nulls last, r.at
+$function$
+CREATE OR REPLACE FUNCTION quality.scan_candle_gaps(p_venue text, p_symbol text, p_timeframe text, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS integer
+ LANGUAGE sql
+AS $function$
+  -- Runs of missing buckets between stored candles of one instrument and timeframe, found later
+  -- (detected_by scan); each becomes a gap of stream candles that recovery fetches again.
+  with inst as (
+    select i.instrument_id from market.instruments i where i.venue = p_venue and i.symbol = p_symbol
+  ), c as (
+    select c.instrument_id, c.bucket, lag(c.bucket) over (partition by c.instrument_id order by c.bucket) as prev
+    from market.candles c join inst using (instrument_id)
+    where c.timeframe = p_timeframe and c.price_side = 'trade' and c.bucket >= p_from and c.bucket < p_to
+  ), w as (
+    select market.timeframe_width(p_timeframe) as width
+  ), ins as (
+    insert into quality.gaps (venue, stream, instrument_id, gap_from, gap_to, detected_by, detail)
+    select p_venue, 'candles', c.instrument_id, c.prev + w.width, c.bucket, 'scan',
+           jsonb_build_object('timeframe', p_timeframe, 'symbol', p_symbol,
+                              'missing_buckets', (extract(epoch from c.bucket - c.prev) / extract(epoch from w.width))::bigint - 1)
+    from c cross join w
+    where c.prev is not null and c.bucket > c.prev + w.width
+      and not exists (select 1 from quality.gaps g
+                      where g.instrument_id = c.instrument_id and g.stream = 'candles'
+                        and g.detail->>'timeframe' = p_timeframe
+                        and g.gap_from < c.bucket and g.gap_to > c.prev + w.width)
+    returning 1
+  )
+  select count(*)::integer from ins
+$function$
+CREATE OR REPLACE FUNCTION quality.scan_recent_trade_gaps()
+ RETURNS integer
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_from timestamptz := coalesce(ops.setting('gaps.trades_scanned_to', null)::timestamptz, now() - interval '10 minutes');
+  v_to timestamptz := now() - interval '5 seconds';
+  v_found integer;
+begin
+  -- Trades since the last scan, with a minute of overlap (a hole straddling the previous edge).
+  if v_to <= v_from then
+    return 0;
+  end if;
+  v_found := quality.scan_trade_gaps(v_from - interval '1 minute', v_to);
+  perform ops.set_setting('gaps.trades_scanned_to', v_to::text);
+  return v_found;
+end
+$function$
+CREATE OR REPLACE FUNCTION quality.scan_trade_gaps(p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS integer
+ LANGUAGE sql
+AS $function$
+  -- Holes in the trade id sequence of trades in [p_from, p_to) that no gap of the ledger covers
+  -- yet. A hole between two trades of the same live session is a sequence break (the venue
+  -- skipped ids on a connection that stayed up); any other is a hole found later (scan).
+  with t as (
+    select tr.instrument_id, tr.seq, tr.traded_at, tr.received_at, tr.frame_id,
+           lag(tr.seq) over w as prev_seq, lag(tr.traded_at) over w as prev_at,
+           lag(tr.received_at) over w as prev_received_at, lag(tr.frame_id) over w as prev_frame_id
+    from market.trades tr
+    where tr.traded_at >= p_from and tr.traded_at < p_to and tr.seq is not null
+    window w as (partition by tr.instrument_id order by tr.seq)
+  ), holes as (
+    select t.*, i.venue,
+           (select f.session_id from staging.frames f where f.frame_id = t.frame_id and f.received_at = t.received_at) as session_id,
+           (select f.session_id from staging.frames f where f.frame_id = t.prev_frame_id and f.received_at = t.prev_received_at) as prev_session_id
+    from t
+    join market.instruments i using (instrument_id)
+    where t.prev_seq is not null and t.seq > t.prev_seq + 1
+      and not exists (
+        select 1 from quality.gaps g
+        where g.instrument_id = t.instrument_id and g.stream = 'trade'
+          and case when g.from_seq is not null and g.to_seq is not null
+                   then g.from_seq <= t.seq - 1 and g.to_seq >= t.prev_seq + 1
+                   else g.gap_from <= t.received_at and coalesce(g.gap_to, 'infinity') >= t.prev_received_at end)
+  ), ins as (
+    insert into quality.gaps (venue, stream, instrument_id, gap_from, gap_to, from_seq, to_seq, detected_by, session_id, detail)
+    select h.venue, 'trade', h.instrument_id, h.prev_at, h.traded_at, h.prev_seq + 1, h.seq - 1,
+           case when h.session_id is not null and h.session_id = h.prev_session_id then 'sequence_break' else 'scan' end,
+           h.session_id, jsonb_build_object('missing_ids', h.seq - h.prev_seq - 1)
+    from holes h
+    returning 1
+  )
+  select count(*)::integer from ins
+$function$
+CREATE OR REPLACE FUNCTION quality.series_1m(p_from timestamp with time zone, p_to timestamp with time zone, p_instruments integer[] DEFAULT NULL::integer[])
+ RETURNS TABLE(instrument_id integer, series text, bucket timestamp with time zone, open numeric, high numeric, low numeric, close numeric, volume numeric)
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select b.instrument_id, 'trades'::text, b.bucket, b.open, b.high, b.low, b.close, b.volume
+  from market.bars_1m_data b
+  where b.bucket >= p_from and b.bucket < p_to and (p_instruments is null or b.instrument_id = any (p_instruments))
+  union all
+  select c.instrument_id, 'candles:' || c.price_side, c.bucket, c.open, c.high, c.low, c.close, c.volume
+  from market.candles c
+  where c.timeframe = '1m' and c.bucket >= p_from and c.bucket < p_to and c.volume is distinct from 0
+    and (p_instruments is null or c.instrument_id = any (p_instruments))
+$function$
+CREATE OR REPLACE FUNCTION quality.series_moves(p_from timestamp with time zone, p_to timestamp with time zone, p_instruments integer[] DEFAULT NULL::integer[])
+ RETURNS TABLE(instrument_id integer, series text, bucket timestamp with time zone, move double precision, price numeric, reference numeric)
+ LANGUAGE sql
+ STABLE
+AS $function$
+  -- Per bar: the log move of its extreme against the median of the three previous closes.
+  with s as (
+    select s.*,
+           lag(s.close, 1) over w as c1, lag(s.close, 2) over w as c2, lag(s.close, 3) over w as c3
+    from quality.series_1m(p_from - interval '5 minutes', p_to, p_instruments) s
+    window w as (partition by s.instrument_id, s.series order by s.bucket)
+  ), r as (
+    select s.instrument_id, s.series, s.bucket, s.high, s.low,
+           greatest(least(s.c1, s.c2), least(greatest(s.c1, s.c2), s.c3)) as ref
+    from s
+    where s.c3 is not null and s.bucket >= p_from
+  )
+  select r.instrument_id, r.series, r.bucket,
+         case when r.up >= -r.down then r.up else r.down end,
+         case when r.up >= -r.down then r.high else r.low end,
+         r.ref
+  from (select r.*, ln(r.high::float8 / r.ref::float8) as up, ln(r.low::float8 / r.ref::float8) as down from r) r
+$function$
+CREATE OR REPLACE FUNCTION quality.setting_numeric(p_key text, p_default numeric)
+ RETURNS numeric
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select coalesce((select value::numeric from ops.settings where key = p_key), p_default)
+$function$
+CREATE OR REPLACE FUNCTION quality.severity_rank(p_severity text)
+ RETURNS integer
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  select case p_severity when 'info' then 0 when 'warning' then 1 when 'error' then 2 when 'critical' then 3 end
+$function$
+CREATE OR REPLACE FUNCTION quality.silences(p_from timestamp with time zone, p_to timestamp with time zone, p_instruments integer[] DEFAULT NULL::integer[])
+ RETURNS TABLE(instrument_id integer, series text, silence tstzmultirange, first_active timestamp with time zone, last_active timestamp with time zone)
+ LANGUAGE sql
+ STABLE
+AS $function$
+  -- Per instrument and series, the whole minutes of [start, p_to) without data, where start is
+  -- the series' last minute with data before p_from (one index probe, so a silence that began
+  -- earlier keeps its start from one run to the next), or p_from for a series with nothing
+  -- before. Minute m has data when a row falls in [m, m + 1 minute). Each series is read in the
+  -- order of its (instrument, time) index, so no sort is needed.
+  with w as (
+    select date_trunc('minute', p_from) as f, greatest(date_trunc('minute', p_to), date_trunc('minute', p_from)) as t
+  ), inst as (
+    select i.instrument_id from market.instruments i
+    where p_instruments is null or i.instrument_id = any (p_instruments)
+  ), steps as (
+    select b.instrument_id, 'trades'::text as series, b.bucket as m,
+           lead(b.bucket) over (partition by b.instrument_id order by b.bucket) as next_m
+    from market.bars_1m_data b, w
+    where b.bucket >= w.f and b.bucket < w.t and (p_instruments is null or b.instrument_id = any (p_instruments))
+    union all
+    select q.instrument_id, 'quotes', date_trunc('minute', q.quoted_at),
+           date_trunc('minute', lead(q.quoted_at) over (partition by q.instrument_id order by q.quoted_at))
+    from market.quotes q, w
+    where q.quoted_at >= w.f and q.quoted_at < w.t and (p_instruments is null or q.instrument_id = any (p_instruments))
+    union all
+    select c.instrument_id, 'candles:' || c.price_side, c.bucket,
+           lead(c.bucket) over (partition by c.instrument_id, c.price_side order by c.bucket)
+    from market.candles c, w
+    where c.timeframe = '1m' and c.bucket >= w.f and c.bucket < w.t and c.volume is distinct from 0
+      and (p_instruments is null or c.instrument_id = any (p_instruments))
+  ), inside as (
+    select s.instrument_id, s.series, min(s.m) as first_m, max(s.m) as last_m,
+           coalesce(range_agg(tstzrange(s.m + interval '1 minute', coalesce(s.next_m, w.t)))
+                      filter (where coalesce(s.next_m, w.t) > s.m + interval '1 minute'), '{}'::tstzmultirange) as sil
+    from steps s, w
+    group by s.instrument_id, s.series
+  ), before as (
+    select inst.instrument_id, 'trades'::text as series,
+           (select max(b.bucket) from market.bars_1m_data b where b.instrument_id = inst.instrument_id and b.bucket < w.f) as prev_m
+    from inst, w
+    union all
+    select inst.instrument_id, 'quotes',
+           date_trunc('minute', (select max(q.quoted_at) from market.quotes q
+                                 where q.instrument_id = inst.instrument_id and q.quoted_at < w.f))
+    from inst, w
+    union all
+    select inst.instrument_id, 'candles:' || s.side,
+           (select max(c.bucket) from market.candles c
+            where c.instrument_id = inst.instrument_id and c.timeframe = '1m' and c.price_side = s.side
+              and c.bucket < w.f and c.volume is distinct from 0)
+    from inst, w, (values ('bid'), ('ask'), ('mid'), ('trade')) s(side)
+  )
+  select coalesce(i.instrument_id, b.instrument_id), coalesce(i.series, b.series),
+         coalesce(i.sil, '{}'::tstzmultirange)
+         + case when i.instrument_id is null then tstzmultirange(tstzrange(least(b.prev_m + interval '1 minute', w.t), w.t))
+                when coalesce(b.prev_m + interval '1 minute', w.f) < i.first_m
+                  then tstzmultirange(tstzrange(coalesce(b.prev_m + interval '1 minute', w.f), i.first_m))
+                else '{}'::tstzmultirange end,
+         i.first_m, coalesce(i.last_m, b.prev_m)
+  from inside i
+  full join (select * from before where prev_m is not null) b using (instrument_id, series)
+  cross join w
+$function$
+CREATE OR REPLACE FUNCTION quality.thin_hours(p_calendar text, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS tstzmultirange
+ LANGUAGE sql
+ STABLE
+AS $function$
+  -- Daily thin windows (the forex rollover) that fall in open hours.
+  select coalesce((
+    select range_agg(tstzrange((d.day + t.starts_at) at time zone c.time_zone, (d.day + t.ends_at) at time zone c.time_zone))
+    from quality.calendars c
+    join quality.calendar_thin_hours t on t.calendar = c.calendar
+    cross join lateral (select (p_from at time zone c.time_zone)::date - 1 + k as day
+                        from generate_series(0, (p_to at time zone c.time_zone)::date - (p_from at time zone c.time_zone)::date + 2) k) d
+    where c.calendar = p_calendar), '{}'::tstzmultirange)
+    * coalesce(quality.open_hours(p_calendar, p_from, p_to), '{}'::tstzmultirange)
 $function$
 CREATE OR REPLACE FUNCTION staging.binance_frames(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_stream text)
  RETURNS TABLE(frame_id bigint, batch_id uuid, venue text, stream text, received_at timestamp with time zone, source text, payload text, d jsonb)
@@ -2207,6 +4535,201 @@ AS $function$
     select v.*, case when v.ok then v.payload::jsonb end as j from v
   )
   select frame_id, batch_id, venue, stream, received_at, source, payload, coalesce(j -> 'data', j) from j
+$function$
+CREATE OR REPLACE FUNCTION staging.binance_interval(p_interval text)
+ RETURNS TABLE(timeframe text, width interval)
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  -- Fixed-width kline intervals; 1w and 1M (calendar weeks and months) are not taken here.
+  select p_interval, v.width
+  from (values ('1s', interval '1 second'), ('1m', interval '1 minute'), ('3m', interval '3 minutes'),
+               ('5m', interval '5 minutes'), ('15m', interval '15 minutes'), ('30m', interval '30 minutes'),
+               ('1h', interval '1 hour'), ('2h', interval '2 hours'), ('4h', interval '4 hours'),
+               ('6h', interval '6 hours'), ('8h', interval '8 hours'), ('12h', interval '12 hours'),
+               ('1d', interval '1 day'), ('3d', interval '3 days')) v(name, width)
+  where v.name = p_interval
+$function$
+CREATE OR REPLACE FUNCTION staging.binance_klines_apply(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_careful boolean)
+ RETURNS jsonb
+ LANGUAGE sql
+AS $function$
+  -- Two ways through the same checks (see normalize_binance_klines_v1): the fast one casts
+  -- without testing first and inserts without conflict handling, so bad text or a candle that
+  -- is already stored raises; the careful one tests every value first (a bad one is
+  -- quarantined) and upserts. A kline is complete when it closed before the page was
+  -- received; an incomplete one is replaced by a later complete one, never the reverse.
+  with pages as materialized (
+    select p.frame_id, p.batch_id, p.received_at, p.source, p.payload, p.request, p.symbol, p.status,
+           substring(p.request from '[?&]interval=([0-9]+[smhdwM])') as interval,
+           case when p_careful then (case when pg_input_is_valid(p.payload, 'jsonb') then p.payload::jsonb end)
+                else p.payload::jsonb end as d
+    from (select f.frame_id, f.batch_id, f.received_at, f.source, f.payload, f.request,
+                 upper(substring(f.request from '[?&]symbol=([A-Za-z0-9]{2,30})')) as symbol,
+                 substring(f.request from ' ([0-9]{3})$') as status
+          from staging.frames f
+          where f.batch_id = p_batch and f.venue = 'binance' and f.stream = 'klines'
+            and f.received_at >= p_from and f.received_at < p_to) p
+  ), instruments as materialized (
+    select * from staging.binance_rest_instruments(array(select distinct symbol from pages where symbol is not null))
+  ), checked_pages as materialized (
+    select p.*, i.instrument_id, tf.timeframe, tf.width, (extract(epoch from tf.width) * 1000)::bigint as width_ms,
+           case
+             when p.d is not null and jsonb_typeof(p.d) = 'object' and (p.d->>'code') is not null
+               then 'venue error ' || (p.d->>'code') || coalesce(' (HTTP ' || p.status || ')', '') || ': '
+                    || left(coalesce(p.d->>'msg', ''), 200)
+             when p.status is distinct from '200' then 'HTTP ' || coalesce(p.status, '(no status)') || ': ' || left(p.payload, 200)
+             when p.d is null then 'payload is not valid JSON (a cut response?): ' || left(p.payload, 80)
+             when jsonb_typeof(p.d) <> 'array' then 'expected a JSON array, received ' || jsonb_typeof(p.d)
+             when p.symbol is null then 'request names no symbol: ' || coalesce(p.request, '(none)')
+             when tf.timeframe is null then 'unsupported or missing kline interval: ' || coalesce(p.interval, '(none)')
+             when i.instrument_id is null then 'unknown symbol ' || p.symbol
+           end as problem
+    from pages p
+    left join instruments i on i.venue_symbol = p.symbol
+    left join lateral staging.binance_interval(p.interval) tf on true
+  ), items as materialized (
+    select p.frame_id, p.batch_id, p.received_at, p.source, p.instrument_id, p.timeframe, p.width_ms,
+           (e.n - 1)::integer as item, e.r, jsonb_typeof(e.r) as r_type,
+           case when jsonb_typeof(e.r) = 'array' then jsonb_array_length(e.r) end as r_length
+    from checked_pages p
+    cross join lateral jsonb_array_elements(p.d) with ordinality e(r, n)
+    where p.problem is null
+  ), valued as materialized (
+    select i.*,
+           case when p_careful then (case when staging.is_int_text(i.r->>0) then (i.r->>0)::bigint end)
+                else (i.r->>0)::bigint end as open_ms,
+           case when p_careful then (case when staging.is_int_text(i.r->>6) then (i.r->>6)::bigint end)
+                else (i.r->>6)::bigint end as close_ms,
+           case when p_careful then (case when staging.is_int_text(i.r->>8) then (i.r->>8)::bigint end)
+                else (i.r->>8)::bigint end as trades,
+           case when p_careful then staging.numeric_or_null(i.r->>1) else (i.r->>1)::numeric end as o,
+           case when p_careful then staging.numeric_or_null(i.r->>2) else (i.r->>2)::numeric end as h,
+           case when p_careful then staging.numeric_or_null(i.r->>3) else (i.r->>3)::numeric end as l,
+           case when p_careful then staging.numeric_or_null(i.r->>4) else (i.r->>4)::numeric end as c,
+           case when p_careful then staging.numeric_or_null(i.r->>5) else (i.r->>5)::numeric end as v
+    from items i
+    where i.r_type = 'array' and i.r_length >= 9
+  ), judged as materialized (
+    select v.*, staging.epoch_ms(v.open_ms) as bucket,
+      case
+        when jsonb_typeof(v.r->0) <> 'number' or jsonb_typeof(v.r->6) <> 'number' or jsonb_typeof(v.r->8) <> 'number'
+             or v.open_ms is null or v.close_ms is null or v.trades is null
+          then 'open time, close time or trade count is not an integer: ' || left(v.r::text, 120)
+        when jsonb_typeof(v.r->1) <> 'string' or jsonb_typeof(v.r->2) <> 'string' or jsonb_typeof(v.r->3) <> 'string'
+             or jsonb_typeof(v.r->4) <> 'string' or jsonb_typeof(v.r->5) <> 'string'
+          then 'open, high, low, close and volume must be decimal strings: ' || left(v.r::text, 120)
+        when v.open_ms % v.width_ms <> 0 then 'open time ' || v.open_ms || ' is not on a ' || v.timeframe || ' boundary'
+        when v.close_ms <> v.open_ms + v.width_ms - 1 then 'close time ' || v.close_ms || ' does not end the ' || v.timeframe || ' bucket'
+        when coalesce(not (v.o > 0 and v.h > 0 and v.l > 0 and v.c > 0 and v.h < 'Infinity' and v.o <> 'NaN' and v.c <> 'NaN'), true)
+          then 'open, high, low or close is not a positive finite decimal: ' || left(v.r::text, 120)
+        when v.l > least(v.o, v.c) or v.h < greatest(v.o, v.c) then 'low or high does not bound open and close: ' || left(v.r::text, 120)
+        when coalesce(not (v.v >= 0 and v.v < 'Infinity'), true) then 'volume is not a non-negative decimal: ' || coalesce((v.r->5)::text, '(none)')
+        when v.trades < 0 then 'trade count is negative: ' || (v.r->8)::text
+        else staging.time_problem(staging.epoch_ms(v.open_ms), v.received_at)
+      end as problem
+    from valued v
+  ), ins as (
+    insert into market.candles (instrument_id, timeframe, bucket, price_side, open, high, low, close, volume,
+                                volume_kind, trade_count, complete, source, received_at, frame_id)
+    select j.instrument_id, j.timeframe, j.bucket, 'trade', j.o, j.h, j.l, j.c, j.v, 'base', j.trades,
+           staging.epoch_ms(j.close_ms) < j.received_at, j.source, j.received_at, j.frame_id
+    from judged j
+    where not p_careful and j.problem is null
+    returning 1
+  ), good as materialized (
+    -- Careful path: one row per candle key (the same kline on two pages of a batch: the later
+    -- one), and whether it replaces an incomplete stored candle (an update, not an insert).
+    select distinct on (g.instrument_id, g.timeframe, g.bucket) g.*,
+           exists (select 1 from market.candles c
+                   where c.instrument_id = g.instrument_id and c.timeframe = g.timeframe
+                     and c.price_side = 'trade' and c.bucket = g.bucket and not c.complete) as replaces
+    from judged g
+    where p_careful and g.problem is null
+    order by g.instrument_id, g.timeframe, g.bucket, g.received_at desc, g.frame_id desc
+  ), ups as (
+    insert into market.candles as c (instrument_id, timeframe, bucket, price_side, open, high, low, close, volume,
+                                     volume_kind, trade_count, complete, source, received_at, frame_id)
+    select g.instrument_id, g.timeframe, g.bucket, 'trade', g.o, g.h, g.l, g.c, g.v, 'base', g.trades,
+           staging.epoch_ms(g.close_ms) < g.received_at, g.source, g.received_at, g.frame_id
+    from good g
+    on conflict (instrument_id, timeframe, price_side, bucket) do update
+      set open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,
+          volume = excluded.volume, volume_kind = excluded.volume_kind, trade_count = excluded.trade_count,
+          complete = excluded.complete, source = excluded.source, received_at = excluded.received_at,
+          frame_id = excluded.frame_id
+      where not c.complete
+    returning 1
+  ), bad as (
+    select frame_id, -1 as item, problem, payload from checked_pages where problem is not null
+    union all
+    select frame_id, item, 'expected a kline array [openTime, o, h, l, c, v, closeTime, quoteVolume, trades, ...], received '
+                           || left(r::text, 80), r::text
+    from items where r_type <> 'array' or r_length < 9
+    union all
+    select frame_id, item, problem, r::text from judged where problem is not null
+  ), q as (
+    insert into staging.quarantine (frame_id, item, batch_id, venue, stream, received_at, payload, reason, normalizer)
+    select b.frame_id, b.item, p.batch_id, 'binance', 'klines', p.received_at, b.payload, b.problem, 'normalize_binance_klines_v1'
+    from bad b join pages p using (frame_id)
+    on conflict (frame_id, item) do nothing
+  )
+  select jsonb_build_object(
+    'rest_pages', (select count(*) from pages),
+    'klines', (select count(*) from items),
+    'candles', (select count(*) from ins) + (select count(*) from ups) - (select count(*) from good where replaces),
+    'candles_updated', (select count(*) from good where replaces),
+    'candles_duplicate', (select count(*) from judged where problem is null) - (select count(*) from ins)
+                         - (select count(*) from ups),
+    'quarantined', (select count(*) from bad))
+$function$
+CREATE OR REPLACE FUNCTION staging.binance_rest_instruments(p_symbols text[])
+ RETURNS TABLE(instrument_id integer, venue_symbol text)
+ LANGUAGE sql
+AS $function$
+  -- Venue symbols seen for the first time become instruments (canonical form from the symbol).
+  with registered as (
+    insert into market.instruments (venue, venue_symbol, symbol, base, quote, asset_class)
+    select 'binance', s, c.symbol, c.base, c.quote, 'crypto'
+    from (select distinct unnest(p_symbols) as s) n
+    cross join lateral market.binance_symbol(n.s) c
+    where n.s ~ '^[A-Z0-9]{2,30}$'
+      and not exists (select 1 from market.instruments i where i.venue = 'binance' and i.venue_symbol = n.s)
+    on conflict (venue, venue_symbol) do nothing
+    returning instrument_id, venue_symbol
+  )
+  select i.instrument_id, i.venue_symbol from market.instruments i where i.venue = 'binance' and i.venue_symbol = any (p_symbols)
+  union all
+  select r.instrument_id, r.venue_symbol from registered r
+$function$
+CREATE OR REPLACE FUNCTION staging.binance_rest_pages(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_stream text)
+ RETURNS TABLE(frame_id bigint, batch_id uuid, stream text, received_at timestamp with time zone, source text, payload text, request text, symbol text, status text, d jsonb, problem text)
+ LANGUAGE sql
+ STABLE
+AS $function$
+  -- Page-level reading shared by the REST normalizers: the symbol and status from the request,
+  -- the body parsed once, and the reason a whole page cannot be used.
+  with f as materialized (
+    select f.frame_id, f.batch_id, f.stream, f.received_at, f.source, f.payload, f.request,
+           upper(substring(f.request from '[?&]symbol=([A-Za-z0-9]{2,30})')) as symbol,
+           substring(f.request from ' ([0-9]{3})$') as status,
+           case when pg_input_is_valid(f.payload, 'jsonb') then f.payload::jsonb end as d
+    from staging.frames f
+    where f.batch_id = p_batch and f.venue = 'binance' and f.stream = p_stream
+      and f.received_at >= p_from and f.received_at < p_to
+  )
+  select f.frame_id, f.batch_id, f.stream, f.received_at, f.source, f.payload, f.request, f.symbol, f.status, f.d,
+         case
+           when f.d is not null and jsonb_typeof(f.d) = 'object' and f.d ? 'code'
+             then 'venue error ' || coalesce(f.d->>'code', '?') || coalesce(' (HTTP ' || f.status || ')', '') || ': '
+                  || left(coalesce(f.d->>'msg', ''), 200)
+           when f.status is distinct from '200'
+             then 'HTTP ' || coalesce(f.status, '(no status)') || ': ' || left(f.payload, 200)
+           when f.d is null then 'payload is not valid JSON (a cut response?): ' || left(f.payload, 80)
+           when jsonb_typeof(f.d) <> 'array' then 'expected a JSON array, received ' || jsonb_typeof(f.d)
+           when f.symbol is null then 'request names no symbol: ' || coalesce(f.request, '(none)')
+         end
+  from f
 $function$
 CREATE OR REPLACE FUNCTION staging.dukascopy_files(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_streams text[])
  RETURNS TABLE(frame_id bigint, batch_id uuid, stream text, received_at timestamp with time zone, source text, payload text, d jsonb, instrument_id integer, start_at timestamp with time zone, point numeric, scale integer, problem text)
@@ -2308,6 +4831,13 @@ CREATE OR REPLACE FUNCTION staging.is_int(p_value jsonb)
  STABLE PARALLEL SAFE
 AS $function$
   select jsonb_typeof(p_value) = 'number' and pg_input_is_valid(p_value::text, 'bigint')
+$function$
+CREATE OR REPLACE FUNCTION staging.is_int_text(p_text text)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+AS $function$
+  select pg_input_is_valid(p_text, 'bigint')
 $function$
 CREATE OR REPLACE FUNCTION staging.json_nonnegative(p_value jsonb)
  RETURNS numeric
@@ -2541,6 +5071,21 @@ begin
                             'book_snapshots', v_snapshots, 'quarantined', v_quarantined);
 end
 $function$
+CREATE OR REPLACE FUNCTION staging.normalize_binance_klines_v1(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+AS $function$
+begin
+  -- A backfill lands a million klines, almost all well-formed and new: the fast way first.
+  -- Anything it cannot take (bad text, a candle already stored, a page landed twice) undoes
+  -- it, and the careful way does the batch again with a reason for every refusal.
+  begin
+    return staging.binance_klines_apply(p_batch, p_from, p_to, false);
+  exception when data_exception or integrity_constraint_violation then
+    return staging.binance_klines_apply(p_batch, p_from, p_to, true);
+  end;
+end
+$function$
 CREATE OR REPLACE FUNCTION staging.normalize_binance_other_v1(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
  RETURNS jsonb
  LANGUAGE sql
@@ -2554,7 +5099,8 @@ AS $function$
            'normalize_binance_other_v1'
     from staging.frames f
     where f.batch_id = p_batch and f.venue = 'binance' and f.received_at >= p_from and f.received_at < p_to
-      and f.stream not in ('trade', 'aggTrade', 'bookTicker', 'depth', 'depth_snapshot')
+      and f.stream not in ('trade', 'aggTrade', 'bookTicker', 'depth', 'depth_snapshot',
+                           'klines', 'aggTrades', 'historicalTrades') -- REST pages: binance_040_rest_v1.sql
     on conflict (frame_id, item) do nothing
     returning 1
   )
@@ -2631,6 +5177,150 @@ AS $function$
     'quotes', (select count(*) from ins),
     'quotes_duplicate', (select count(*) from checked where problem is null) - (select count(*) from ins),
     'quarantined', (select count(*) from checked where problem is not null))
+$function$
+CREATE OR REPLACE FUNCTION staging.normalize_binance_rest_agg_trades_v1(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS jsonb
+ LANGUAGE sql
+AS $function$
+  -- aggTrades pages: the same fields as the live aggTrade event, without e/E/s.
+  with pages as materialized (
+    select * from staging.binance_rest_pages(p_batch, p_from, p_to, 'aggTrades')
+  ), instruments as materialized (
+    select * from staging.binance_rest_instruments(array(select distinct symbol from pages where problem is null))
+  ), checked_pages as materialized (
+    select p.*, i.instrument_id,
+           coalesce(p.problem, case when i.instrument_id is null then 'unknown symbol ' || p.symbol end) as page_problem
+    from pages p left join instruments i on i.venue_symbol = p.symbol
+  ), items as materialized (
+    select p.frame_id, p.batch_id, p.received_at, p.source, p.instrument_id, (e.n - 1)::integer as item, e.r,
+           case when staging.is_int(e.r->'T') then staging.epoch_ms((e.r->>'T')::bigint) end as traded_at,
+           case when jsonb_typeof(e.r->'p') = 'string' then staging.positive_decimal(e.r->>'p') end as price,
+           case when jsonb_typeof(e.r->'q') = 'string' then staging.positive_decimal(e.r->>'q') end as size
+    from checked_pages p
+    cross join lateral jsonb_array_elements(p.d) with ordinality e(r, n)
+    where p.page_problem is null
+  ), judged as materialized (
+    select i.*,
+      case
+        when jsonb_typeof(i.r) <> 'object' then 'expected an aggTrade object, received ' || left(i.r::text, 80)
+        when not (staging.is_int(i.r->'a') and staging.is_int(i.r->'f') and staging.is_int(i.r->'l'))
+          then 'ids a, f, l are not integers that fit 64 bits: ' || left(i.r::text, 120)
+        when (i.r->>'f')::bigint > (i.r->>'l')::bigint then 'first trade id f is after last trade id l: ' || left(i.r::text, 120)
+        when i.price is null then 'price p is not a positive decimal string: ' || coalesce((i.r->'p')::text, '(none)')
+        when i.size is null then 'size q is not a positive decimal string: ' || coalesce((i.r->'q')::text, '(none)')
+        when i.traded_at is null then 'trade time T is not an integer of milliseconds: ' || coalesce((i.r->'T')::text, '(none)')
+        when jsonb_typeof(i.r->'m') is distinct from 'boolean' then 'maker flag m is not a boolean: ' || coalesce((i.r->'m')::text, '(none)')
+        else staging.time_problem(i.traded_at, i.received_at)
+      end as problem
+    from items i
+  ), ins as (
+    insert into market.agg_trades (instrument_id, traded_at, agg_id, first_trade_seq, last_trade_seq, price, size, side,
+                                   received_at, source, frame_id)
+    select j.instrument_id, j.traded_at, (j.r->>'a')::bigint, (j.r->>'f')::bigint, (j.r->>'l')::bigint, j.price, j.size,
+           case when (j.r->>'m')::boolean then 'sell' else 'buy' end, j.received_at, j.source, j.frame_id
+    from judged j
+    where j.problem is null
+    on conflict do nothing
+    returning 1
+  ), bad as (
+    select frame_id, -1 as item, page_problem as problem, payload from checked_pages where page_problem is not null
+    union all
+    select frame_id, item, problem, r::text from judged where problem is not null
+  ), q as (
+    insert into staging.quarantine (frame_id, item, batch_id, venue, stream, received_at, payload, reason, normalizer)
+    select b.frame_id, b.item, p.batch_id, 'binance', 'aggTrades', p.received_at, b.payload, b.problem,
+           'normalize_binance_rest_agg_trades_v1'
+    from bad b join pages p using (frame_id)
+    on conflict (frame_id, item) do nothing
+  )
+  select jsonb_build_object(
+    'rest_pages', (select count(*) from pages),
+    'agg_trades', (select count(*) from ins),
+    'agg_trades_duplicate', (select count(*) from judged where problem is null) - (select count(*) from ins),
+    'quarantined', (select count(*) from bad))
+$function$
+CREATE OR REPLACE FUNCTION staging.normalize_binance_rest_trades_v1(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS jsonb
+ LANGUAGE sql
+AS $function$
+  -- historicalTrades (and the recent-trades endpoint, same shape): one row per trade id, the
+  -- same row the live trade stream produces for that id (isBuyerMaker = the live m flag).
+  with pages as materialized (
+    select * from staging.binance_rest_pages(p_batch, p_from, p_to, 'historicalTrades')
+  ), instruments as materialized (
+    select * from staging.binance_rest_instruments(array(select distinct symbol from pages where problem is null))
+  ), checked_pages as materialized (
+    select p.*, i.instrument_id,
+           coalesce(p.problem, case when i.instrument_id is null then 'unknown symbol ' || p.symbol end) as page_problem
+    from pages p left join instruments i on i.venue_symbol = p.symbol
+  ), items as materialized (
+    select p.frame_id, p.batch_id, p.received_at, p.source, p.instrument_id, (e.n - 1)::integer as item, e.r,
+           case when staging.is_int(e.r->'time') then staging.epoch_ms((e.r->>'time')::bigint) end as traded_at,
+           case when jsonb_typeof(e.r->'price') = 'string' then staging.positive_decimal(e.r->>'price') end as price,
+           case when jsonb_typeof(e.r->'qty') = 'string' then staging.positive_decimal(e.r->>'qty') end as size
+    from checked_pages p
+    cross join lateral jsonb_array_elements(p.d) with ordinality e(r, n)
+    where p.page_problem is null
+  ), judged as materialized (
+    select i.*,
+      case
+        when jsonb_typeof(i.r) <> 'object' then 'expected a trade object, received ' || left(i.r::text, 80)
+        when not staging.is_int(i.r->'id') then 'trade id is not an integer that fits 64 bits: ' || coalesce((i.r->'id')::text, '(none)')
+        when i.price is null then 'price is not a positive decimal string: ' || coalesce((i.r->'price')::text, '(none)')
+        when i.size is null then 'qty is not a positive decimal string: ' || coalesce((i.r->'qty')::text, '(none)')
+        when i.traded_at is null then 'time is not an integer of milliseconds: ' || coalesce((i.r->'time')::text, '(none)')
+        when jsonb_typeof(i.r->'isBuyerMaker') is distinct from 'boolean'
+          then 'isBuyerMaker is not a boolean: ' || coalesce((i.r->'isBuyerMaker')::text, '(none)')
+        else staging.time_problem(i.traded_at, i.received_at)
+      end as problem
+    from items i
+  ), ins as (
+    insert into market.trades (instrument_id, traded_at, trade_id, seq, price, size, side, received_at, source, frame_id)
+    select j.instrument_id, j.traded_at, j.r->>'id', (j.r->>'id')::bigint, j.price, j.size,
+           case when (j.r->>'isBuyerMaker')::boolean then 'sell' else 'buy' end, j.received_at, j.source, j.frame_id
+    from judged j
+    where j.problem is null
+    on conflict do nothing
+    returning instrument_id, traded_at
+  ), inv as (
+    insert into market.bar_invalidations (instrument_id, bucket)
+    select distinct instrument_id, date_trunc('minute', traded_at) from ins
+    on conflict (instrument_id, bucket) do update set invalidated_at = excluded.invalidated_at
+  ), bad as (
+    select frame_id, -1 as item, page_problem as problem, payload from checked_pages where page_problem is not null
+    union all
+    select frame_id, item, problem, r::text from judged where problem is not null
+  ), q as (
+    insert into staging.quarantine (frame_id, item, batch_id, venue, stream, received_at, payload, reason, normalizer)
+    select b.frame_id, b.item, p.batch_id, 'binance', 'historicalTrades', p.received_at, b.payload, b.problem,
+           'normalize_binance_rest_trades_v1'
+    from bad b join pages p using (frame_id)
+    on conflict (frame_id, item) do nothing
+  )
+  select jsonb_build_object(
+    'rest_pages', (select count(*) from pages),
+    'trades', (select count(*) from ins),
+    'trades_duplicate', (select count(*) from judged where problem is null) - (select count(*) from ins),
+    'quarantined', (select count(*) from bad))
+$function$
+CREATE OR REPLACE FUNCTION staging.normalize_binance_rest_v1(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_counts jsonb := '{}';
+begin
+  -- Most batches carry no REST page: one cheap probe, then nothing.
+  if not exists (select 1 from staging.frames f
+                 where f.batch_id = p_batch and f.venue = 'binance' and f.received_at >= p_from and f.received_at < p_to
+                   and f.stream in ('klines', 'aggTrades', 'historicalTrades')) then
+    return v_counts;
+  end if;
+  v_counts := staging.merge_counts(v_counts, staging.normalize_binance_klines_v1(p_batch, p_from, p_to));
+  v_counts := staging.merge_counts(v_counts, staging.normalize_binance_rest_trades_v1(p_batch, p_from, p_to));
+  v_counts := staging.merge_counts(v_counts, staging.normalize_binance_rest_agg_trades_v1(p_batch, p_from, p_to));
+  return v_counts;
+end
 $function$
 CREATE OR REPLACE FUNCTION staging.normalize_binance_trades_v1(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
  RETURNS jsonb
@@ -3512,6 +6202,13 @@ begin
   return v_counts;
 end
 $function$
+CREATE OR REPLACE FUNCTION staging.numeric_or_null(p_text text)
+ RETURNS numeric
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+AS $function$
+  select case when pg_input_is_valid(p_text, 'numeric') then p_text::numeric end
+$function$
 CREATE OR REPLACE FUNCTION staging.oanda_granularity(p_text text)
  RETURNS text
  LANGUAGE sql
@@ -3536,10 +6233,16 @@ AS $function$
   -- Accept-Datetime-Format: UNIX "1509126185.000000000". timestamptz keeps microseconds, so the
   -- digits after the sixth are cut, never rounded (rounding could move a price into the next
   -- second, or the next bar).
+  -- Plain string tests rather than a regular expression: this runs once per price line.
   select case
-    when p_text ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?Z$'
-         and pg_input_is_valid(left(p_text, 19) || '+00', 'timestamptz')
-      then (left(p_text, 19) || coalesce(left(substring(p_text from '\.[0-9]+'), 7), '') || '+00')::timestamptz
+    when length(p_text) between 20 and 30 and right(p_text, 1) = 'Z'
+         and substr(p_text, 5, 1) = '-' and substr(p_text, 8, 1) = '-' and substr(p_text, 11, 1) = 'T'
+         and substr(p_text, 14, 1) = ':' and substr(p_text, 17, 1) = ':'
+         and translate(left(p_text, 19), '0123456789', '') = '--T::'
+         and (length(p_text) = 20 or (length(p_text) > 21 and substr(p_text, 20, 1) = '.'
+                                      and translate(substr(p_text, 21, length(p_text) - 21), '0123456789', '') = ''))
+         and pg_input_is_valid(left(p_text, least(length(p_text) - 1, 26)) || '+00', 'timestamptz')
+      then (left(p_text, least(length(p_text) - 1, 26)) || '+00')::timestamptz
     when p_text ~ '^[0-9]{1,11}(\.[0-9]{1,9})?$'
       then timestamptz '1970-01-01 00:00:00+00' + split_part(p_text, '.', 1)::bigint * interval '1 second'
            + rpad(left(split_part(p_text, '.', 2), 6), 6, '0')::bigint * interval '1 microsecond'
@@ -3646,16 +6349,168 @@ market.trades.side: Aggressor side: buy when the buyer took liquidity.
 market.trades.sync_id: Insert order within sync_xid (ClickHouse sync position; never set by hand).
 market.trades.sync_xid: Transaction that inserted the row (ClickHouse sync position; never set by hand).
 market.venue_candles: Candles as venues publish them (Dukascopy files, exchange klines), by venue and canonical symbol; volume_kind says what volume counts.
+ops.backfill_chunks: Backfill chunks (one graphile-worker job each, job key backfill_chunk:<chunk_id>) with their progress; read ops.backfill_progress.
+ops.backfill_plans: Backfill requests; each is cut into chunks (ops.backfill_chunks) on a fixed grid.
+ops.backfill_progress: Per backfill plan: state, chunks done / running / queued / failed, rows received and new, rate, ETA, and the errors of failed chunks.
 ops.batches: One row per landed batch; a batch id that exists was committed (retries after a lost ack are detected by it).
 ops.clickhouse_lag: ClickHouse sync lag per stream: rows not yet in ClickHouse, seconds since the moment up to which ClickHouse is complete (0 when nothing waits), counters and the last error.
 ops.clickhouse_watermarks: ClickHouse sync position per stream: every row visible in shipped_snapshot (taken at shipped_snapshot_at) is in ClickHouse; while a newer target_snapshot is drained, so are its new rows up to (cursor_xid, cursor_id); a batch up to (pending_xid, pending_id) may be in ClickHouse and is replayed with pending_token (its insert deduplication token) before anything else. Read ops.clickhouse_lag.
 ops.feed_status: Per feed: connection state, messages per second over the last minute, last message age, open gaps, quarantined payloads.
+ops.job_leases: graphile-worker worker ids running history jobs, with the Postgres session each holds (dead session: the job is released).
+ops.rate_limits: Request budgets per venue and limit, in fixed windows; drawn by ops.rate_take() from every worker process.
+ops.rate_state: Per venue: pause after a 429 (Retry-After), ban after a 418, temporary slowdown, and request counters.
+ops.rate_status: Per venue limit: budget, use in the current window, and whether the venue is paused (429) or banned (418).
 ops.session_events: Connection lifecycle as data: connects, subscription acks, error frames, disconnects with reason.
 ops.sessions: One row per connection attempt of a live feed, from connect to close with its reason.
 ops.settings: Runtime settings kept in the database (retention, thresholds); changed with ops.set_setting().
 ops.venues: Venues that have had a live session (the venue variable of the ingestion dashboard).
-quality.gap_ledger: The gap ledger with the instrument's symbol, a label (how it was detected: what became of it) and its length in seconds.
+quality.activity_profiles: Usual activity of an instrument by hour of the week (0 = Sunday 00:00 local): the share of open minutes with data sets the gap threshold.
+quality.alert_rules: A finding at or above min_severity for its kind (kind '*' for the rest) raises an alert (NOTIFY tickflow_alerts, log line, metric).
+quality.asset_class_calendars: The calendar of an instrument by asset class, unless quality.instrument_calendars says otherwise.
+quality.bar_quality_1m: Quality of each 1-minute bar (join on instrument_id, bucket): observed and expected messages, coverage, sources, gap / spike / anomaly overlaps, revised by a backfill, flags, and ok (no flag but revised).
+quality.bars_1m: 1-minute bars with their quality: select * from quality.bars_1m where symbol = 'BTC/USDT' and bucket >= ... and ok.
+quality.calendar_closures: Holidays, early closes and other closures, in local wall-clock time: [closed_from, closed_to) is removed from the sessions.
+quality.calendar_sessions: Weekly sessions in local time: open on weekday opens_dow (0 = Sunday) at opens_at, close on closes_dow at closes_at (a later weekday, or the same one; a session may span days, like the forex week).
+quality.calendar_thin_hours: Daily local windows of open markets where silence is normal (the forex rollover): no data is expected there.
+quality.calendars: Trading calendars: a local time zone, weekly sessions, thin hours and closures.
+quality.daily_completeness: Per instrument and UTC day: minutes the calendar expected data, minutes with data, minutes lost in gaps (venue outage, our loss), completeness = 1 - lost / expected, messages against the usual rate (message_coverage).
+quality.daily_coverage: Per instrument and UTC day: open minutes expected by the calendar, minutes with data, messages and the messages the profile expected.
+quality.daily_findings: Open findings per UTC day by instrument (or source), kind, label and severity, with the minutes they span.
+quality.detectors: Registered detectors: fn(p_from, p_to, p_instruments) returns setof quality.finding_row; run by quality.run_detector().
+quality.findings: Quality findings of every detector (gaps, spikes, anomalies): kind, label, severity, instrument, source, window, value, baseline, detail. A rerun updates; a finding not found again by a rerun over its window is resolved, not deleted.
+quality.findings_by_instrument: Quality findings (gaps, spikes, anomalies) with venue and symbol; the spikes panel reads kind = spike.
+quality.gap_ledger: The gap ledger with symbols: every disconnect, sequence break and hole found later, its state and the rows recovery brought back.
+quality.gaps.rows_recovered: Rows the recovery brought back (new rows only).
 quality.gaps: The gap ledger: a hole in a feed from gap_from to gap_to, how it was found, and what became of it.
+quality.gaps_labelled: Gaps of the ledger with the instrument's symbol, a label (how it was detected: what became of it) and its length in seconds.
+quality.instrument_calendars: Per-instrument calendar overrides (a German index, a metal with its own break).
+quality.instrument_limits: Operator limits on sizes and volumes per instrument; where none is set, the detector uses a factor of the instrument's median.
+quality.maintenance_windows: Venue maintenance and outages the venue announced, added by operators: a hole inside one is a venue outage, not our loss.
+quality.open_findings: Findings not resolved by a later run, with venue and symbol.
+quality.payload_shapes: Key sets and timestamp units seen in raw payloads per venue and stream (from samples of staging.frames); a new shape is a finding.
 staging.frames: Raw venue payloads exactly as received (append-only), with their envelope.
 staging.normalizers: Which normalizer function handles a venue's frames received in [valid_from, valid_to); a format change adds a version.
 staging.quarantine: Payloads (or items of a payload) that could not be normalized, with the reason; never deleted by retention.
+-- privileges
+column ops.batches.batch_id: tickflow_ingester SELECT
+column ops.batches.normalize_error: tickflow_ingester UPDATE
+function ops.connection_events_over_time(timestamp with time zone,timestamp with time zone,bigint,text): tickflow_grafana EXECUTE, tickflow_worker EXECUTE
+function ops.ingest_rate(timestamp with time zone,timestamp with time zone,bigint,text): tickflow_grafana EXECUTE, tickflow_worker EXECUTE
+function ops.landing_latency(timestamp with time zone,timestamp with time zone,bigint): tickflow_grafana EXECUTE, tickflow_worker EXECUTE
+function ops.record_events(jsonb): tickflow_ingester EXECUTE, tickflow_worker EXECUTE
+function ops.request_bars_refresh(): tickflow_ingester EXECUTE, tickflow_worker EXECUTE
+function ops.run_maintenance(): tickflow_worker EXECUTE
+function staging.normalize_batch(uuid): tickflow_ingester EXECUTE, tickflow_worker EXECUTE
+relation market.agg_trades: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.bar_invalidations: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.bars_15m: tickflow_analyst SELECT, tickflow_grafana SELECT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.bars_15m_data: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.bars_1d: tickflow_analyst SELECT, tickflow_grafana SELECT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.bars_1d_data: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.bars_1h: tickflow_analyst SELECT, tickflow_grafana SELECT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.bars_1h_data: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.bars_1m: tickflow_analyst SELECT, tickflow_grafana SELECT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.bars_1m_data: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.bars_4h: tickflow_analyst SELECT, tickflow_grafana SELECT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.bars_4h_data: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.bars_5m: tickflow_analyst SELECT, tickflow_grafana SELECT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.bars_5m_data: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.bbo: tickflow_analyst SELECT, tickflow_grafana SELECT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.book: tickflow_analyst SELECT, tickflow_grafana SELECT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.book_levels: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.book_snapshot_levels: tickflow_analyst SELECT, tickflow_grafana SELECT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.book_snapshots: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.book_state: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.candles: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.canonical_bars_15m: tickflow_analyst SELECT, tickflow_grafana SELECT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.canonical_bars_1d: tickflow_analyst SELECT, tickflow_grafana SELECT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.canonical_bars_1h: tickflow_analyst SELECT, tickflow_grafana SELECT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.canonical_bars_1m: tickflow_analyst SELECT, tickflow_grafana SELECT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.canonical_bars_4h: tickflow_analyst SELECT, tickflow_grafana SELECT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.canonical_bars_5m: tickflow_analyst SELECT, tickflow_grafana SELECT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.index_values: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.instrument_source_ranks: tickflow_analyst SELECT, tickflow_grafana SELECT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.instrument_sources: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.instruments: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.instruments_instrument_id_seq: tickflow_worker SELECT, tickflow_worker UPDATE, tickflow_worker USAGE
+relation market.quote_bar_invalidations: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.quote_bars_15m: tickflow_analyst SELECT, tickflow_grafana SELECT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.quote_bars_15m_data: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.quote_bars_1d: tickflow_analyst SELECT, tickflow_grafana SELECT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.quote_bars_1d_data: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.quote_bars_1h: tickflow_analyst SELECT, tickflow_grafana SELECT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.quote_bars_1h_data: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.quote_bars_1m: tickflow_analyst SELECT, tickflow_grafana SELECT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.quote_bars_1m_data: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.quote_bars_4h: tickflow_analyst SELECT, tickflow_grafana SELECT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.quote_bars_4h_data: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.quote_bars_5m: tickflow_analyst SELECT, tickflow_grafana SELECT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.quote_bars_5m_data: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.quotes: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.symbols: tickflow_analyst SELECT, tickflow_grafana SELECT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.sync_id_seq: tickflow_worker SELECT, tickflow_worker UPDATE, tickflow_worker USAGE
+relation market.ticks: tickflow_analyst SELECT, tickflow_grafana SELECT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.trades: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.venue_candles: tickflow_analyst SELECT, tickflow_grafana SELECT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation ops.backfill_chunks: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation ops.backfill_chunks_chunk_id_seq: tickflow_worker SELECT, tickflow_worker UPDATE, tickflow_worker USAGE
+relation ops.backfill_plan_chunks: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation ops.backfill_plans: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation ops.backfill_plans_plan_id_seq: tickflow_worker SELECT, tickflow_worker UPDATE, tickflow_worker USAGE
+relation ops.backfill_progress: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation ops.batches: tickflow_ingester INSERT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation ops.clickhouse_lag: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation ops.clickhouse_watermarks: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation ops.feed_status: tickflow_grafana SELECT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation ops.job_leases: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation ops.rate_limits: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation ops.rate_state: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation ops.rate_status: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation ops.session_events: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation ops.session_events_event_id_seq: tickflow_worker SELECT, tickflow_worker UPDATE, tickflow_worker USAGE
+relation ops.sessions: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation ops.settings: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation ops.time_tables: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation ops.venues: tickflow_grafana SELECT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation quality.activity_profiles: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation quality.alert_rules: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation quality.asset_class_calendars: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation quality.bar_quality_1m: tickflow_analyst SELECT, tickflow_grafana SELECT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation quality.bars_1m: tickflow_analyst SELECT, tickflow_grafana SELECT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation quality.calendar_closures: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation quality.calendar_sessions: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation quality.calendar_thin_hours: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation quality.calendars: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation quality.daily_completeness: tickflow_analyst SELECT, tickflow_grafana SELECT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation quality.daily_coverage: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation quality.daily_findings: tickflow_analyst SELECT, tickflow_grafana SELECT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation quality.detectors: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation quality.findings: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation quality.findings_by_instrument: tickflow_analyst SELECT, tickflow_grafana SELECT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation quality.findings_finding_id_seq: tickflow_worker SELECT, tickflow_worker UPDATE, tickflow_worker USAGE
+relation quality.gap_ledger: tickflow_analyst SELECT, tickflow_grafana SELECT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation quality.gaps: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation quality.gaps_gap_id_seq: tickflow_worker SELECT, tickflow_worker UPDATE, tickflow_worker USAGE
+relation quality.gaps_labelled: tickflow_analyst SELECT, tickflow_grafana SELECT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation quality.instrument_calendars: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation quality.instrument_limits: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation quality.maintenance_windows: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation quality.maintenance_windows_window_id_seq: tickflow_worker SELECT, tickflow_worker UPDATE, tickflow_worker USAGE
+relation quality.open_findings: tickflow_analyst SELECT, tickflow_grafana SELECT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation quality.payload_shapes: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation staging.frame_id_seq: tickflow_ingester USAGE, tickflow_worker SELECT, tickflow_worker UPDATE, tickflow_worker USAGE
+relation staging.frames: tickflow_ingester INSERT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation staging.normalizers: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation staging.quarantine: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation staging.quarantine_quarantine_id_seq: tickflow_worker SELECT, tickflow_worker UPDATE, tickflow_worker USAGE
+schema market: tickflow_analyst USAGE, tickflow_grafana USAGE, tickflow_worker USAGE
+schema ops: tickflow_grafana USAGE, tickflow_ingester USAGE, tickflow_worker USAGE
+schema quality: tickflow_analyst USAGE, tickflow_grafana USAGE, tickflow_worker USAGE
+schema staging: tickflow_ingester USAGE, tickflow_worker USAGE
+function ops.connection_events_over_time(timestamp with time zone,timestamp with time zone,bigint,text): owner tickflow_worker
+function ops.ingest_rate(timestamp with time zone,timestamp with time zone,bigint,text): owner tickflow_worker
+function ops.landing_latency(timestamp with time zone,timestamp with time zone,bigint): owner tickflow_worker
+function ops.record_events(jsonb): owner tickflow_worker
+function ops.request_bars_refresh(): owner tickflow_worker
+function staging.normalize_batch(uuid): owner tickflow_worker
+tickflow_grafana: statement_timeout=10s, default_transaction_read_only=on
