@@ -206,6 +206,42 @@ export const qualityFindings = new client.Gauge({
   labelNames: ['kind', 'severity'] as const,
   registers: [registry],
 });
+export const backfillChunks = new client.Gauge({
+  name: 'tickflow_backfill_chunks',
+  help: 'Backfill chunks (ops.backfill_chunks, where present) by venue, kind and state (queued, running, done, partial, failed).',
+  labelNames: ['venue', 'kind', 'state'] as const,
+  registers: [registry],
+});
+export const backfillRows = new client.Gauge({
+  name: 'tickflow_backfill_new_rows',
+  help: 'Rows that backfill chunks brought in and that were new (ops.backfill_chunks.rows_new), by venue and kind.',
+  labelNames: ['venue', 'kind'] as const,
+  registers: [registry],
+});
+export const venueRequests = new client.Counter({
+  name: 'tickflow_venue_requests_total',
+  help: 'REST requests counted against a venue\'s rate budget (ops.rate_state, where present).',
+  labelNames: ['venue'] as const,
+  registers: [registry],
+});
+export const venueThrottled = new client.Counter({
+  name: 'tickflow_venue_throttled_total',
+  help: 'Times a venue told us to slow down (ops.rate_state.throttled).',
+  labelNames: ['venue'] as const,
+  registers: [registry],
+});
+export const venueBans = new client.Counter({
+  name: 'tickflow_venue_bans_total',
+  help: 'Times a venue banned us for a while (ops.rate_state.bans).',
+  labelNames: ['venue'] as const,
+  registers: [registry],
+});
+export const venuePaused = new client.Gauge({
+  name: 'tickflow_venue_paused',
+  help: '1 while requests to the venue wait: paused after a 429, banned after a 418, or slowed down.',
+  labelNames: ['venue'] as const,
+  registers: [registry],
+});
 export const sourceErrors = new client.Counter({
   name: 'tickflow_metrics_source_errors_total',
   help: 'Scrapes for which a Postgres-backed metric source could not be read (its previous values are kept).',
@@ -273,6 +309,16 @@ interface DbSample {
   clickhouse: { stream: string; lag: number; pending: number }[];
   jobs: { task: string; state: string; n: number }[];
   findings: { kind: string; severity: string; n: number }[];
+  backfill: { venue: string; kind: string; state: string; n: number; rows: number }[];
+  rates: { venue: string; requests: number; throttled: number; bans: number; paused: boolean }[];
+}
+
+/** True when every named column exists (tables other work adds: read them only once they are there). */
+async function hasColumns(sql: Sql, schema: string, table: string, columns: string[]): Promise<boolean> {
+  const [r] = await sql<{ n: number }[]>`
+    select count(*)::int as n from information_schema.columns
+    where table_schema = ${schema} and table_name = ${table} and column_name = any(${columns})`;
+  return r?.n === columns.length;
 }
 
 const DB_CACHE_MS = 5_000;
@@ -317,12 +363,42 @@ async function sampleDatabase(): Promise<void> {
       from graphile_worker.jobs group by 1, 2`;
   });
   s.findings = await readSource('findings', async (sql) => {
-    const [ok] = await sql<{ ok: boolean }[]>`
-      select count(*) = 2 as ok from information_schema.columns
-      where table_schema = 'quality' and table_name = 'findings' and column_name in ('kind', 'severity')`;
-    if (!ok?.ok) return [];
+    if (!(await hasColumns(sql, 'quality', 'findings', ['kind', 'severity']))) return [];
     return sql<DbSample['findings']>`select kind::text, severity::text, count(*)::int as n from quality.findings group by 1, 2`;
   });
+  s.backfill = await readSource('backfill', async (sql) => {
+    if (!(await hasColumns(sql, 'ops', 'backfill_chunks', ['venue', 'kind', 'state', 'rows_new']))) return [];
+    return sql<DbSample['backfill']>`
+      select venue, kind, state, count(*)::int as n, coalesce(sum(rows_new), 0)::float8 as rows
+      from ops.backfill_chunks group by 1, 2, 3`;
+  });
+  s.rates = await readSource('rate_limits', async (sql) => {
+    if (!(await hasColumns(sql, 'ops', 'rate_state', ['venue', 'requests', 'throttled', 'bans', 'paused_until', 'banned_until', 'slow_until']))) return [];
+    return sql<DbSample['rates']>`
+      select venue, requests::float8 as requests, throttled::float8 as throttled, bans::float8 as bans,
+             greatest(paused_until, banned_until, slow_until) > now() as paused
+      from ops.rate_state`;
+  });
+  if (s.backfill) {
+    backfillChunks.reset(); backfillRows.reset();
+    for (const r of s.backfill) {
+      const venue = boundedLabel('venue', r.venue);
+      const kind = boundedLabel('backfill_kind', r.kind);
+      backfillChunks.set({ venue, kind, state: boundedLabel('backfill_state', r.state) }, r.n);
+      backfillRows.inc({ venue, kind }, r.rows);
+    }
+  }
+  if (s.rates) {
+    // Counters kept in Postgres (they only grow): the exposition shows their current value.
+    venueRequests.reset(); venueThrottled.reset(); venueBans.reset(); venuePaused.reset();
+    for (const r of s.rates) {
+      const venue = boundedLabel('venue', r.venue);
+      venueRequests.inc({ venue }, r.requests);
+      venueThrottled.inc({ venue }, r.throttled);
+      venueBans.inc({ venue }, r.bans);
+      venuePaused.set({ venue }, r.paused ? 1 : 0);
+    }
+  }
   if (s.gaps) { gaps.reset(); for (const r of s.gaps) gaps.set({ venue: boundedLabel('venue', r.venue), state: r.state }, r.n); }
   if (s.quarantine) {
     quarantined.reset();
