@@ -1,7 +1,12 @@
 import type { WsVenue } from './runtime/venue.ts';
+import type { HistoryVenue } from './runtime/history.ts';
 import { binance } from './binance.ts';
 import { oanda } from './oanda.ts';
 import { polygon } from './polygon.ts';
+import { binanceRest } from './binance-rest.ts';
 
 /** Live venues by name. A new venue is one file here plus its normalizer in sql/venues/. */
 export const WS_VENUES: Readonly<Record<string, WsVenue>> = Object.freeze({ binance, oanda, polygon });
+
+/** Venues with a REST history (backfill and gap recovery). A new one is a *-rest.ts file here plus its normalizer. */
+export const HISTORY_VENUES: Readonly<Record<string, HistoryVenue>> = Object.freeze({ binance: binanceRest });

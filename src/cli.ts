@@ -11,6 +11,7 @@ import { clickhouseOptions } from './clickhouse/options.ts';
 import { openClickHouse } from './clickhouse/client.ts';
 import { migrateClickHouse } from './clickhouse/migrate.ts';
 import { exportToFile } from './clickhouse/export.ts';
+import { backfillCommand, historyStatus, type BackfillArgs } from './backfill-cli.ts';
 
 const USAGE = `usage: tickflow <command> [--config FILE]
 
@@ -21,7 +22,10 @@ commands:
   status    per feed: connected, messages/s over the last minute, last message age, open gaps, quarantine
   export    --format Parquet|CSV|CSVWithNames|TSVWithNames|JSONEachRow|Arrow --out FILE
             (--query SQL | --table trades|quotes|bars_1m|... [--venue V] [--symbol S] [--from T] [--to T])
-            write a ClickHouse query result or table slice to a file, formatted by ClickHouse`;
+            write a ClickHouse query result or table slice to a file, formatted by ClickHouse
+  backfill  --venue binance --instrument BTC/USDT --kind candles|trades [--timeframe 1m] --from 2024-01-01 --to 2025-12-31
+            [--concurrency N] [--detach]: plan the range as chunks (jobs), run them with a progress bar;
+            a date as --to includes that day; killed and run again, it resumes and fetches only what is missing`;
 
 async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
@@ -30,6 +34,8 @@ async function main(argv: string[]): Promise<number> {
       config: { type: 'string' }, help: { type: 'boolean', short: 'h' }, only: { type: 'string' },
       format: { type: 'string' }, out: { type: 'string' }, query: { type: 'string' }, table: { type: 'string' },
       venue: { type: 'string' }, symbol: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' },
+      instrument: { type: 'string' }, kind: { type: 'string' }, timeframe: { type: 'string' },
+      concurrency: { type: 'string' }, detach: { type: 'boolean' },
     },
   });
   const command = positionals[0];
@@ -62,13 +68,14 @@ async function main(argv: string[]): Promise<number> {
           const ch = await openClickHouse(config, options);
           try { await migrateClickHouse(ch, options, log); } finally { await ch.close(); }
         }
-      } else console.log(formatStatus(await feedStatus(sql)));
+      } else console.log(formatStatus(await feedStatus(sql)) + await historyStatus(sql));
     } finally {
       await sql.end({ timeout: 2 });
       await db.stop();
     }
     return 0;
   }
+  if (command === 'backfill') return backfillCommand(values as BackfillArgs, config, log);
   if (command === 'export') {
     const ch = await openClickHouse(config, clickhouseOptions(config));
     try {

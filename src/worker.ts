@@ -6,6 +6,7 @@ import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
 import { ROOT } from './migrate.ts';
 import { redact } from './redact.ts';
+import { registerHistoryRuntime } from './history.ts';
 
 export const JOBS_DIR = path.join(ROOT, 'jobs');
 
@@ -55,9 +56,11 @@ export const CRONTAB = [
   '* * * * * normalize_pending ?max=1&jobKey=normalize_pending&jobKeyMode=replace',
   '* * * * * clickhouse_sync ?max=1&jobKey=clickhouse_sync&jobKeyMode=replace',
   '17 * * * * maintenance ?max=1&jobKey=maintenance&jobKeyMode=replace',
+  '* * * * * detect_gaps ?max=1&jobKey=detect_gaps&jobKeyMode=replace',
 ].join('\n');
 
 export async function startWorker(url: string, config: Config, log: Logger): Promise<Runner> {
+  registerHistoryRuntime({ url, config, log: log.child({ component: 'history' }) }); // backfill_chunk, recover_gap
   const taskList = await loadTasks();
   const crontab = CRONTAB.split('\n').filter((line) => taskList[line.split(' ')[5] ?? ''] !== undefined).join('\n');
   const runner = await run({

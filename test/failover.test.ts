@@ -133,8 +133,9 @@ describe('two sources for EUR/USD, failover decided in SQL', () => {
     expect(oandaFake.connections).toBe(2);
     const stale = await db.sql`select feed from ops.session_events where kind = 'stale'`;
     expect(stale.map((s) => s.feed)).toEqual(['oanda-test']);
-    const gaps = await db.sql`select venue, stream, gap_to is not null as closed from quality.gaps where detected_by = 'disconnect'`;
-    expect(gaps.map((g) => ({ ...g }))).toEqual([{ venue: 'oanda', stream: 'oanda-test', closed: true }]);
+    // One gap per instrument and channel of the feed (here one of each).
+    const gaps = await db.sql`select venue, feed, stream, gap_to is not null as closed from quality.gaps where detected_by = 'disconnect'`;
+    expect(gaps.map((g) => ({ ...g }))).toEqual([{ venue: 'oanda', feed: 'oanda-test', stream: 'pricing', closed: true }]);
   });
 
   it('lands every source with its own lineage: quotes trace back to their frame, session and feed', async () => {

@@ -302,8 +302,9 @@ export class WsFeed {
     if (s.watchdog) clearInterval(s.watchdog);
     this.paused.delete(s);
     const why = s.closeReason ?? (reason ? `closed by venue: ${code} ${reason}` : `closed: ${code}`);
+    // channels and instruments: the gap ledger opens one gap per instrument and channel.
     this.event(s, 'disconnected', { reason: why, code, hadData: s.firstFrameAt !== undefined,
-      lastFrameAt: s.lastFrameAt ?? null, ...detail });
+      lastFrameAt: s.lastFrameAt ?? null, channels: this.feed.channels, instruments: this.feed.instruments, ...detail });
     // Our own closes (shutdown, rotation) are routine; anything else loses data until the reconnect.
     if (why === 'shutdown' || why === 'rotated') this.log.info({ session: s.id, reason: why }, 'disconnected');
     else this.log.warn({ session: s.id, reason: why, hadData: s.firstFrameAt !== undefined }, 'disconnected');

@@ -362,3 +362,24 @@ from quality.gaps g
 left join market.instruments i using (instrument_id);
 comment on view quality.gap_ledger is
   'The gap ledger with symbols: every disconnect, sequence break and hole found later, its state and the rows recovery brought back.';
+
+create or replace function quality.scan_recent_trade_gaps()
+returns integer
+language plpgsql
+as $$
+declare
+  v_from timestamptz := coalesce(ops.setting('gaps.trades_scanned_to', null)::timestamptz, now() - interval '10 minutes');
+  v_to timestamptz := now() - interval '5 seconds';
+  v_found integer;
+begin
+  -- Trades since the last scan, with a minute of overlap (a hole straddling the previous edge).
+  if v_to <= v_from then
+    return 0;
+  end if;
+  v_found := quality.scan_trade_gaps(v_from - interval '1 minute', v_to);
+  perform ops.set_setting('gaps.trades_scanned_to', v_to::text);
+  return v_found;
+end
+$$;
+comment on function quality.scan_recent_trade_gaps() is
+  'quality.scan_trade_gaps() over the trades since the last call (watermark gaps.trades_scanned_to in ops.settings).';

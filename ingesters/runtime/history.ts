@@ -1,0 +1,296 @@
+import type { Sql } from '../../src/db.ts';
+import type { Logger } from '../../src/log.ts';
+import { TickflowError } from '../../src/errors.ts';
+import type { Lander } from './lander.ts';
+import { RestRefused, type RestAnswer, type RestClient, type RestPage, type RestVenue } from './rest.ts';
+
+/**
+ * A venue's history API as one declarative file describes it (ingesters/<venue>-rest.ts): how to
+ * page candles by time and id-sequenced streams by id, and how to find the first id at a time.
+ * The runner below knows no venue by name, and never reads a price, size or venue time: the
+ * pages land raw and SQL reads them; cursors come from our own plan times and from SQL.
+ */
+export interface HistoryVenue extends RestVenue {
+  /** BTC/USDT -> the venue's symbol in requests. */
+  venueSymbol(symbol: string): string;
+  timeframes: readonly string[];
+  widthMs(timeframe: string): number | undefined;
+  /** Rows per page (candles and id-sequenced endpoints alike). */
+  pageSize: number;
+  /** The page of candles with open times in [fromMs, toMs) (at most pageSize of them). */
+  candlePage(symbol: string, timeframe: string, fromMs: number, toMs: number): RestPage;
+  /** Id-sequenced streams (live stream name -> page of ids starting at fromId). */
+  idStreams: Readonly<Record<string, (symbol: string, fromId: string) => RestPage>>;
+  /** A page whose first row is the first trade at or after atMs (bounds an id range by time). */
+  idAt(symbol: string, atMs: number): RestPage;
+}
+
+export type Counts = Record<string, number>;
+
+export interface HistoryContext {
+  sql: Sql;
+  lander: Lander;
+  client: RestClient;
+  venue: HistoryVenue;
+  signal: AbortSignal;
+  log: Logger;
+  /** Requests in flight at once for one job. */
+  concurrency: number;
+  /** Pages landed (and normalized) per transaction. */
+  pagesPerBatch: number;
+}
+
+export function addCounts(into: Counts, more: Counts | null | undefined): Counts {
+  for (const [k, v] of Object.entries(more ?? {})) into[k] = (into[k] ?? 0) + Number(v);
+  return into;
+}
+
+/**
+ * Lands REST answers through the landing writer (one batch per call, normalized in its
+ * transaction) and returns what normalization counted. One per job: the writer is the job's own.
+ */
+export class PageLanding {
+  private counts: Counts = {};
+  private failed: string | undefined;
+  private seq = 0;
+
+  constructor(private readonly lander: Lander, private readonly venue: string) {
+    lander.onBatch((r) => {
+      if (r.frames === 0) return;
+      if (r.counts) addCounts(this.counts, r.counts);
+      else this.failed = `batch ${r.batchId} was landed but not normalized (normalize_pending retries it)`;
+    });
+  }
+
+  async land(answers: RestAnswer[]): Promise<Counts> {
+    this.counts = {};
+    this.failed = undefined;
+    if (answers.length === 0) return this.counts;
+    for (const a of answers) {
+      this.lander.offer({ venue: this.venue, stream: a.page.stream, sessionId: null, seq: ++this.seq,
+        receivedAt: a.receivedAt, source: 'rest', request: a.request, payload: a.body });
+    }
+    await this.lander.flush();
+    if (this.failed) throw new TickflowError('VENUE_REST', `REST pages landed but normalization failed: ${this.failed}`);
+    return this.counts;
+  }
+}
+
+/** Fetches pages with a few requests in flight; answers that are not usable pages come back as bad. */
+export async function fetchPages(ctx: HistoryContext, pages: RestPage[]): Promise<{ good: RestAnswer[]; bad: RestAnswer[] }> {
+  const good: RestAnswer[] = new Array(pages.length);
+  const bad: RestAnswer[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < pages.length) {
+      const k = next++;
+      good[k] = await ctx.client.get(pages[k]!, ctx.signal, (a) => { bad.push(a); });
+    }
+  };
+  const results = await Promise.allSettled(Array.from({ length: Math.min(ctx.concurrency, pages.length) }, worker));
+  const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failure) {
+    // What was fetched before the failure is still landed: the venue's error bodies above all.
+    const partial = good.filter(Boolean);
+    (failure.reason as { landed?: RestAnswer[] }).landed = [...partial, ...bad];
+    throw failure.reason;
+  }
+  return { good, bad };
+}
+
+/** Fetches and lands pages in batches; progress is called after each landed batch. */
+export async function fetchAndLand(ctx: HistoryContext, landing: PageLanding, pages: RestPage[],
+                                   progress: (batch: { pages: number; weight: number; counts: Counts; last: number }) => Promise<void>): Promise<Counts> {
+  const total: Counts = {};
+  for (let k = 0; k < pages.length; k += ctx.pagesPerBatch) {
+    const batch = pages.slice(k, k + ctx.pagesPerBatch);
+    let fetched: { good: RestAnswer[]; bad: RestAnswer[] };
+    try {
+      fetched = await fetchPages(ctx, batch);
+    } catch (err) {
+      const landed = (err as { landed?: RestAnswer[] }).landed;
+      if (landed?.length) await landing.land(landed).catch((e: Error) => ctx.log.warn({ err: e.message }, 'could not land pages of a failed batch'));
+      throw err;
+    }
+    const counts = await landing.land([...fetched.good, ...fetched.bad]);
+    addCounts(total, counts);
+    await progress({ pages: batch.length, weight: batch.reduce((w, p) => w + p.weight, 0) + fetched.bad.reduce((w, a) => w + a.page.weight, 0),
+      counts, last: k + batch.length - 1 });
+  }
+  return total;
+}
+
+/**
+ * Fetches every id of [fromId, toId] of an id-sequenced stream that is not stored yet, asking SQL
+ * which ids are missing (market.missing_id_pages) after each landed batch, until none is or a
+ * round brings nothing new (the venue does not have them). Returns the rows brought back.
+ */
+export async function fetchMissingIds(ctx: HistoryContext, landing: PageLanding, stream: string, symbol: string,
+                                      instrumentId: number, fromId: string, toId: string,
+                                      progress?: (batch: { pages: number; weight: number; counts: Counts }) => Promise<void>): Promise<{ rows: number; missing: number }> {
+  const pageOf = ctx.venue.idStreams[stream];
+  if (!pageOf) throw new TickflowError('VENUE_REST', `${ctx.venue.venue} has no REST history of stream ${stream}`);
+  const newKey = stream === 'trade' ? 'trades' : 'agg_trades';
+  let rows = 0;
+  let lastMissing = Number.POSITIVE_INFINITY;
+  for (let round = 0; ; round++) {
+    ctx.signal.throwIfAborted();
+    const [m] = await ctx.sql<{ missing: string }[]>`
+      select market.missing_id_count(${stream}, ${instrumentId}, ${fromId}::bigint, ${toId}::bigint)::text as missing`;
+    const missing = Number(m?.missing ?? 0);
+    if (missing === 0 || missing >= lastMissing) return { rows, missing };
+    lastMissing = missing;
+    const wanted = await ctx.sql<{ from_id: string }[]>`
+      select from_id::text from market.missing_id_pages(${stream}, ${instrumentId}, ${fromId}::bigint, ${toId}::bigint, ${ctx.venue.pageSize})
+      limit ${ctx.pagesPerBatch * 4}`;
+    const pages = wanted.map((w) => pageOf(ctx.venue.venueSymbol(symbol), w.from_id));
+    const counts = await fetchAndLand(ctx, landing, pages, async (b) => { await progress?.(b); });
+    rows += counts[newKey] ?? 0;
+  }
+}
+
+/** Makes the bars of a window exact after history arrived (both engines; see market.refresh_bars_window). */
+export async function refreshBarsWindow(sql: Sql, instrumentId: number | null, from: string, to: string, signal?: AbortSignal): Promise<void> {
+  await sql`select market.refresh_bars_window(${instrumentId}, ${from}::timestamptz, ${to}::timestamptz)`;
+  // TimescaleDB: the windows were queued; each continuous-aggregate refresh is its own statement,
+  // outside any transaction (a refresh policy never reaches history this old).
+  const windows = await sql<{ window_id: string; cagg: string; window_start: string; window_end: string }[]>`
+    select window_id::text, cagg::text, window_start::text, window_end::text from market.pending_bar_refreshes()`;
+  for (const w of windows) {
+    signal?.throwIfAborted();
+    await sql`call refresh_continuous_aggregate(${w.cagg}::regclass, ${w.window_start}::timestamptz, ${w.window_end}::timestamptz)`;
+    await sql`select market.finish_bar_refresh(${w.window_id}::bigint)`;
+  }
+}
+
+/** A backfill chunk as ops.backfill_chunk_start() returns it (times also as epoch ms text). */
+export interface ChunkRow {
+  chunk_id: string;
+  venue: string;
+  symbol: string;
+  kind: 'candles' | 'trades';
+  timeframe: string | null;
+  from_ms: string;
+  to_ms: string;
+  fetched_to_ms: string | null;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+
+/**
+ * One backfill chunk: candles by time windows of one page each, or trades by id between the
+ * first trade at the chunk's start and the first at its end. Progress is recorded after every
+ * landed batch, so a restart resumes at the last landed batch. Returns the chunk's state.
+ */
+export async function backfillChunk(ctx: HistoryContext, landing: PageLanding, chunk: ChunkRow): Promise<string> {
+  const fromMs = Number(chunk.from_ms);
+  const toMs = Number(chunk.to_ms);
+  const symbol = ctx.venue.venueSymbol(chunk.symbol);
+  const now = Date.now();
+  let fetchedTo: number;
+  if (chunk.kind === 'candles') {
+    const width = chunk.timeframe ? ctx.venue.widthMs(chunk.timeframe) : undefined;
+    if (!width) throw new RestRefused(`${ctx.venue.venue} has no ${chunk.timeframe} candles (it has ${ctx.venue.timeframes.join(', ')})`);
+    // Resume one bucket before what was landed (it may have been incomplete), never before the chunk.
+    const resume = chunk.fetched_to_ms === null ? fromMs : Math.max(fromMs, Math.floor(Number(chunk.fetched_to_ms) / width) * width - width);
+    const end = Math.min(toMs, Math.floor(now / width) * width + width); // the current bucket, incomplete, is included
+    const span = width * ctx.venue.pageSize;
+    const windows: Array<[number, number]> = [];
+    for (let s = resume; s < end; s += span) windows.push([s, Math.min(s + span, end)]);
+    await fetchAndLand(ctx, landing, windows.map(([s, e]) => ctx.venue.candlePage(symbol, chunk.timeframe!, s, e)), async (b) => {
+      const landedTo = Math.min(windows[b.last]![1], Math.floor(now / width) * width);
+      await ctx.sql`select ops.backfill_chunk_progress(${chunk.chunk_id}, ${b.pages}, ${b.weight}, ${b.counts.klines ?? 0},
+                                                       ${b.counts.candles ?? 0}, ${iso(landedTo)}::timestamptz)`;
+    });
+    fetchedTo = Math.min(toMs, Math.floor(now / width) * width);
+  } else {
+    // Trades: ids are bounded by the first aggregate trade at each end (landed, then read by SQL).
+    fetchedTo = Math.min(toMs, now - 60_000);
+    const ends = (await fetchPages(ctx, [ctx.venue.idAt(symbol, fromMs), ctx.venue.idAt(symbol, fetchedTo)]));
+    await landing.land([...ends.good, ...ends.bad]);
+    const [b] = await ctx.sql<{ instrument_id: number | null; from_id: string | null; to_id: string | null }[]>`
+      select instrument_id, from_id::text, to_id::text
+      from ops.backfill_id_bounds(${chunk.venue}, ${chunk.symbol}, ${iso(fromMs)}::timestamptz, ${iso(fetchedTo)}::timestamptz)`;
+    if (b?.instrument_id != null && b.from_id !== null && b.to_id !== null) {
+      await fetchMissingIds(ctx, landing, 'trade', chunk.symbol, b.instrument_id, b.from_id, b.to_id, async (p) => {
+        await ctx.sql`select ops.backfill_chunk_progress(${chunk.chunk_id}, ${p.pages}, ${p.weight},
+                        ${(p.counts.trades ?? 0) + (p.counts.trades_duplicate ?? 0)}, ${p.counts.trades ?? 0}, null)`;
+      });
+      await refreshBarsWindow(ctx.sql, b.instrument_id, iso(fromMs), iso(fetchedTo), ctx.signal);
+    }
+  }
+  const [done] = await ctx.sql<{ state: string }[]>`
+    select ops.backfill_chunk_finish(${chunk.chunk_id}, ${iso(fetchedTo)}::timestamptz) as state`;
+  return done?.state ?? 'done';
+}
+
+/** A gap as quality.begin_gap_recovery() returns it. */
+export interface GapRow {
+  gap_id: string;
+  venue: string;
+  stream: string;
+  symbol: string | null;
+  instrument_id: number | null;
+  from_ms: string;
+  to_ms: string | null;
+  from_seq: string | null;
+  to_seq: string | null;
+  timeframe: string | null;
+}
+
+export interface RecoveryResult { state: string; rows: number; missing: number | null }
+
+/**
+ * Recovers one gap from the venue's REST history: an id-sequenced stream (trades, aggregate
+ * trades) by the ids missing between its bounds, candles by time. A stream the venue keeps no
+ * history of ends unrecoverable at once. Throws (to be retried) while ids are still missing.
+ */
+export async function recoverGap(ctx: HistoryContext, landing: PageLanding, gap: GapRow): Promise<RecoveryResult> {
+  const canonical = gap.symbol;
+  if (!canonical) {
+    await ctx.sql`select quality.end_gap(${gap.gap_id}, 'unrecoverable', 'the gap names no instrument')`;
+    return { state: 'unrecoverable', rows: 0, missing: null };
+  }
+  const symbol = ctx.venue.venueSymbol(canonical);
+  if (gap.to_ms === null) throw new TickflowError('VENUE_REST', `gap ${gap.gap_id} is still open (no end yet)`);
+  if (ctx.venue.idStreams[gap.stream]) {
+    if (gap.from_seq === null || gap.to_seq === null) {
+      const ends = await fetchPages(ctx, [ctx.venue.idAt(symbol, Number(gap.from_ms)), ctx.venue.idAt(symbol, Number(gap.to_ms))]);
+      await landing.land([...ends.good, ...ends.bad]);
+      const [b] = await ctx.sql<{ from_seq: string | null; to_seq: string | null; instrument_id: number | null }[]>`
+        select from_seq::text, to_seq::text, instrument_id from quality.bound_gap_by_agg_trades(${gap.gap_id})`;
+      gap = { ...gap, from_seq: b?.from_seq ?? null, to_seq: b?.to_seq ?? null, instrument_id: b?.instrument_id ?? gap.instrument_id };
+      if (gap.from_seq === null || gap.to_seq === null || gap.instrument_id === null) {
+        throw new TickflowError('VENUE_REST', `gap ${gap.gap_id}: the venue has no ${gap.stream} after the gap yet to bound it`);
+      }
+    }
+    const got = BigInt(gap.to_seq!) >= BigInt(gap.from_seq!)
+      ? await fetchMissingIds(ctx, landing, gap.stream, canonical, gap.instrument_id!, gap.from_seq!, gap.to_seq!)
+      : { rows: 0, missing: 0 };
+    const [fin] = await ctx.sql<{ state: string; missing: string | null; window_from: string | null; window_to: string | null }[]>`
+      select state, missing::text, window_from::text, window_to::text from quality.finish_gap_recovery(${gap.gap_id}, ${got.rows})`;
+    if (fin?.state === 'recovered') {
+      if (gap.stream === 'trade' && fin.window_from && fin.window_to) {
+        await refreshBarsWindow(ctx.sql, gap.instrument_id, fin.window_from, fin.window_to, ctx.signal);
+      }
+      return { state: 'recovered', rows: got.rows, missing: 0 };
+    }
+    throw new TickflowError('VENUE_REST', `gap ${gap.gap_id}: ${fin?.missing ?? '?'} ids of ${gap.from_seq}..${gap.to_seq} are still missing after recovery`);
+  }
+  if (gap.stream === 'candles' && gap.timeframe && ctx.venue.widthMs(gap.timeframe)) {
+    const width = ctx.venue.widthMs(gap.timeframe)!;
+    const from = Math.floor(Number(gap.from_ms) / width) * width;
+    const to = Math.ceil(Number(gap.to_ms) / width) * width;
+    const span = width * ctx.venue.pageSize;
+    const pages: RestPage[] = [];
+    for (let s = from; s < to; s += span) pages.push(ctx.venue.candlePage(symbol, gap.timeframe, s, Math.min(s + span, to)));
+    const counts = await fetchAndLand(ctx, landing, pages, async () => {});
+    const [fin] = await ctx.sql<{ state: string; missing: string }[]>`
+      select state, missing::text from quality.finish_candle_gap(${gap.gap_id}, ${counts.candles ?? 0})`;
+    return { state: fin?.state ?? 'recovering', rows: counts.candles ?? 0, missing: Number(fin?.missing ?? 0) };
+  }
+  await ctx.sql`select quality.end_gap(${gap.gap_id}, 'unrecoverable',
+                  ${`${ctx.venue.venue} keeps no history of ${gap.stream} that its REST API can return`})`;
+  return { state: 'unrecoverable', rows: 0, missing: null };
+}
