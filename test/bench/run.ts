@@ -55,6 +55,11 @@ for (const [script, map] of [
     add('dukascopy: dukascopy-node 1.46.4 on the same files', [j.oracleTicksPerSec!], 'ticks/s', 'report', () => null);
     add('dukascopy: ours / dukascopy-node', [Number(j.ratio!.toFixed(2))], 'x', '>= 2', (v) => v >= 2);
   }],
+  ['oanda-polygon.ts', (j: Record<string, number>) => {
+    add('oanda: pricing-stream lines/s landed and normalized', [j.oandaLinesPerSec!], 'lines/s', 'report', () => null);
+    add('polygon: frames/s landed and normalized', [j.polygonFramesPerSec!], 'frames/s', 'report', () => null);
+    add('polygon: events/s landed and normalized', [j.polygonEventsPerSec!], 'events/s', 'report', () => null);
+  }],
   ['clickhouse.ts', (j: Record<string, any>) => {
     add('clickhouse: rows per second synced', [j.syncRowsPerSec], 'rows/s', 'report', () => null);
     add('clickhouse: trade commit in Postgres to visible in ClickHouse, p95', [j.commitToVisibleMs?.p95], 'ms', '<= 2000', (v) => v <= 2000);
