@@ -19,11 +19,17 @@ function taskFiles(dir: string): string[] {
 }
 
 /**
+ * What every task gets from the queue. graphile-worker adds `_cron: {ts, backfilled}` to the
+ * payload of a job the crontab queued; tasks validate strict payloads, so it is taken off here.
  * graphile-worker stores a failed job's error message in the queue (last_error) and logs it: a
  * secret that slipped into a message (a URL with a key, a payload echoed back) is masked first.
  */
 function redactingErrors(task: Task): Task {
   return async (payload, helpers) => {
+    if (payload && typeof payload === 'object' && !Array.isArray(payload) && '_cron' in payload) {
+      const { _cron: _ignored, ...rest } = payload as Record<string, unknown>;
+      payload = rest;
+    }
     try {
       return await task(payload, helpers);
     } catch (err) {

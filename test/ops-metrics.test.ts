@@ -1,4 +1,6 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -136,6 +138,15 @@ describe('operations endpoint of a running tickflow', () => {
       'a bars_refresh run to be timed', 20_000, 250);
   });
 
+  it('runs a job the crontab queued (graphile-worker adds _cron to its payload) without a failure', async () => {
+    const ok = (m: Map<string, number>) => m.get('tickflow_job_duration_seconds_count{task="normalize_pending",outcome="success"}') ?? 0;
+    const before = ok(await scrape());
+    await db.sql`select graphile_worker.add_job('normalize_pending', '{"_cron":{"ts":"2026-11-21T12:16:00.000Z","backfilled":false}}'::json)`;
+    await waitFor(async () => ok(await scrape()) > before, 'the cron-shaped job to succeed', 20_000, 250);
+    const m = await scrape();
+    expect(m.get('tickflow_job_failures_total{task="normalize_pending",final="false"}') ?? 0).toBe(0);
+  });
+
   it('after the venue drops the connection: a reconnect, the disconnect reason, and an open gap', async () => {
     fake.dropAll();
     await waitFor(async () => {
@@ -249,6 +260,34 @@ describe('ClickHouse sync lag and readiness failures', () => {
 describe('backfill progress and venue rate limits', () => {
   // The backfill engine's tables (ops.backfill_chunks, ops.rate_state) come with its migration.
   const present = existsSync(path.join(import.meta.dirname, '..', 'migrations', 'postgres', '20261121014000_history_recovery.sql'));
+  it.runIf(present)('counts the waits of a REST client for its venue\'s budget', async () => {
+    const { RestClient } = await import('../ingesters/runtime/rest.ts');
+    const rl = await createTestDatabase('metrics_rl');
+    const server = http.createServer((_req, res) => { res.writeHead(200, { 'content-type': 'application/json' }).end('[]'); });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      // One request per second: the second of two requests waits for the next window.
+      const venue = { venue: 'metricsvenue', defaultBaseUrl: '', defaultLimits: [{ name: 'requests', unit: 'requests' as const, windowSeconds: 1, max: 1 }],
+        classify: (status: number) => (status === 200 ? 'ok' as const : 'retry' as const), complete: () => true };
+      await RestClient.ensureBudget(rl.sql, venue);
+      const client = new RestClient(rl.sql, venue, `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`, quietLog);
+      const page = { stream: 'test', path: '/x', query: [] as const, weight: 1 };
+      const before = parseExposition(await registry.metrics());
+      const ac = new AbortController();
+      await client.get(page, ac.signal, () => {});
+      await client.get(page, ac.signal, () => {});
+      const after = parseExposition(await registry.metrics());
+      const waits = (after.get('tickflow_rate_limit_waits_total{venue="metricsvenue"}') ?? 0) - (before.get('tickflow_rate_limit_waits_total{venue="metricsvenue"}') ?? 0);
+      const seconds = (after.get('tickflow_rate_limit_wait_seconds_total{venue="metricsvenue"}') ?? 0) - (before.get('tickflow_rate_limit_wait_seconds_total{venue="metricsvenue"}') ?? 0);
+      expect(waits).toBeGreaterThanOrEqual(1);
+      expect(seconds).toBeGreaterThan(0);
+      expect(seconds).toBeLessThanOrEqual(1.5);
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+      await rl.drop();
+    }
+  });
+
   it.runIf(present)('reads chunk states, new rows and rate-limit counters from ops', async () => {
     const bf = await createTestDatabase('metrics_bf');
     try {

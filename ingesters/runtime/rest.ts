@@ -4,6 +4,7 @@ import type { Sql } from '../../src/db.ts';
 import type { Logger } from '../../src/log.ts';
 import { TickflowError } from '../../src/errors.ts';
 import { redact } from '../../src/redact.ts';
+import { rateLimitWait, rateLimitWaits } from '../../src/metrics.ts';
 import { receiveTime } from './clock.ts';
 
 /** One REST request of a venue's history API, as a venue file describes it. */
@@ -129,6 +130,8 @@ export class RestClient {
                              ${seen?.at ?? null}) as wait`;
       const wait = row?.wait ?? 0;
       if (wait === 0) return;
+      rateLimitWaits.inc({ venue: this.venue.venue });
+      rateLimitWait.inc({ venue: this.venue.venue }, wait / 1000);
       if (wait > this.opts.maxInlineWaitMs) throw new RestDeferred(new Date(Date.now() + wait), wait);
       await sleep(wait, undefined, { signal });
     }
