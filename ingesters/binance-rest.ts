@@ -40,10 +40,10 @@ export const binanceRest: HistoryVenue = {
   idStreams: {
     // Individual trades by id: aggTrades merge the fills of one taker order at one price into one
     // row (summed quantity), so the trades table can only be made whole from historicalTrades.
-    trade: (symbol, fromId) => page('historicalTrades', '/api/v3/historicalTrades', 25,
-      [['symbol', symbol], ['fromId', fromId], ['limit', String(LIMIT)]]),
-    aggTrade: (symbol, fromId) => page('aggTrades', '/api/v3/aggTrades', 4,
-      [['symbol', symbol], ['fromId', fromId], ['limit', String(LIMIT)]]),
+    trade: (symbol, fromId, limit) => page('historicalTrades', '/api/v3/historicalTrades', 25,
+      [['symbol', symbol], ['fromId', fromId], ['limit', String(limit)]]),
+    aggTrade: (symbol, fromId, limit) => page('aggTrades', '/api/v3/aggTrades', 4,
+      [['symbol', symbol], ['fromId', fromId], ['limit', String(limit)]]),
   },
 
   // The first aggregate trade at or after a time: its f (first trade id) and a (its own id)

@@ -19,8 +19,8 @@ export interface HistoryVenue extends RestVenue {
   pageSize: number;
   /** The page of candles with open times in [fromMs, toMs) (at most pageSize of them). */
   candlePage(symbol: string, timeframe: string, fromMs: number, toMs: number): RestPage;
-  /** Id-sequenced streams (live stream name -> page of ids starting at fromId). */
-  idStreams: Readonly<Record<string, (symbol: string, fromId: string) => RestPage>>;
+  /** Id-sequenced streams (live stream name -> page of `limit` ids starting at fromId). */
+  idStreams: Readonly<Record<string, (symbol: string, fromId: string, limit: number) => RestPage>>;
   /** A page whose first row is the first trade at or after atMs (bounds an id range by time). */
   idAt(symbol: string, atMs: number): RestPage;
 }
@@ -113,6 +113,12 @@ export async function fetchAndLand(ctx: HistoryContext, landing: PageLanding, pa
       throw err;
     }
     const counts = await landing.land([...fetched.good, ...fetched.bad]);
+    // Every answer the venue gave as a good page must be readable: one SQL refused (quarantined
+    // whole, with the reason) fails the batch, to be fetched again.
+    if ((counts.pages_quarantined ?? 0) > fetched.bad.length) {
+      throw new TickflowError('VENUE_REST', `${(counts.pages_quarantined ?? 0) - fetched.bad.length} of ${batch.length} pages ` +
+        'the venue answered could not be read (see staging.quarantine)');
+    }
     addCounts(total, counts);
     await progress({ pages: batch.length, weight: batch.reduce((w, p) => w + p.weight, 0) + fetched.bad.reduce((w, a) => w + a.page.weight, 0),
       counts, last: k + batch.length - 1 });
@@ -140,10 +146,11 @@ export async function fetchMissingIds(ctx: HistoryContext, landing: PageLanding,
     const missing = Number(m?.missing ?? 0);
     if (missing === 0 || missing >= lastMissing) return { rows, missing };
     lastMissing = missing;
-    const wanted = await ctx.sql<{ from_id: string }[]>`
-      select from_id::text from market.missing_id_pages(${stream}, ${instrumentId}, ${fromId}::bigint, ${toId}::bigint, ${ctx.venue.pageSize})
+    const wanted = await ctx.sql<{ from_id: string; n: number }[]>`
+      select from_id::text, (to_id - from_id + 1)::int as n
+      from market.missing_id_pages(${stream}, ${instrumentId}, ${fromId}::bigint, ${toId}::bigint, ${ctx.venue.pageSize})
       limit ${ctx.pagesPerBatch * 4}`;
-    const pages = wanted.map((w) => pageOf(ctx.venue.venueSymbol(symbol), w.from_id));
+    const pages = wanted.map((w) => pageOf(ctx.venue.venueSymbol(symbol), w.from_id, w.n));
     const counts = await fetchAndLand(ctx, landing, pages, async (b) => { await progress?.(b); });
     rows += counts[newKey] ?? 0;
   }
@@ -207,8 +214,11 @@ export async function backfillChunk(ctx: HistoryContext, landing: PageLanding, c
   } else {
     // Trades: ids are bounded by the first aggregate trade at each end (landed, then read by SQL).
     fetchedTo = Math.min(toMs, now - 60_000);
-    const ends = (await fetchPages(ctx, [ctx.venue.idAt(symbol, fromMs), ctx.venue.idAt(symbol, fetchedTo)]));
+    const lookups = [ctx.venue.idAt(symbol, fromMs), ctx.venue.idAt(symbol, fetchedTo)];
+    const ends = await fetchPages(ctx, lookups);
     await landing.land([...ends.good, ...ends.bad]);
+    await ctx.sql`select ops.backfill_chunk_progress(${chunk.chunk_id}, ${lookups.length},
+                    ${lookups.reduce((w, p) => w + p.weight, 0)}, 0, 0, null)`;
     const [b] = await ctx.sql<{ instrument_id: number | null; from_id: string | null; to_id: string | null }[]>`
       select instrument_id, from_id::text, to_id::text
       from ops.backfill_id_bounds(${chunk.venue}, ${chunk.symbol}, ${iso(fromMs)}::timestamptz, ${iso(fetchedTo)}::timestamptz)`;

@@ -92,15 +92,28 @@ begin
   -- Partitions for the whole range first (rows never pile up in a default partition).
   perform ops.ensure_partitions(case when p_kind = 'candles' then 'market.candles' else 'market.trades' end::regclass,
                                 p_from, p_to);
+  -- The grid cells of the range, clipped to it, less what finished chunks (of any earlier plan)
+  -- already cover: each remaining piece is a chunk; the finished chunks it overlaps join the plan.
   insert into ops.backfill_chunks (venue, symbol, kind, timeframe, chunk_from, chunk_to)
-  select p_venue, p_symbol, p_kind, v_timeframe, g, g + v_len
+  select p_venue, p_symbol, p_kind, v_timeframe, lower(r), upper(r)
   from generate_series(date_bin(v_len, p_from, timestamptz '2000-01-03 00:00:00+00'), p_to - interval '1 microsecond', v_len) g
+  cross join lateral unnest(
+    tstzmultirange(tstzrange(greatest(g, p_from), least(g + v_len, p_to)))
+    - coalesce((select range_agg(tstzrange(d.chunk_from, d.chunk_to))
+                from ops.backfill_chunks d
+                where d.venue = p_venue and d.symbol = p_symbol and d.kind = p_kind
+                  and d.timeframe is not distinct from v_timeframe and d.state = 'done'
+                  and d.chunk_from < least(g + v_len, p_to) and d.chunk_to > greatest(g, p_from)),
+               '{}'::tstzmultirange)) r
   on conflict on constraint backfill_chunks_key do nothing;
   insert into ops.backfill_plan_chunks (plan_id, chunk_id)
   select v_plan, c.chunk_id
   from ops.backfill_chunks c
   where c.venue = p_venue and c.symbol = p_symbol and c.kind = p_kind and c.timeframe is not distinct from v_timeframe
-    and c.chunk_from >= date_bin(v_len, p_from, timestamptz '2000-01-03 00:00:00+00') and c.chunk_from < p_to;
+    and c.chunk_from < p_to and c.chunk_to > p_from
+    -- finished chunks it overlaps, and the chunks of its own pieces (inside the range)
+    and (c.state = 'done' or (c.chunk_from >= p_from and c.chunk_to <= p_to))
+  on conflict do nothing;
   -- What an earlier run left unfinished is fetched again; what it finished is not.
   update ops.backfill_chunks c
      set state = 'queued', attempts = 0, last_error = null, queued_at = now(), updated_at = now()

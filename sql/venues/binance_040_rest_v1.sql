@@ -47,17 +47,21 @@ returns table (instrument_id integer, venue_symbol text)
 language sql
 as $$
   -- Venue symbols seen for the first time become instruments (canonical form from the symbol).
-  with registered as (
-    insert into market.instruments (venue, venue_symbol, symbol, base, quote, asset_class)
-    select 'binance', s, c.symbol, c.base, c.quote, 'crypto'
+  -- Two backfill chunks may meet a new symbol at once: "do update" waits for the other's insert
+  -- and returns its row, where "do nothing" would return nothing and the page would be refused.
+  with existing as (
+    select i.instrument_id, i.venue_symbol from market.instruments i
+    where i.venue = 'binance' and i.venue_symbol = any (p_symbols)
+  ), registered as (
+    insert into market.instruments as i (venue, venue_symbol, symbol, base, quote, asset_class)
+    select 'binance', n.s, c.symbol, c.base, c.quote, 'crypto'
     from (select distinct unnest(p_symbols) as s) n
     cross join lateral market.binance_symbol(n.s) c
-    where n.s ~ '^[A-Z0-9]{2,30}$'
-      and not exists (select 1 from market.instruments i where i.venue = 'binance' and i.venue_symbol = n.s)
-    on conflict (venue, venue_symbol) do nothing
-    returning instrument_id, venue_symbol
+    where n.s ~ '^[A-Z0-9]{2,30}$' and not exists (select 1 from existing e where e.venue_symbol = n.s)
+    on conflict (venue, venue_symbol) do update set venue_symbol = excluded.venue_symbol
+    returning i.instrument_id, i.venue_symbol
   )
-  select i.instrument_id, i.venue_symbol from market.instruments i where i.venue = 'binance' and i.venue_symbol = any (p_symbols)
+  select e.instrument_id, e.venue_symbol from existing e
   union all
   select r.instrument_id, r.venue_symbol from registered r
 $$;
@@ -204,6 +208,7 @@ as $$
   )
   select jsonb_build_object(
     'rest_pages', (select count(*) from pages),
+    'pages_quarantined', (select count(*) from checked_pages where problem is not null),
     'klines', (select count(*) from items),
     'candles', (select count(*) from ins) + (select count(*) from ups) - (select count(*) from good where replaces),
     'candles_updated', (select count(*) from good where replaces),
@@ -292,6 +297,7 @@ as $$
   )
   select jsonb_build_object(
     'rest_pages', (select count(*) from pages),
+    'pages_quarantined', (select count(*) from checked_pages where page_problem is not null),
     'trades', (select count(*) from ins),
     'trades_duplicate', (select count(*) from judged where problem is null) - (select count(*) from ins),
     'quarantined', (select count(*) from bad))
@@ -356,6 +362,7 @@ as $$
   )
   select jsonb_build_object(
     'rest_pages', (select count(*) from pages),
+    'pages_quarantined', (select count(*) from checked_pages where page_problem is not null),
     'agg_trades', (select count(*) from ins),
     'agg_trades_duplicate', (select count(*) from judged where problem is null) - (select count(*) from ins),
     'quarantined', (select count(*) from bad))

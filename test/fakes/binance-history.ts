@@ -228,6 +228,11 @@ export class FakeBinanceHistory {
     }
   }
 
+  /** Produces n trades per tape, the k-th at startMs + k * stepMs (history from the past). */
+  produceAt(n: number, startMs: number, stepMs: number): void {
+    for (let k = 0; k < n; k++) for (const tape of this.tapes.values()) tape.produce(startMs + Math.floor(k * stepMs));
+  }
+
   /** Produces n trades per tape at once, at the current time (history without a live stream). */
   produceNow(n: number): void {
     const now = Date.now();
