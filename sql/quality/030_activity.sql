@@ -9,9 +9,10 @@ stable
 as $$
   -- Per instrument and series, the whole minutes of [start, p_to) without data, where start is
   -- the series' last minute with data before p_from (one index probe, so a silence that began
-  -- earlier keeps its start from one run to the next), or p_from for a series with nothing
-  -- before. Minute m has data when a row falls in [m, m + 1 minute). Each series is read in the
-  -- order of its (instrument, time) index, so no sort is needed.
+  -- earlier keeps its start from one run to the next). A series with nothing before p_from
+  -- starts with its first row: what came before it is not a silence of the series. Minute m has
+  -- data when a row falls in [m, m + 1 minute). Each series is read in the order of its
+  -- (instrument, time) index, so no sort is needed.
   with w as (
     select date_trunc('minute', p_from) as f, greatest(date_trunc('minute', p_to), date_trunc('minute', p_from)) as t
   ), inst as (
@@ -58,8 +59,8 @@ as $$
   select coalesce(i.instrument_id, b.instrument_id), coalesce(i.series, b.series),
          coalesce(i.sil, '{}'::tstzmultirange)
          + case when i.instrument_id is null then tstzmultirange(tstzrange(least(b.prev_m + interval '1 minute', w.t), w.t))
-                when coalesce(b.prev_m + interval '1 minute', w.f) < i.first_m
-                  then tstzmultirange(tstzrange(coalesce(b.prev_m + interval '1 minute', w.f), i.first_m))
+                when b.prev_m + interval '1 minute' < i.first_m
+                  then tstzmultirange(tstzrange(b.prev_m + interval '1 minute', i.first_m))
                 else '{}'::tstzmultirange end,
          i.first_m, coalesce(i.last_m, b.prev_m)
   from inside i
@@ -67,8 +68,8 @@ as $$
   cross join w
 $$;
 comment on function quality.silences(timestamptz, timestamptz, integer[]) is
-  'Per instrument and series (trades, quotes, candles:<side>), the whole minutes without data up to p_to, starting at the '
-  'series'' last data before p_from. An instrument is silent where all its series are (range_intersect_agg).';
+  'Per instrument and series (trades, quotes, candles:<side>), the whole minutes without data up to p_to, from the series'' '
+  'last data before p_from (or its first row). An instrument is silent where all its series are (range_intersect_agg).';
 
 create or replace function quality.minute_activity(p_from timestamptz, p_to timestamptz, p_instruments integer[] default null)
 returns table (instrument_id integer, bucket timestamptz, messages bigint, series text[])
@@ -114,7 +115,8 @@ returns integer
 language sql
 as $$
   -- The usual activity by hour of the week, learnt from [p_from, p_to) (the job uses the last
-  -- four weeks): expected minutes from the calendar, minutes with data and messages in them.
+  -- four weeks): expected minutes from the calendar (less those inside open gap findings), minutes
+  -- with data and messages in them.
   with inst as (
     select i.instrument_id, quality.instrument_calendar(i.instrument_id) as calendar
     from market.instruments i
@@ -126,6 +128,20 @@ as $$
     select cal.calendar, quality.hour_of_week(m, cal.time_zone) as how, count(*)::integer as minutes
     from cal, unnest(cal.expected) r, generate_series(lower(r), upper(r) - interval '1 minute', interval '1 minute') m
     group by 1, 2
+  ), lost as (
+    -- Open minutes inside known gaps (venue outage, our loss) are not learnt as usual silence.
+    select inst.instrument_id, quality.hour_of_week(m, cal.time_zone) as how, count(*)::integer as minutes
+    from inst
+    join cal using (calendar)
+    cross join lateral (
+      select coalesce(range_agg(tstzrange(f.window_from, f.window_to)), '{}'::tstzmultirange) as hours
+      from quality.findings f
+      where f.instrument_id = inst.instrument_id and f.kind = 'gap' and f.label in ('our_loss', 'venue_outage')
+        and f.resolved_at is null and f.window_from < p_to and f.window_to > p_from
+    ) g
+    cross join lateral unnest(g.hours * cal.expected) r
+    cross join lateral generate_series(lower(r), upper(r) - interval '1 minute', interval '1 minute') m
+    group by 1, 2
   ), active as (
     select a.instrument_id, quality.hour_of_week(a.bucket, cal.time_zone) as how, count(*)::integer as minutes,
            sum(a.messages)::bigint as messages
@@ -135,11 +151,12 @@ as $$
     where cal.expected @> a.bucket
     group by 1, 2
   ), rows as (
-    select inst.instrument_id, o.how, o.minutes as open_minutes,
-           least(coalesce(a.minutes, 0), o.minutes) as active_minutes, coalesce(a.messages, 0) as messages
+    select inst.instrument_id, o.how, o.minutes - coalesce(l.minutes, 0) as open_minutes,
+           least(coalesce(a.minutes, 0), o.minutes - coalesce(l.minutes, 0)) as active_minutes, coalesce(a.messages, 0) as messages
     from inst
     join open_minutes o using (calendar)
     left join active a on a.instrument_id = inst.instrument_id and a.how = o.how
+    left join lost l on l.instrument_id = inst.instrument_id and l.how = o.how
     where exists (select 1 from active x where x.instrument_id = inst.instrument_id)
   ), up as (
     insert into quality.activity_profiles as p (instrument_id, hour_of_week, open_minutes, active_minutes, messages,

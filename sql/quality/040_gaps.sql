@@ -46,7 +46,7 @@ stable
 as $$
   select greatest(quality.setting_numeric('quality.gap_min_minutes', 2)::integer,
                   ceil(ln(quality.setting_numeric('quality.gap_alpha', 0.000001)::float8)
-                       / ln(1 - least(greatest(coalesce(p_active_share, 0.5), 0.001), 0.999)))::integer)
+                       / ln(1 - least(greatest(coalesce(p_active_share, 0.5), 0.001), 0.999)) - 1e-9)::integer)
 $$;
 comment on function quality.gap_threshold_minutes(double precision) is
   'Silent open minutes needed before a gap is reported, for an instrument that usually has data in p_active_share of open minutes.';

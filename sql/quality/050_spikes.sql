@@ -1,4 +1,5 @@
--- Spikes in 1-minute series (bars from trades, venue candles per price side), judged robustly:
+-- Spikes in 1-minute series (bars from trades, mid bars from quotes, venue candles per price
+-- side), judged robustly:
 --
 --   move     the bar's extreme (high or low, whichever is further) against the median of the
 --            three closes before it, as a log return: a single bad bar cannot move its own
@@ -29,13 +30,18 @@ as $$
   from market.bars_1m_data b
   where b.bucket >= p_from and b.bucket < p_to and (p_instruments is null or b.instrument_id = any (p_instruments))
   union all
+  select q.instrument_id, 'quotes:mid', q.bucket, q.open, q.high, q.low, q.close, null::numeric
+  from market.quote_bars_1m_data q
+  where q.bucket >= p_from and q.bucket < p_to and (p_instruments is null or q.instrument_id = any (p_instruments))
+  union all
   select c.instrument_id, 'candles:' || c.price_side, c.bucket, c.open, c.high, c.low, c.close, c.volume
   from market.candles c
   where c.timeframe = '1m' and c.bucket >= p_from and c.bucket < p_to and c.volume is distinct from 0
     and (p_instruments is null or c.instrument_id = any (p_instruments))
 $$;
 comment on function quality.series_1m(timestamptz, timestamptz, integer[]) is
-  'Every 1-minute price series of the instruments: bars from trades (series trades), venue candles (series candles:<side>, fillers left out).';
+  'Every 1-minute price series of the instruments: bars from trades (series trades), mid bars from quotes (quotes:mid), '
+  'venue candles (candles:<side>, fillers left out).';
 
 create or replace function quality.series_moves(p_from timestamptz, p_to timestamptz, p_instruments integer[] default null)
 returns table (instrument_id integer, series text, bucket timestamptz, move double precision, price numeric, reference numeric)

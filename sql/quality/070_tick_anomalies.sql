@@ -1,4 +1,5 @@
--- Anomalies in ticks: crossed and locked quotes, sizes out of range, event times in the future or
+-- Anomalies in ticks: crossed and locked quotes, sizes out of range (above the operator's limit in
+-- quality.instrument_limits, or quality.size_factor times the window's median), event times in the future or
 -- far in the past, receive-minus-event latency outside its usual band, and what the normalizers
 -- refused (staging.quarantine: NaN, zero or negative prices, broken candles, impossible times).
 -- Rows of one kind close together (within a minute) make one finding.
@@ -40,7 +41,9 @@ as $$
     from market.quotes q
     where q.quoted_at >= p_from and q.quoted_at < p_to and (p_instruments is null or q.instrument_id = any (p_instruments))
   ), usual as (
-    select q.instrument_id, avg(greatest(q.bid_size, q.ask_size)) filter (where q.bid_size > 0 or q.ask_size > 0) as mean_size
+    select q.instrument_id,
+           percentile_cont(0.5) within group (order by greatest(q.bid_size, q.ask_size)::float8)
+             filter (where q.bid_size > 0 or q.ask_size > 0) as median_size
     from q group by 1
   ), bad as (
     select q.instrument_id, q.quoted_at as at, k.kind, k.value, k.baseline, q.tradeable
@@ -53,8 +56,8 @@ as $$
       select 'locked_quote', q.bid, q.ask where q.bid = q.ask
       union all
       select 'size_out_of_range', greatest(q.bid_size, q.ask_size),
-             coalesce(l.max_quote_size, u.mean_size * quality.setting_numeric('quality.size_factor', 10000))
-      where greatest(q.bid_size, q.ask_size) > coalesce(l.max_quote_size, u.mean_size * quality.setting_numeric('quality.size_factor', 10000))
+             coalesce(l.max_quote_size, u.median_size::numeric * quality.setting_numeric('quality.size_factor', 10000))
+      where greatest(q.bid_size, q.ask_size) > coalesce(l.max_quote_size, u.median_size::numeric * quality.setting_numeric('quality.size_factor', 10000))
     ) k
   )
   select * from quality.runs_of(
@@ -77,14 +80,14 @@ as $$
     from market.trades t
     where t.traded_at >= p_from and t.traded_at < p_to and (p_instruments is null or t.instrument_id = any (p_instruments))
   ), usual as (
-    select t.instrument_id, avg(t.size) as mean_size from t group by 1
+    select t.instrument_id, percentile_cont(0.5) within group (order by t.size::float8) as median_size from t group by 1
   ), bad as (
     select t.instrument_id, t.traded_at as at, t.size as value,
-           coalesce(l.max_trade_size, u.mean_size * quality.setting_numeric('quality.size_factor', 10000)) as baseline
+           coalesce(l.max_trade_size, u.median_size::numeric * quality.setting_numeric('quality.size_factor', 10000)) as baseline
     from t
     join usual u using (instrument_id)
     left join quality.instrument_limits l using (instrument_id)
-    where t.size > coalesce(l.max_trade_size, u.mean_size * quality.setting_numeric('quality.size_factor', 10000))
+    where t.size > coalesce(l.max_trade_size, u.median_size::numeric * quality.setting_numeric('quality.size_factor', 10000))
   )
   select * from quality.runs_of(
     (select coalesce(array_agg((b.instrument_id, 'size_out_of_range', 'trade', 'warning', 'trades', b.at, b.value,
@@ -92,7 +95,7 @@ as $$
      from bad b))
 $$;
 comment on function quality.find_trade_anomalies(timestamptz, timestamptz, integer[]) is
-  'Detector "trade_anomalies": trade sizes above the operator limit or quality.size_factor (10000) times the window''s mean size.';
+  'Detector "trade_anomalies": trade sizes above the operator limit or quality.size_factor (10000) times the window''s median size.';
 
 create or replace function quality.find_timestamp_anomalies(p_from timestamptz, p_to timestamptz, p_instruments integer[] default null)
 returns setof quality.finding_row
