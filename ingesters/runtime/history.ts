@@ -99,8 +99,11 @@ export async function fetchPages(ctx: HistoryContext, pages: RestPage[]): Promis
 }
 
 /** Fetches and lands pages in batches; progress is called after each landed batch. */
+/** A landed batch: pages, their weight, what SQL counted, and the index of its last page (-1: a partial batch). */
+export interface BatchProgress { pages: number; weight: number; counts: Counts; last: number }
+
 export async function fetchAndLand(ctx: HistoryContext, landing: PageLanding, pages: RestPage[],
-                                   progress: (batch: { pages: number; weight: number; counts: Counts; last: number }) => Promise<void>): Promise<Counts> {
+                                   progress: (batch: BatchProgress) => Promise<void>): Promise<Counts> {
   const total: Counts = {};
   for (let k = 0; k < pages.length; k += ctx.pagesPerBatch) {
     const batch = pages.slice(k, k + ctx.pagesPerBatch);
@@ -108,8 +111,17 @@ export async function fetchAndLand(ctx: HistoryContext, landing: PageLanding, pa
     try {
       fetched = await fetchPages(ctx, batch);
     } catch (err) {
+      // What was fetched is landed and counted (its rows are new now, not on the retry); the
+      // batch's end is not reached, so the resume point stays where it was.
       const landed = (err as { landed?: RestAnswer[] }).landed;
-      if (landed?.length) await landing.land(landed).catch((e: Error) => ctx.log.warn({ err: e.message }, 'could not land pages of a failed batch'));
+      if (landed?.length) {
+        try {
+          const counts = await landing.land(landed);
+          await progress({ pages: landed.length, weight: landed.reduce((w, a) => w + a.page.weight, 0), counts, last: -1 });
+        } catch (e) {
+          ctx.log.warn({ err: (e as Error).message }, 'could not land the pages of a failed batch');
+        }
+      }
       throw err;
     }
     const counts = await landing.land([...fetched.good, ...fetched.bad]);
@@ -206,9 +218,9 @@ export async function backfillChunk(ctx: HistoryContext, landing: PageLanding, c
     const windows: Array<[number, number]> = [];
     for (let s = resume; s < end; s += span) windows.push([s, Math.min(s + span, end)]);
     await fetchAndLand(ctx, landing, windows.map(([s, e]) => ctx.venue.candlePage(symbol, chunk.timeframe!, s, e)), async (b) => {
-      const landedTo = Math.min(windows[b.last]![1], Math.floor(now / width) * width);
+      const landedTo = b.last < 0 ? null : iso(Math.min(windows[b.last]![1], Math.floor(now / width) * width));
       await ctx.sql`select ops.backfill_chunk_progress(${chunk.chunk_id}, ${b.pages}, ${b.weight}, ${b.counts.klines ?? 0},
-                                                       ${b.counts.candles ?? 0}, ${iso(landedTo)}::timestamptz)`;
+                                                       ${b.counts.candles ?? 0}, ${landedTo}::timestamptz)`;
     });
     fetchedTo = Math.min(toMs, Math.floor(now / width) * width);
   } else {

@@ -115,9 +115,12 @@ begin
                                   coalesce((select max(window_length) from ops.rate_limits where venue = p_venue), interval '1 minute')
                                   * case when p_retry_after_s is null then 1 else 0 end))
                              else s.paused_until end,
-         slow_factor = case when p_status = 429 then greatest(0.1, s.slow_factor * 0.5)
+         -- One halving per throttle event: the answers of requests already in flight when the
+         -- first 429 came back (during its pause) are the same event.
+         slow_factor = case when p_status = 429 and not coalesce(s.paused_until > v_now, false)
+                            then greatest(0.1, case when s.slow_until > v_now then s.slow_factor else 1 end * 0.5)
                             when s.slow_until <= v_now then 1 else s.slow_factor end,
-         slow_until = case when p_status = 429
+         slow_until = case when p_status = 429 and not coalesce(s.paused_until > v_now, false)
                            then v_now + 5 * coalesce((select max(window_length) from ops.rate_limits where venue = p_venue), interval '1 minute')
                            else s.slow_until end,
          -- 418: the address is banned; nothing goes out until the ban ends.
