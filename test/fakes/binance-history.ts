@@ -141,6 +141,11 @@ export interface FakeHistoryOptions {
   klineHoles?: Array<[number, number]>;
   /** Live trades per second per tape while the tape runs. */
   tradesPerSecond?: number;
+  /**
+   * Trades per second per tape during an outage (default: tradesPerSecond). A short outage at a
+   * higher rate leaves as many ids missing as a long one at the normal rate would.
+   */
+  outageTradesPerSecond?: number;
   symbols?: string[];
 }
 
@@ -159,8 +164,11 @@ export class FakeBinanceHistory {
   private bannedUntil = 0;
   private sockets = new Map<WebSocket, Set<string>>();
   private ticker: NodeJS.Timeout | undefined;
-  private tapeStart = 0;
-  private produced = 0;
+  private lastTick = 0;
+  private owed = 0;
+  private skipping = 0;
+  /** Ids produced while no connection could receive them (outages) or skipped on live connections. */
+  readonly undelivered: bigint[] = [];
   outageUntil = 0;
   connections = 0;
   refused = 0;
@@ -169,7 +177,7 @@ export class FakeBinanceHistory {
   constructor(opts: FakeHistoryOptions = {}) {
     this.opts = {
       weightLimit: 6000, windowMs: 60_000, banSeconds: 120, graceMs: 1000, delayMs: 0, klineHoles: [],
-      tradesPerSecond: 50, symbols: ['BTCUSDT'], ...opts,
+      tradesPerSecond: 50, outageTradesPerSecond: opts.tradesPerSecond ?? 50, symbols: ['BTCUSDT'], ...opts,
     };
     // Tapes start from a real capture's ids and prices (hftbacktest spot BTCUSDT 2024-08-08).
     const starts: Record<string, [bigint, string, bigint]> = {
@@ -205,19 +213,25 @@ export class FakeBinanceHistory {
 
   /** Starts producing live trades (tradesPerSecond per tape) and streaming them to subscribers. */
   startTape(): void {
-    this.tapeStart = performance.now();
-    this.produced = 0;
+    this.lastTick = performance.now();
+    this.owed = 0;
     this.ticker = setInterval(() => this.tick(), 10);
   }
 
   stopTape(): void { if (this.ticker) clearInterval(this.ticker); this.ticker = undefined; }
 
   private tick(): void {
-    const due = Math.floor(((performance.now() - this.tapeStart) / 1000) * this.opts.tradesPerSecond);
+    const mono = performance.now();
     const now = Date.now();
-    for (; this.produced < due; this.produced++) {
+    const down = now < this.outageUntil;
+    this.owed += ((mono - this.lastTick) / 1000) * (down ? this.opts.outageTradesPerSecond : this.opts.tradesPerSecond);
+    this.lastTick = mono;
+    for (; this.owed >= 1; this.owed--) {
+      const skip = this.skipping > 0;
+      if (skip) this.skipping--;
       for (const tape of this.tapes.values()) {
         const t = tape.produce(now);
+        if (down || skip || this.sockets.size === 0) { this.undelivered.push(t.id); continue; }
         const lower = tape.symbol.toLowerCase();
         for (const [ws, streams] of this.sockets) {
           if (ws.readyState !== ws.OPEN) continue;
@@ -238,6 +252,9 @@ export class FakeBinanceHistory {
     const now = Date.now();
     for (let k = 0; k < n; k++) for (const tape of this.tapes.values()) tape.produce(now);
   }
+
+  /** The next n trades of every tape are not sent on the live connections (the venue skipped ids). */
+  skipLive(n: number): void { this.skipping += n; }
 
   /** The venue stops serving the stream for ms: every connection is cut and new ones are refused (503). */
   outage(ms: number): void {
