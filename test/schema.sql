@@ -1030,12 +1030,12 @@ SELECT i.venue,
   started_at timestamp with time zone
   finished_at timestamp with time zone
   updated_at timestamp with time zone not null default now()
-  constraint backfill_chunks_key: UNIQUE NULLS NOT DISTINCT (venue, symbol, kind, timeframe, chunk_from)
+  constraint backfill_chunks_key: UNIQUE NULLS NOT DISTINCT (venue, symbol, kind, timeframe, chunk_from, chunk_to)
   constraint backfill_chunks_pkey: PRIMARY KEY (chunk_id)
   constraint backfill_chunks_range_check: CHECK ((chunk_to > chunk_from))
   constraint backfill_chunks_state_check: CHECK ((state = ANY (ARRAY['queued'::text, 'running'::text, 'done'::text, 'partial'::text, 'failed'::text])))
   CREATE INDEX backfill_chunks_state_idx ON ops.backfill_chunks USING btree (state) WHERE (state = ANY (ARRAY['queued'::text, 'running'::text, 'failed'::text]))
-  CREATE UNIQUE INDEX backfill_chunks_key ON ops.backfill_chunks USING btree (venue, symbol, kind, timeframe, chunk_from) NULLS NOT DISTINCT
+  CREATE UNIQUE INDEX backfill_chunks_key ON ops.backfill_chunks USING btree (venue, symbol, kind, timeframe, chunk_from, chunk_to) NULLS NOT DISTINCT
   CREATE UNIQUE INDEX backfill_chunks_pkey ON ops.backfill_chunks USING btree (chunk_id)
 -- sequence ops.backfill_chunks_chunk_id_seq
 -- table ops.backfill_plan_chunks
@@ -2794,15 +2794,28 @@ begin
   -- Partitions for the whole range first (rows never pile up in a default partition).
   perform ops.ensure_partitions(case when p_kind = 'candles' then 'market.candles' else 'market.trades' end::regclass,
                                 p_from, p_to);
+  -- The grid cells of the range, clipped to it, less what finished chunks (of any earlier plan)
+  -- already cover: each remaining piece is a chunk; the finished chunks it overlaps join the plan.
   insert into ops.backfill_chunks (venue, symbol, kind, timeframe, chunk_from, chunk_to)
-  select p_venue, p_symbol, p_kind, v_timeframe, g, g + v_len
+  select p_venue, p_symbol, p_kind, v_timeframe, lower(r), upper(r)
   from generate_series(date_bin(v_len, p_from, timestamptz '2000-01-03 00:00:00+00'), p_to - interval '1 microsecond', v_len) g
+  cross join lateral unnest(
+    tstzmultirange(tstzrange(greatest(g, p_from), least(g + v_len, p_to)))
+    - coalesce((select range_agg(tstzrange(d.chunk_from, d.chunk_to))
+                from ops.backfill_chunks d
+                where d.venue = p_venue and d.symbol = p_symbol and d.kind = p_kind
+                  and d.timeframe is not distinct from v_timeframe and d.state = 'done'
+                  and d.chunk_from < least(g + v_len, p_to) and d.chunk_to > greatest(g, p_from)),
+               '{}'::tstzmultirange)) r
   on conflict on constraint backfill_chunks_key do nothing;
   insert into ops.backfill_plan_chunks (plan_id, chunk_id)
   select v_plan, c.chunk_id
   from ops.backfill_chunks c
   where c.venue = p_venue and c.symbol = p_symbol and c.kind = p_kind and c.timeframe is not distinct from v_timeframe
-    and c.chunk_from >= date_bin(v_len, p_from, timestamptz '2000-01-03 00:00:00+00') and c.chunk_from < p_to;
+    and c.chunk_from < p_to and c.chunk_to > p_from
+    -- finished chunks it overlaps, and the chunks of its own pieces (inside the range)
+    and (c.state = 'done' or (c.chunk_from >= p_from and c.chunk_to <= p_to))
+  on conflict do nothing;
   -- What an earlier run left unfinished is fetched again; what it finished is not.
   update ops.backfill_chunks c
      set state = 'queued', attempts = 0, last_error = null, queued_at = now(), updated_at = now()
@@ -2842,9 +2855,12 @@ begin
                                   coalesce((select max(window_length) from ops.rate_limits where venue = p_venue), interval '1 minute')
                                   * case when p_retry_after_s is null then 1 else 0 end))
                              else s.paused_until end,
-         slow_factor = case when p_status = 429 then greatest(0.1, s.slow_factor * 0.5)
+         -- One halving per throttle event: the answers of requests already in flight when the
+         -- first 429 came back (during its pause) are the same event.
+         slow_factor = case when p_status = 429 and not coalesce(s.paused_until > v_now, false)
+                            then greatest(0.1, case when s.slow_until > v_now then s.slow_factor else 1 end * 0.5)
                             when s.slow_until <= v_now then 1 else s.slow_factor end,
-         slow_until = case when p_status = 429
+         slow_until = case when p_status = 429 and not coalesce(s.paused_until > v_now, false)
                            then v_now + 5 * coalesce((select max(window_length) from ops.rate_limits where venue = p_venue), interval '1 minute')
                            else s.slow_until end,
          -- 418: the address is banned; nothing goes out until the ban ends.
@@ -3314,9 +3330,12 @@ AS $function$
   with s as (
     select * from quality.series_1m(p_from, p_to, p_instruments)
   ), usual as (
-    -- The instrument's mean bar volume in the window: a volume above quality.volume_factor (1000)
-    -- times it, or above the operator's limit, is out of range.
-    select s.instrument_id, s.series, avg(s.volume) filter (where s.volume > 0 and s.volume < 'Infinity') as mean_volume
+    -- The median volume of the series' bars on the hour (a 1-in-60 sample: a median is robust to
+    -- the outlier it judges, and the sample keeps a year of bars cheap): a volume above
+    -- quality.volume_factor (1000) times it, or above the operator's limit, is out of range.
+    select s.instrument_id, s.series,
+           percentile_cont(0.5) within group (order by s.volume::float8)
+             filter (where s.volume > 0 and s.volume < 'Infinity' and extract(minute from s.bucket) = 0) as median_volume
     from s group by 1, 2
   ), bad as (
     select s.instrument_id, s.series, s.bucket, k.kind, k.value, k.baseline, k.detail
@@ -3342,10 +3361,10 @@ AS $function$
                                              else 'low above open, close or high' end)
       where s.high < greatest(s.open, s.close, s.low) or s.low > least(s.open, s.close, s.high)
       union all
-      select 'size_out_of_range', s.volume, coalesce(l.max_bar_volume, u.mean_volume * quality.setting_numeric('quality.volume_factor', 1000)),
-             jsonb_build_object('mean_volume', round(u.mean_volume, 8), 'limit', l.max_bar_volume)
+      select 'size_out_of_range', s.volume, coalesce(l.max_bar_volume, u.median_volume::numeric * quality.setting_numeric('quality.volume_factor', 1000)),
+             jsonb_build_object('median_volume', round(u.median_volume::numeric, 8), 'limit', l.max_bar_volume)
       where s.volume < 0
-         or s.volume > coalesce(l.max_bar_volume, u.mean_volume * quality.setting_numeric('quality.volume_factor', 1000))
+         or s.volume > coalesce(l.max_bar_volume, u.median_volume::numeric * quality.setting_numeric('quality.volume_factor', 1000))
     ) k
     where k.kind = 'non_finite'
        or 'NaN' not in (s.open, s.high, s.low, s.close, coalesce(s.volume, 0))
@@ -3562,7 +3581,9 @@ AS $function$
     from market.quotes q
     where q.quoted_at >= p_from and q.quoted_at < p_to and (p_instruments is null or q.instrument_id = any (p_instruments))
   ), usual as (
-    select q.instrument_id, avg(greatest(q.bid_size, q.ask_size)) filter (where q.bid_size > 0 or q.ask_size > 0) as mean_size
+    select q.instrument_id,
+           percentile_cont(0.5) within group (order by greatest(q.bid_size, q.ask_size)::float8)
+             filter (where q.bid_size > 0 or q.ask_size > 0) as median_size
     from q group by 1
   ), bad as (
     select q.instrument_id, q.quoted_at as at, k.kind, k.value, k.baseline, q.tradeable
@@ -3575,8 +3596,8 @@ AS $function$
       select 'locked_quote', q.bid, q.ask where q.bid = q.ask
       union all
       select 'size_out_of_range', greatest(q.bid_size, q.ask_size),
-             coalesce(l.max_quote_size, u.mean_size * quality.setting_numeric('quality.size_factor', 10000))
-      where greatest(q.bid_size, q.ask_size) > coalesce(l.max_quote_size, u.mean_size * quality.setting_numeric('quality.size_factor', 10000))
+             coalesce(l.max_quote_size, u.median_size::numeric * quality.setting_numeric('quality.size_factor', 10000))
+      where greatest(q.bid_size, q.ask_size) > coalesce(l.max_quote_size, u.median_size::numeric * quality.setting_numeric('quality.size_factor', 10000))
     ) k
   )
   select * from quality.runs_of(
@@ -3778,14 +3799,14 @@ AS $function$
     from market.trades t
     where t.traded_at >= p_from and t.traded_at < p_to and (p_instruments is null or t.instrument_id = any (p_instruments))
   ), usual as (
-    select t.instrument_id, avg(t.size) as mean_size from t group by 1
+    select t.instrument_id, percentile_cont(0.5) within group (order by t.size::float8) as median_size from t group by 1
   ), bad as (
     select t.instrument_id, t.traded_at as at, t.size as value,
-           coalesce(l.max_trade_size, u.mean_size * quality.setting_numeric('quality.size_factor', 10000)) as baseline
+           coalesce(l.max_trade_size, u.median_size::numeric * quality.setting_numeric('quality.size_factor', 10000)) as baseline
     from t
     join usual u using (instrument_id)
     left join quality.instrument_limits l using (instrument_id)
-    where t.size > coalesce(l.max_trade_size, u.mean_size * quality.setting_numeric('quality.size_factor', 10000))
+    where t.size > coalesce(l.max_trade_size, u.median_size::numeric * quality.setting_numeric('quality.size_factor', 10000))
   )
   select * from quality.runs_of(
     (select coalesce(array_agg((b.instrument_id, 'size_out_of_range', 'trade', 'warning', 'trades', b.at, b.value,
@@ -3881,7 +3902,7 @@ CREATE OR REPLACE FUNCTION quality.gap_threshold_minutes(p_active_share double p
 AS $function$
   select greatest(quality.setting_numeric('quality.gap_min_minutes', 2)::integer,
                   ceil(ln(quality.setting_numeric('quality.gap_alpha', 0.000001)::float8)
-                       / ln(1 - least(greatest(coalesce(p_active_share, 0.5), 0.001), 0.999)))::integer)
+                       / ln(1 - least(greatest(coalesce(p_active_share, 0.5), 0.001), 0.999)) - 1e-9)::integer)
 $function$
 CREATE OR REPLACE FUNCTION quality.gaps_enqueue_recovery()
  RETURNS trigger
@@ -4121,7 +4142,8 @@ CREATE OR REPLACE FUNCTION quality.refresh_activity_profiles(p_from timestamp wi
  LANGUAGE sql
 AS $function$
   -- The usual activity by hour of the week, learnt from [p_from, p_to) (the job uses the last
-  -- four weeks): expected minutes from the calendar, minutes with data and messages in them.
+  -- four weeks): expected minutes from the calendar (less those inside open gap findings), minutes
+  -- with data and messages in them.
   with inst as (
     select i.instrument_id, quality.instrument_calendar(i.instrument_id) as calendar
     from market.instruments i
@@ -4133,6 +4155,20 @@ AS $function$
     select cal.calendar, quality.hour_of_week(m, cal.time_zone) as how, count(*)::integer as minutes
     from cal, unnest(cal.expected) r, generate_series(lower(r), upper(r) - interval '1 minute', interval '1 minute') m
     group by 1, 2
+  ), lost as (
+    -- Open minutes inside known gaps (venue outage, our loss) are not learnt as usual silence.
+    select inst.instrument_id, quality.hour_of_week(m, cal.time_zone) as how, count(*)::integer as minutes
+    from inst
+    join cal using (calendar)
+    cross join lateral (
+      select coalesce(range_agg(tstzrange(f.window_from, f.window_to)), '{}'::tstzmultirange) as hours
+      from quality.findings f
+      where f.instrument_id = inst.instrument_id and f.kind = 'gap' and f.label in ('our_loss', 'venue_outage')
+        and f.resolved_at is null and f.window_from < p_to and f.window_to > p_from
+    ) g
+    cross join lateral unnest(g.hours * cal.expected) r
+    cross join lateral generate_series(lower(r), upper(r) - interval '1 minute', interval '1 minute') m
+    group by 1, 2
   ), active as (
     select a.instrument_id, quality.hour_of_week(a.bucket, cal.time_zone) as how, count(*)::integer as minutes,
            sum(a.messages)::bigint as messages
@@ -4142,11 +4178,12 @@ AS $function$
     where cal.expected @> a.bucket
     group by 1, 2
   ), rows as (
-    select inst.instrument_id, o.how, o.minutes as open_minutes,
-           least(coalesce(a.minutes, 0), o.minutes) as active_minutes, coalesce(a.messages, 0) as messages
+    select inst.instrument_id, o.how, o.minutes - coalesce(l.minutes, 0) as open_minutes,
+           least(coalesce(a.minutes, 0), o.minutes - coalesce(l.minutes, 0)) as active_minutes, coalesce(a.messages, 0) as messages
     from inst
     join open_minutes o using (calendar)
     left join active a on a.instrument_id = inst.instrument_id and a.how = o.how
+    left join lost l on l.instrument_id = inst.instrument_id and l.how = o.how
     where exists (select 1 from active x where x.instrument_id = inst.instrument_id)
   ), up as (
     insert into quality.activity_profiles as p (instrument_id, hour_of_week, open_minutes, active_minutes, messages,
@@ -4398,6 +4435,10 @@ AS $function$
   from market.bars_1m_data b
   where b.bucket >= p_from and b.bucket < p_to and (p_instruments is null or b.instrument_id = any (p_instruments))
   union all
+  select q.instrument_id, 'quotes:mid', q.bucket, q.open, q.high, q.low, q.close, null::numeric
+  from market.quote_bars_1m_data q
+  where q.bucket >= p_from and q.bucket < p_to and (p_instruments is null or q.instrument_id = any (p_instruments))
+  union all
   select c.instrument_id, 'candles:' || c.price_side, c.bucket, c.open, c.high, c.low, c.close, c.volume
   from market.candles c
   where c.timeframe = '1m' and c.bucket >= p_from and c.bucket < p_to and c.volume is distinct from 0
@@ -4447,9 +4488,10 @@ CREATE OR REPLACE FUNCTION quality.silences(p_from timestamp with time zone, p_t
 AS $function$
   -- Per instrument and series, the whole minutes of [start, p_to) without data, where start is
   -- the series' last minute with data before p_from (one index probe, so a silence that began
-  -- earlier keeps its start from one run to the next), or p_from for a series with nothing
-  -- before. Minute m has data when a row falls in [m, m + 1 minute). Each series is read in the
-  -- order of its (instrument, time) index, so no sort is needed.
+  -- earlier keeps its start from one run to the next). A series with nothing before p_from
+  -- starts with its first row: what came before it is not a silence of the series. Minute m has
+  -- data when a row falls in [m, m + 1 minute). Each series is read in the order of its
+  -- (instrument, time) index, so no sort is needed.
   with w as (
     select date_trunc('minute', p_from) as f, greatest(date_trunc('minute', p_to), date_trunc('minute', p_from)) as t
   ), inst as (
@@ -4496,8 +4538,8 @@ AS $function$
   select coalesce(i.instrument_id, b.instrument_id), coalesce(i.series, b.series),
          coalesce(i.sil, '{}'::tstzmultirange)
          + case when i.instrument_id is null then tstzmultirange(tstzrange(least(b.prev_m + interval '1 minute', w.t), w.t))
-                when coalesce(b.prev_m + interval '1 minute', w.f) < i.first_m
-                  then tstzmultirange(tstzrange(coalesce(b.prev_m + interval '1 minute', w.f), i.first_m))
+                when b.prev_m + interval '1 minute' < i.first_m
+                  then tstzmultirange(tstzrange(b.prev_m + interval '1 minute', i.first_m))
                 else '{}'::tstzmultirange end,
          i.first_m, coalesce(i.last_m, b.prev_m)
   from inside i
@@ -4676,6 +4718,7 @@ AS $function$
   )
   select jsonb_build_object(
     'rest_pages', (select count(*) from pages),
+    'pages_quarantined', (select count(*) from checked_pages where problem is not null),
     'klines', (select count(*) from items),
     'candles', (select count(*) from ins) + (select count(*) from ups) - (select count(*) from good where replaces),
     'candles_updated', (select count(*) from good where replaces),
@@ -4688,17 +4731,21 @@ CREATE OR REPLACE FUNCTION staging.binance_rest_instruments(p_symbols text[])
  LANGUAGE sql
 AS $function$
   -- Venue symbols seen for the first time become instruments (canonical form from the symbol).
-  with registered as (
-    insert into market.instruments (venue, venue_symbol, symbol, base, quote, asset_class)
-    select 'binance', s, c.symbol, c.base, c.quote, 'crypto'
+  -- Two backfill chunks may meet a new symbol at once: "do update" waits for the other's insert
+  -- and returns its row, where "do nothing" would return nothing and the page would be refused.
+  with existing as (
+    select i.instrument_id, i.venue_symbol from market.instruments i
+    where i.venue = 'binance' and i.venue_symbol = any (p_symbols)
+  ), registered as (
+    insert into market.instruments as i (venue, venue_symbol, symbol, base, quote, asset_class)
+    select 'binance', n.s, c.symbol, c.base, c.quote, 'crypto'
     from (select distinct unnest(p_symbols) as s) n
     cross join lateral market.binance_symbol(n.s) c
-    where n.s ~ '^[A-Z0-9]{2,30}$'
-      and not exists (select 1 from market.instruments i where i.venue = 'binance' and i.venue_symbol = n.s)
-    on conflict (venue, venue_symbol) do nothing
-    returning instrument_id, venue_symbol
+    where n.s ~ '^[A-Z0-9]{2,30}$' and not exists (select 1 from existing e where e.venue_symbol = n.s)
+    on conflict (venue, venue_symbol) do update set venue_symbol = excluded.venue_symbol
+    returning i.instrument_id, i.venue_symbol
   )
-  select i.instrument_id, i.venue_symbol from market.instruments i where i.venue = 'binance' and i.venue_symbol = any (p_symbols)
+  select e.instrument_id, e.venue_symbol from existing e
   union all
   select r.instrument_id, r.venue_symbol from registered r
 $function$
@@ -5235,6 +5282,7 @@ AS $function$
   )
   select jsonb_build_object(
     'rest_pages', (select count(*) from pages),
+    'pages_quarantined', (select count(*) from checked_pages where page_problem is not null),
     'agg_trades', (select count(*) from ins),
     'agg_trades_duplicate', (select count(*) from judged where problem is null) - (select count(*) from ins),
     'quarantined', (select count(*) from bad))
@@ -5299,6 +5347,7 @@ AS $function$
   )
   select jsonb_build_object(
     'rest_pages', (select count(*) from pages),
+    'pages_quarantined', (select count(*) from checked_pages where page_problem is not null),
     'trades', (select count(*) from ins),
     'trades_duplicate', (select count(*) from judged where problem is null) - (select count(*) from ins),
     'quarantined', (select count(*) from bad))
