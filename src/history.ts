@@ -69,7 +69,7 @@ export async function withHistoryJob<T>(helpers: JobHelpers, jobKey: string, fn:
   const rt = historyRuntime();
   const log = rt.log.child({ job: jobKey });
   const sql = connect(rt.url, { max: 1, application: 'tickflow-history' });
-  const workerId = helpers.job.locked_by;
+  const workerId = helpers.job.locked_by; // the worker pool's id (one per process)
   let lander: Lander | undefined;
   try {
     if (workerId) await sql`select ops.take_job_lease(${workerId}, ${jobKey})`;
@@ -91,7 +91,7 @@ export async function withHistoryJob<T>(helpers: JobHelpers, jobKey: string, fn:
     });
   } finally {
     await lander?.close().catch((err: Error) => log.warn({ err: redact(err.message) }, 'landing writer did not close cleanly'));
-    if (workerId) await sql`delete from ops.job_leases where worker_id = ${workerId}`.catch(() => {});
+    if (workerId) await sql`select ops.end_job_lease(${workerId}, ${jobKey})`.catch(() => {});
     await sql.end({ timeout: 2 });
   }
 }

@@ -232,15 +232,18 @@ as $$
 declare
   v_dead text[];
 begin
-  -- History jobs record the database session they hold (ops.job_leases). A lease whose session
-  -- is gone belongs to a process that died mid-job: its graphile-worker lock is released now
-  -- (graphile-worker itself would wait four hours), so another worker resumes the job.
+  -- History jobs record the database session they hold (ops.job_leases). A worker (graphile-
+  -- worker pool: one per process) none of whose leases has a live session died mid-job: its
+  -- locks are released now (graphile-worker itself would wait four hours) and another worker
+  -- resumes its jobs. A pool with one live lease is alive; its other jobs end by themselves.
   with dead as (
     delete from ops.job_leases l
-    where not exists (select 1 from pg_stat_activity a where a.pid = l.backend_pid and a.backend_start = l.backend_start)
+    where not exists (select 1 from ops.job_leases a
+                      join pg_stat_activity s on s.pid = a.backend_pid and s.backend_start = a.backend_start
+                      where a.worker_id = l.worker_id)
     returning l.worker_id
   )
-  select array_agg(worker_id) into v_dead from dead;
+  select array_agg(distinct worker_id) into v_dead from dead;
   if v_dead is null then
     return 0;
   end if;
@@ -251,7 +254,7 @@ begin
 end
 $$;
 comment on function ops.release_orphaned_jobs() is
-  'Releases the graphile-worker locks of history jobs whose process died (their database session is gone); returns how many.';
+  'Releases the graphile-worker locks of workers whose every history job lost its database session (the process died); returns how many workers.';
 
 create or replace function ops.take_job_lease(p_worker_id text, p_job_key text)
 returns void
@@ -259,11 +262,18 @@ language sql
 as $$
   insert into ops.job_leases (worker_id, job_key, backend_pid, backend_start)
   select p_worker_id, p_job_key, a.pid, a.backend_start from pg_stat_activity a where a.pid = pg_backend_pid()
-  on conflict (worker_id) do update
-    set job_key = excluded.job_key, backend_pid = excluded.backend_pid, backend_start = excluded.backend_start,
-        leased_at = now()
+  on conflict (worker_id, job_key) do update
+    set backend_pid = excluded.backend_pid, backend_start = excluded.backend_start, leased_at = now()
 $$;
-comment on function ops.take_job_lease(text, text) is 'Records that this session runs the job of a graphile-worker worker id (see ops.release_orphaned_jobs()).';
+comment on function ops.take_job_lease(text, text) is
+  'Records that this session runs a job (worker pool id, job key); see ops.release_orphaned_jobs().';
+
+create or replace function ops.end_job_lease(p_worker_id text, p_job_key text)
+returns void
+language sql
+as $$
+  delete from ops.job_leases where worker_id = p_worker_id and job_key = p_job_key
+$$;
 
 create or replace function ops.backfill_id_bounds(p_venue text, p_symbol text, p_from timestamptz, p_to timestamptz)
 returns table (instrument_id integer, from_id bigint, to_id bigint)
