@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { JobHelpers } from 'graphile-worker';
 import type { Config } from './config.ts';
 import { connect, type Sql } from './db.ts';
@@ -80,9 +81,10 @@ export async function withHistoryJob<T>(helpers: JobHelpers, jobKey: string, fn:
         lander = new Lander(rt.url, { ...rt.config.landing, maxBufferedBytes: Math.max(rt.config.landing.maxBufferedBytes, 64 << 20) },
           log.child({ component: 'lander' }));
         const client = new RestClient(sql, venue, restBaseUrl(rt.config, venue), log, { ...DEFAULT_REST, ...rt.rest });
+        const signal = helpers.abortSignal ?? new AbortController().signal;
+        setMaxListeners(64, signal); // every request and backoff sleep of the job listens to it
         const ctx: HistoryContext = {
-          sql, lander, client, venue, log,
-          signal: helpers.abortSignal ?? new AbortController().signal,
+          sql, lander, client, venue, log, signal,
           concurrency: rt.concurrency ?? 4,
           pagesPerBatch: rt.pagesPerBatch ?? 12,
         };
