@@ -105,8 +105,8 @@ export async function runAllDetectors(sql: Sql, from: string, to: string): Promi
   const out: Record<string, { found: number; alerts: unknown[] }> = {};
   const names = await sql<{ detector: string }[]>`select detector from quality.detectors order by detector`;
   for (const { detector } of names) {
-    const [{ r }] = await sql<{ r: { found: number; alerts: unknown[] } }[]>`select quality.run_detector(${detector}, ${from}, ${to}) as r`;
-    out[detector] = r;
+    const [row] = await sql<{ r: { found: number; alerts: unknown[] } }[]>`select quality.run_detector(${detector}, ${from}, ${to}) as r`;
+    out[detector] = row!.r;
   }
   return out;
 }
