@@ -1236,12 +1236,12 @@ WITH latest AS (
      LEFT JOIN last_frame lf USING (feed);
 -- table ops.job_leases
   worker_id text not null
-  job_key text
+  job_key text not null
   backend_pid integer not null
   backend_start timestamp with time zone not null
   leased_at timestamp with time zone not null default now()
-  constraint job_leases_pkey: PRIMARY KEY (worker_id)
-  CREATE UNIQUE INDEX job_leases_pkey ON ops.job_leases USING btree (worker_id)
+  constraint job_leases_pkey: PRIMARY KEY (worker_id, job_key)
+  CREATE UNIQUE INDEX job_leases_pkey ON ops.job_leases USING btree (worker_id, job_key)
 -- table ops.rate_limits
   venue text not null
   name text not null
@@ -2624,6 +2624,12 @@ begin
   return v_dropped;
 end
 $function$
+CREATE OR REPLACE FUNCTION ops.end_job_lease(p_worker_id text, p_job_key text)
+ RETURNS void
+ LANGUAGE sql
+AS $function$
+  delete from ops.job_leases where worker_id = p_worker_id and job_key = p_job_key
+$function$
 CREATE OR REPLACE FUNCTION ops.enqueue_backfill_chunks(p_plan bigint)
  RETURNS integer
  LANGUAGE plpgsql
@@ -2999,15 +3005,18 @@ AS $function$
 declare
   v_dead text[];
 begin
-  -- History jobs record the database session they hold (ops.job_leases). A lease whose session
-  -- is gone belongs to a process that died mid-job: its graphile-worker lock is released now
-  -- (graphile-worker itself would wait four hours), so another worker resumes the job.
+  -- History jobs record the database session they hold (ops.job_leases). A worker (graphile-
+  -- worker pool: one per process) none of whose leases has a live session died mid-job: its
+  -- locks are released now (graphile-worker itself would wait four hours) and another worker
+  -- resumes its jobs. A pool with one live lease is alive; its other jobs end by themselves.
   with dead as (
     delete from ops.job_leases l
-    where not exists (select 1 from pg_stat_activity a where a.pid = l.backend_pid and a.backend_start = l.backend_start)
+    where not exists (select 1 from ops.job_leases a
+                      join pg_stat_activity s on s.pid = a.backend_pid and s.backend_start = a.backend_start
+                      where a.worker_id = l.worker_id)
     returning l.worker_id
   )
-  select array_agg(worker_id) into v_dead from dead;
+  select array_agg(distinct worker_id) into v_dead from dead;
   if v_dead is null then
     return 0;
   end if;
@@ -3084,9 +3093,8 @@ CREATE OR REPLACE FUNCTION ops.take_job_lease(p_worker_id text, p_job_key text)
 AS $function$
   insert into ops.job_leases (worker_id, job_key, backend_pid, backend_start)
   select p_worker_id, p_job_key, a.pid, a.backend_start from pg_stat_activity a where a.pid = pg_backend_pid()
-  on conflict (worker_id) do update
-    set job_key = excluded.job_key, backend_pid = excluded.backend_pid, backend_start = excluded.backend_start,
-        leased_at = now()
+  on conflict (worker_id, job_key) do update
+    set backend_pid = excluded.backend_pid, backend_start = excluded.backend_start, leased_at = now()
 $function$
 CREATE OR REPLACE FUNCTION quality.active_share(p_instrument_id integer, p_at timestamp with time zone)
  RETURNS double precision
@@ -4630,31 +4638,34 @@ AS $function$
     from pages p
     left join instruments i on i.venue_symbol = p.symbol
     left join lateral staging.binance_interval(p.interval) tf on true
-  ), items as materialized (
-    select p.frame_id, p.batch_id, p.received_at, p.source, p.instrument_id, p.timeframe, p.width_ms,
-           (e.n - 1)::integer as item, e.r, jsonb_typeof(e.r) as r_type,
-           case when jsonb_typeof(e.r) = 'array' then jsonb_array_length(e.r) end as r_length
+  ), valued as materialized (
+    -- The klines and their values: cast at once on the fast path, tested first on the careful one.
+    select p.frame_id, p.received_at, p.source, p.instrument_id, p.timeframe, p.width_ms, (e.n - 1)::integer as item, e.r,
+           k.shape_ok,
+           case when not k.shape_ok then null when p_careful then (case when staging.is_int_text(e.r->>0) then (e.r->>0)::bigint end)
+                else (e.r->>0)::bigint end as open_ms,
+           case when not k.shape_ok then null when p_careful then (case when staging.is_int_text(e.r->>6) then (e.r->>6)::bigint end)
+                else (e.r->>6)::bigint end as close_ms,
+           case when not k.shape_ok then null when p_careful then (case when staging.is_int_text(e.r->>8) then (e.r->>8)::bigint end)
+                else (e.r->>8)::bigint end as trades,
+           case when not k.shape_ok then null when p_careful then staging.numeric_or_null(e.r->>1) else (e.r->>1)::numeric end as o,
+           case when not k.shape_ok then null when p_careful then staging.numeric_or_null(e.r->>2) else (e.r->>2)::numeric end as h,
+           case when not k.shape_ok then null when p_careful then staging.numeric_or_null(e.r->>3) else (e.r->>3)::numeric end as l,
+           case when not k.shape_ok then null when p_careful then staging.numeric_or_null(e.r->>4) else (e.r->>4)::numeric end as c,
+           case when not k.shape_ok then null when p_careful then staging.numeric_or_null(e.r->>5) else (e.r->>5)::numeric end as v
     from checked_pages p
     cross join lateral jsonb_array_elements(p.d) with ordinality e(r, n)
+    cross join lateral (select jsonb_typeof(e.r) = 'array' and jsonb_array_length(e.r) >= 9 as shape_ok) k
     where p.problem is null
-  ), valued as materialized (
-    select i.*,
-           case when p_careful then (case when staging.is_int_text(i.r->>0) then (i.r->>0)::bigint end)
-                else (i.r->>0)::bigint end as open_ms,
-           case when p_careful then (case when staging.is_int_text(i.r->>6) then (i.r->>6)::bigint end)
-                else (i.r->>6)::bigint end as close_ms,
-           case when p_careful then (case when staging.is_int_text(i.r->>8) then (i.r->>8)::bigint end)
-                else (i.r->>8)::bigint end as trades,
-           case when p_careful then staging.numeric_or_null(i.r->>1) else (i.r->>1)::numeric end as o,
-           case when p_careful then staging.numeric_or_null(i.r->>2) else (i.r->>2)::numeric end as h,
-           case when p_careful then staging.numeric_or_null(i.r->>3) else (i.r->>3)::numeric end as l,
-           case when p_careful then staging.numeric_or_null(i.r->>4) else (i.r->>4)::numeric end as c,
-           case when p_careful then staging.numeric_or_null(i.r->>5) else (i.r->>5)::numeric end as v
-    from items i
-    where i.r_type = 'array' and i.r_length >= 9
   ), judged as materialized (
-    select v.*, staging.epoch_ms(v.open_ms) as bucket,
-      case
+    -- The first problem of each kline; its text is kept only when it is refused.
+    select v.frame_id, v.received_at, v.source, v.instrument_id, v.timeframe, v.item, v.open_ms, v.close_ms, v.trades,
+           v.o, v.h, v.l, v.c, v.v, staging.epoch_ms(v.open_ms) as bucket, x.problem,
+           case when x.problem is not null then v.r::text end as bad_text
+    from valued v
+    cross join lateral (select case
+        when not v.shape_ok
+          then 'expected a kline array [openTime, o, h, l, c, v, closeTime, quoteVolume, trades, ...], received ' || left(v.r::text, 80)
         when jsonb_typeof(v.r->0) <> 'number' or jsonb_typeof(v.r->6) <> 'number' or jsonb_typeof(v.r->8) <> 'number'
              or v.open_ms is null or v.close_ms is null or v.trades is null
           then 'open time, close time or trade count is not an integer: ' || left(v.r::text, 120)
@@ -4663,14 +4674,18 @@ AS $function$
           then 'open, high, low, close and volume must be decimal strings: ' || left(v.r::text, 120)
         when v.open_ms % v.width_ms <> 0 then 'open time ' || v.open_ms || ' is not on a ' || v.timeframe || ' boundary'
         when v.close_ms <> v.open_ms + v.width_ms - 1 then 'close time ' || v.close_ms || ' does not end the ' || v.timeframe || ' bucket'
-        when coalesce(not (v.o > 0 and v.h > 0 and v.l > 0 and v.c > 0 and v.h < 'Infinity' and v.o <> 'NaN' and v.c <> 'NaN'), true)
+        -- market.candles' own checks hold these on the fast path (a violation raises, and the
+        -- careful path then names it here).
+        when p_careful and coalesce(not (v.o > 0 and v.h > 0 and v.l > 0 and v.c > 0 and v.h < 'Infinity' and v.o <> 'NaN'
+                                         and v.c <> 'NaN'), true)
           then 'open, high, low or close is not a positive finite decimal: ' || left(v.r::text, 120)
-        when v.l > least(v.o, v.c) or v.h < greatest(v.o, v.c) then 'low or high does not bound open and close: ' || left(v.r::text, 120)
-        when coalesce(not (v.v >= 0 and v.v < 'Infinity'), true) then 'volume is not a non-negative decimal: ' || coalesce((v.r->5)::text, '(none)')
-        when v.trades < 0 then 'trade count is negative: ' || (v.r->8)::text
+        when p_careful and (v.l > least(v.o, v.c) or v.h < greatest(v.o, v.c))
+          then 'low or high does not bound open and close: ' || left(v.r::text, 120)
+        when p_careful and coalesce(not (v.v >= 0 and v.v < 'Infinity'), true)
+          then 'volume is not a non-negative decimal: ' || coalesce((v.r->5)::text, '(none)')
+        when p_careful and v.trades < 0 then 'trade count is negative: ' || (v.r->8)::text
         else staging.time_problem(staging.epoch_ms(v.open_ms), v.received_at)
-      end as problem
-    from valued v
+      end as problem) x
   ), ins as (
     insert into market.candles (instrument_id, timeframe, bucket, price_side, open, high, low, close, volume,
                                 volume_kind, trade_count, complete, source, received_at, frame_id)
@@ -4705,11 +4720,7 @@ AS $function$
   ), bad as (
     select frame_id, -1 as item, problem, payload from checked_pages where problem is not null
     union all
-    select frame_id, item, 'expected a kline array [openTime, o, h, l, c, v, closeTime, quoteVolume, trades, ...], received '
-                           || left(r::text, 80), r::text
-    from items where r_type <> 'array' or r_length < 9
-    union all
-    select frame_id, item, problem, r::text from judged where problem is not null
+    select frame_id, item, problem, bad_text from judged where problem is not null
   ), q as (
     insert into staging.quarantine (frame_id, item, batch_id, venue, stream, received_at, payload, reason, normalizer)
     select b.frame_id, b.item, p.batch_id, 'binance', 'klines', p.received_at, b.payload, b.problem, 'normalize_binance_klines_v1'
@@ -4719,7 +4730,7 @@ AS $function$
   select jsonb_build_object(
     'rest_pages', (select count(*) from pages),
     'pages_quarantined', (select count(*) from checked_pages where problem is not null),
-    'klines', (select count(*) from items),
+    'klines', (select count(*) from judged),
     'candles', (select count(*) from ins) + (select count(*) from ups) - (select count(*) from good where replaces),
     'candles_updated', (select count(*) from good where replaces),
     'candles_duplicate', (select count(*) from judged where problem is null) - (select count(*) from ins)
