@@ -168,18 +168,32 @@ export async function fetchMissingIds(ctx: HistoryContext, landing: PageLanding,
   }
 }
 
-/** Makes the bars of a window exact after history arrived (both engines; see market.refresh_bars_window). */
-export async function refreshBarsWindow(sql: Sql, instrumentId: number | null, from: string, to: string, signal?: AbortSignal): Promise<void> {
-  await sql`select market.refresh_bars_window(${instrumentId}, ${from}::timestamptz, ${to}::timestamptz)`;
-  // TimescaleDB: the windows were queued; each continuous-aggregate refresh is its own statement,
-  // outside any transaction (a refresh policy never reaches history this old).
-  const windows = await sql<{ window_id: string; cagg: string; window_start: string; window_end: string }[]>`
-    select window_id::text, cagg::text, window_start::text, window_end::text from market.pending_bar_refreshes()`;
+/** What the bars refresh needs of a connection: postgres.js (sql.unsafe) and PGlite (query().rows) both fit. */
+export interface BarsDb {
+  rows<T>(text: string, params: unknown[]): Promise<T[]>;
+}
+
+export const barsDb = (sql: Sql): BarsDb => ({
+  rows: async <T>(text: string, params: unknown[]) => (await sql.unsafe(text, params as never[])) as unknown as T[],
+});
+
+/**
+ * Makes the bars of a window exact after history arrived (both engines; see
+ * market.refresh_bars_window): the rollup rebuilds them at once; on TimescaleDB the windows of
+ * every continuous aggregate are queued and each is refreshed here with its own CALL, outside
+ * any transaction (a refresh policy never reaches history this old).
+ */
+export async function refreshBarsWindow(db: BarsDb, instrumentId: number | null, from: string, to: string,
+                                        signal?: AbortSignal): Promise<number> {
+  await db.rows('select market.refresh_bars_window($1::integer, $2::timestamptz, $3::timestamptz)', [instrumentId, from, to]);
+  const windows = await db.rows<{ window_id: string; cagg: string; window_start: string; window_end: string }>(
+    'select window_id::text, cagg::text, window_start::text, window_end::text from market.pending_bar_refreshes()', []);
   for (const w of windows) {
     signal?.throwIfAborted();
-    await sql`call refresh_continuous_aggregate(${w.cagg}::regclass, ${w.window_start}::timestamptz, ${w.window_end}::timestamptz)`;
-    await sql`select market.finish_bar_refresh(${w.window_id}::bigint)`;
+    await db.rows('call refresh_continuous_aggregate($1::regclass, $2::timestamptz, $3::timestamptz)', [w.cagg, w.window_start, w.window_end]);
+    await db.rows('select market.finish_bar_refresh($1::bigint)', [w.window_id]);
   }
+  return windows.length;
 }
 
 /** A backfill chunk as ops.backfill_chunk_start() returns it (times also as epoch ms text). */
@@ -239,7 +253,7 @@ export async function backfillChunk(ctx: HistoryContext, landing: PageLanding, c
         await ctx.sql`select ops.backfill_chunk_progress(${chunk.chunk_id}, ${p.pages}, ${p.weight},
                         ${(p.counts.trades ?? 0) + (p.counts.trades_duplicate ?? 0)}, ${p.counts.trades ?? 0}, null)`;
       });
-      await refreshBarsWindow(ctx.sql, b.instrument_id, iso(fromMs), iso(fetchedTo), ctx.signal);
+      await refreshBarsWindow(barsDb(ctx.sql), b.instrument_id, iso(fromMs), iso(fetchedTo), ctx.signal);
     }
   }
   const [done] = await ctx.sql<{ state: string }[]>`
@@ -294,7 +308,7 @@ export async function recoverGap(ctx: HistoryContext, landing: PageLanding, gap:
       select state, missing::text, window_from::text, window_to::text from quality.finish_gap_recovery(${gap.gap_id}, ${got.rows})`;
     if (fin?.state === 'recovered') {
       if (gap.stream === 'trade' && fin.window_from && fin.window_to) {
-        await refreshBarsWindow(ctx.sql, gap.instrument_id, fin.window_from, fin.window_to, ctx.signal);
+        await refreshBarsWindow(barsDb(ctx.sql), gap.instrument_id, fin.window_from, fin.window_to, ctx.signal);
       }
       return { state: 'recovered', rows: got.rows, missing: 0 };
     }

@@ -32,13 +32,17 @@ const db = await startEmbedded({ dir: path.join(dir, 'pg'), port: await freePort
 const sql = connect(db.url, { max: 4 });
 const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'fake-history-process.ts')],
   { stdio: ['pipe', 'pipe', 'inherit'] });
-const lines = createInterface({ input: child.stdout! });
-const waiters: Array<{ prefix: string; resolve: (rest: string[]) => void }> = [];
-lines.on('line', (l) => {
-  const w = waiters.find((x) => l.startsWith(x.prefix));
-  if (w) { waiters.splice(waiters.indexOf(w), 1); w.resolve(l.split(' ').slice(1)); }
-});
-const line = (prefix: string) => new Promise<string[]>((resolve) => waiters.push({ prefix, resolve }));
+// Lines of the fake's stdout, kept until asked for (READY may come before anyone waits for it).
+const received: string[] = [];
+const waiters: Array<() => void> = [];
+createInterface({ input: child.stdout! }).on('line', (l) => { received.push(l); for (const w of waiters.splice(0)) w(); });
+async function line(prefix: string): Promise<string[]> {
+  for (;;) {
+    const k = received.findIndex((l) => l.startsWith(prefix));
+    if (k >= 0) return received.splice(k, 1)[0]!.split(' ').slice(1);
+    await new Promise<void>((resolve) => waiters.push(resolve));
+  }
+}
 const until = async <T>(check: () => Promise<T | undefined>, ms: number, what: string): Promise<T> => {
   const deadline = performance.now() + ms;
   for (;;) {
