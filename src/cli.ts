@@ -12,6 +12,7 @@ import { openClickHouse } from './clickhouse/client.ts';
 import { migrateClickHouse } from './clickhouse/migrate.ts';
 import { exportToFile } from './clickhouse/export.ts';
 import { backfillCommand, historyStatus, type BackfillArgs } from './backfill-cli.ts';
+import { qualityCommand } from './quality-report.ts';
 
 const USAGE = `usage: tickflow <command> [--config FILE]
 
@@ -25,7 +26,10 @@ commands:
             write a ClickHouse query result or table slice to a file, formatted by ClickHouse
   backfill  --venue binance --instrument BTC/USDT --kind candles|trades [--timeframe 1m] --from 2024-01-01 --to 2025-12-31
             [--concurrency N] [--detach]: plan the range as chunks (jobs), run them with a progress bar;
-            a date as --to includes that day; killed and run again, it resumes and fetches only what is missing`;
+            a date as --to includes that day; killed and run again, it resumes and fetches only what is missing
+  quality   report --instrument EUR/USD --from 2019-02-03 --to 2019-02-09 [--venue V]: completeness per day, gaps by
+            label, spikes and anomalies with their trend (the numbers of the quality.daily_* views)
+            detect [--from T --to T] [--instrument S]: run the quality detectors now (as the quality_detect job)`;
 
 async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
@@ -76,6 +80,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === 'backfill') return backfillCommand(values as BackfillArgs, config, log);
+  if (command === 'quality') return qualityCommand(positionals[1], values, config, log);
   if (command === 'export') {
     const ch = await openClickHouse(config, clickhouseOptions(config));
     try {

@@ -19,6 +19,7 @@ export const ERROR_CODES = {
   VENUE_FILE_CORRUPT: 'a venue data file (a Dukascopy .bi5) is truncated, damaged or not of the kind its path names; nothing was decoded',
   VENUE_REST: 'a venue REST history request was refused, or kept failing after its retries (the answer is quarantined with the reason)',
   BACKFILL_INVALID: 'a backfill request names an unknown venue, instrument form, kind or timeframe, or a range that ends before it starts',
+  QUALITY_REPORT_INVALID: 'a quality report or detection names no known instrument, or a range that is not from < to',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -63,6 +63,8 @@ export const CRONTAB = [
   '* * * * * clickhouse_sync ?max=1&jobKey=clickhouse_sync&jobKeyMode=replace',
   '17 * * * * maintenance ?max=1&jobKey=maintenance&jobKeyMode=replace',
   '* * * * * detect_gaps ?max=1&jobKey=detect_gaps&jobKeyMode=replace',
+  '*/5 * * * * quality_detect ?max=1&jobKey=quality_detect&jobKeyMode=replace',
+  '23 3 * * * quality_profile ?max=1&jobKey=quality_profile&jobKeyMode=replace',
 ].join('\n');
 
 export async function startWorker(url: string, config: Config, log: Logger): Promise<Runner> {

@@ -1505,7 +1505,7 @@ SELECT i.venue,
     c.active_minutes,
     l.lost_minutes,
         CASE
-            WHEN c.expected_minutes > 0 THEN round(1::numeric - LEAST(l.lost_minutes, c.expected_minutes::numeric) / c.expected_minutes::numeric, 4)
+            WHEN c.expected_minutes > 0 AND (c.active_minutes > 0 OR l.lost_minutes > 0::numeric) THEN round(1::numeric - LEAST(l.lost_minutes, c.expected_minutes::numeric) / c.expected_minutes::numeric, 4)
             ELSE NULL::numeric
         END AS completeness,
     c.messages,
@@ -3138,6 +3138,26 @@ AS $function$
                   (select r.min_severity from quality.alert_rules r where r.kind = '*'),
                   'error')
 $function$
+CREATE OR REPLACE FUNCTION quality.bar_prices(p_instrument_id integer, p_series text, p_bucket timestamp with time zone, OUT extreme numeric, OUT reference numeric)
+ RETURNS record
+ LANGUAGE sql
+ STABLE
+AS $function$
+  -- The reference of a bar is the previous bar's close (its own open for the first); its extreme is
+  -- the one of its open, high, low and close furthest from the reference. Exact prices.
+  with s as (
+    select x.bucket, x.open, x.high, x.low, x.close
+    from quality.series_1m(p_bucket - interval '1 day', p_bucket + interval '1 minute', array[p_instrument_id]) x
+    where x.series = p_series
+    order by x.bucket desc
+    limit 2
+  ), b as (
+    select s.*, coalesce((select p.close from s p where p.bucket < p_bucket), s.open) as ref
+    from s where s.bucket = p_bucket
+  )
+  select (select v from unnest(array[b.open, b.high, b.low, b.close]) v order by abs(v - b.ref) desc limit 1), b.ref
+  from b
+$function$
 CREATE OR REPLACE FUNCTION quality.begin_gap_recovery(p_gap bigint)
  RETURNS TABLE(gap_id bigint, venue text, stream text, symbol text, instrument_id integer, gap_from timestamp with time zone, gap_to timestamp with time zone, from_ms bigint, to_ms bigint, from_seq bigint, to_seq bigint, timeframe text, attempts integer)
  LANGUAGE plpgsql
@@ -3660,83 +3680,100 @@ CREATE OR REPLACE FUNCTION quality.find_spikes(p_from timestamp with time zone, 
  RETURNS SETOF quality.finding_row
  LANGUAGE sql
  STABLE
+ SET enable_mergejoin TO 'off'
+ SET work_mem TO '256MB'
 AS $function$
   with params as (
     select quality.setting_numeric('quality.spike_z', 12)::float8 as z_min,
            quality.setting_numeric('quality.spike_warmup_bars', 30)::integer as warmup,
            quality.setting_numeric('quality.spike_min_scale', 0.00005)::float8 as min_scale
-  ), m as (
+  ), m as materialized (
     -- Three days before p_from: enough for the previous qualifying hour across a weekend.
     select x.*, date_bin(interval '1 hour', x.bucket, timestamptz '2000-01-03 00:00:00+00') as hour
     from quality.series_moves(p_from - interval '3 days', p_to, p_instruments) x
-  ), med as (
+  ), stats as materialized (
     select m.instrument_id, m.series, m.hour, count(*) as n,
-           percentile_cont(0.5) within group (order by m.move) as med
+           percentile_cont(0.5) within group (order by m.move) as med,
+           percentile_cont(0.5) within group (order by abs(m.move)) as mad
     from m group by 1, 2, 3
-  ), stats as (
-    select d.instrument_id, d.series, d.hour, d.n, d.med,
-           percentile_cont(0.5) within group (order by abs(m.move - d.med)) as mad
-    from m join med d using (instrument_id, series, hour)
-    group by 1, 2, 3, 4, 5
-  ), baseline as (
-    -- For each hour: the previous hour of the series with enough bars.
+  ), cur as materialized (
+    -- Each hour and the series' previous hour that had enough bars.
     select s.*, max(case when s.n >= p.warmup then s.hour end)
                   over (partition by s.instrument_id, s.series order by s.hour
                         rows between unbounded preceding and 1 preceding) as base_hour
     from stats s, params p
-  ), judged as (
-    select m.instrument_id, m.series, m.bucket, m.move, m.price, m.reference, b.med as base_med,
-           greatest(1.4826 * greatest(b.mad, cur.mad), p.min_scale) as scale, b.n as base_n,
-           (m.move - b.med) / greatest(1.4826 * greatest(b.mad, cur.mad), p.min_scale) as z
+  ), baseline as materialized (
+    select cur.instrument_id, cur.series, cur.hour, cur.mad as cur_mad, b.med as base_med, b.mad as base_mad, b.n as base_n
+    from cur
+    join stats b on b.instrument_id = cur.instrument_id and b.series = cur.series and b.hour = cur.base_hour
+  ), candidates as (
+    select m.instrument_id, m.series, m.bucket, m.move, bl.base_med, bl.base_n,
+           1.4826 * greatest(bl.base_mad, bl.cur_mad) as mad_scale
     from m
-    join baseline cur on cur.instrument_id = m.instrument_id and cur.series = m.series and cur.hour = m.hour
-    join stats b on b.instrument_id = m.instrument_id and b.series = m.series and b.hour = cur.base_hour
+    join baseline bl using (instrument_id, series, hour)
     cross join params p
     where m.bucket >= p_from and m.bucket < p_to
-      and abs(m.move - b.med) >= p.z_min * greatest(1.4826 * greatest(b.mad, cur.mad), p.min_scale)
+      and abs(m.move - bl.base_med) >= p.z_min * 1.4826 * greatest(bl.base_mad, bl.cur_mad)
+  ), judged as (
+    -- The floor of the scale is relative to the price: read back for the candidates only.
+    select c.instrument_id, c.series, c.bucket, c.move, c.base_med, c.base_n,
+           greatest(c.mad_scale, p.min_scale * bp.reference::float8) as scale,
+           (c.move - c.base_med) / greatest(c.mad_scale, p.min_scale * bp.reference::float8) as z,
+           bp.reference
+    from candidates c
+    cross join params p
+    cross join lateral quality.bar_prices(c.instrument_id, c.series, c.bucket) bp
+    where abs(c.move - c.base_med) >= p.z_min * greatest(c.mad_scale, p.min_scale * bp.reference::float8)
   ), episodes as (
     select j.*, sum(case when j.bucket - j.prev_bucket <= interval '2 minutes' then 0 else 1 end)
                   over (partition by j.instrument_id, j.series order by j.bucket) as episode
     from (select j.*, lag(j.bucket) over (partition by j.instrument_id, j.series order by j.bucket) as prev_bucket
           from judged j) j
   ), spikes as (
+    -- One finding per episode, described by its first bar (where the price left its reference),
+    -- with the largest |z| of the episode.
     select distinct on (e.instrument_id, e.series, e.episode)
-           e.instrument_id, e.series, e.episode, e.bucket, e.move, e.price, e.reference, e.base_med, e.scale, e.base_n, e.z,
+           e.instrument_id, e.series, e.episode, e.bucket, e.base_med, e.scale, e.base_n, e.z,
+           max(abs(e.z)) over g as z_max,
            min(e.bucket) over g as window_from, max(e.bucket) over g + interval '1 minute' as window_to,
            count(*) over g as bars
     from episodes e
     window g as (partition by e.instrument_id, e.series, e.episode)
-    order by e.instrument_id, e.series, e.episode, abs(e.z) desc
+    order by e.instrument_id, e.series, e.episode, e.bucket
   ), checked as (
-    select s.*, i.venue, i.symbol,
+    select s.*, i.venue, i.symbol, bp.extreme, bp.reference,
+           (select r.move from quality.relative_moves(s.window_from, s.window_from + interval '1 minute', array[s.instrument_id]) r
+            where r.series = s.series) as move,
            (select coalesce(jsonb_agg(jsonb_build_object('instrument_id', o.instrument_id, 'series', o.series,
                                                          'move', round(o.move::numeric, 6))), '[]')
             from (
               select x.instrument_id, x.series,
-                     case when s.move > 0 then max(x.move) else min(x.move) end as move
+                     case when s.z > 0 then max(x.move) else min(x.move) end as move
               from market.instruments oi
-              cross join lateral quality.series_moves(s.window_from - interval '1 minute', s.window_to + interval '1 minute',
-                                                      array[oi.instrument_id]) x
+              cross join lateral quality.relative_moves(s.window_from - interval '1 minute', s.window_to + interval '1 minute',
+                                                        array[oi.instrument_id]) x
               where oi.symbol = i.symbol
                 and not (x.instrument_id = s.instrument_id and x.series = s.series)
               group by x.instrument_id, x.series
             ) o) as others
     from spikes s
     join market.instruments i using (instrument_id)
+    cross join lateral quality.bar_prices(s.instrument_id, s.series, s.window_from) bp
   ), labelled as (
     select c.*,
            case when jsonb_array_length(c.others) = 0 then 'unconfirmed'
                 when exists (select 1 from jsonb_array_elements(c.others) o
-                             where (o->>'move')::float8 * sign(c.move) < 0.5 * abs(c.move)) then 'suspect'
+                             where (o->>'move')::float8 * sign(c.z) < 0.5 * abs(c.move)) then 'suspect'
                 else 'confirmed' end as label
     from checked c
   )
   select 'spike', l.label,
-         case when abs(l.z) >= 60 then 'critical' when abs(l.z) >= 25 then 'error' else 'warning' end,
-         l.instrument_id, l.venue || ':' || l.series, l.window_from, l.window_to, l.price, l.reference,
-         jsonb_build_object('z', round(l.z::numeric, 2), 'move', round(l.move::numeric, 6),
-                            'median', round(l.base_med::numeric, 8), 'scale', round(l.scale::numeric, 8),
-                            'baseline_bars', l.base_n, 'bars', l.bars, 'at', l.bucket, 'other_sources', l.others)
+         case when l.z_max >= 60 then 'critical' when l.z_max >= 25 then 'error' else 'warning' end,
+         l.instrument_id, l.venue || ':' || l.series, l.window_from, l.window_to, l.extreme, l.reference,
+         jsonb_build_object('z', round(l.z::numeric, 2), 'z_max', round(l.z_max::numeric, 2),
+                            'move', round(l.move::numeric, 6), 'median', round(l.base_med::numeric, 8),
+                            'scale', round(l.scale::numeric, 8), 'baseline_bars', l.base_n, 'bars', l.bars,
+                            'other_sources', l.others)
   from labelled l
   where l.label <> 'confirmed'
 $function$
@@ -4038,7 +4075,7 @@ CREATE OR REPLACE FUNCTION quality.minutes_of(p_hours tstzmultirange)
  LANGUAGE sql
  IMMUTABLE PARALLEL SAFE
 AS $function$
-  select coalesce(sum(extract(epoch from upper(r) - lower(r)) / 60), 0)
+  select trim_scale(coalesce(sum(extract(epoch from upper(r) - lower(r)) / 60), 0))
   from unnest(p_hours) r
   where not isempty(r) and not upper_inf(r) and not lower_inf(r)
 $function$
@@ -4266,6 +4303,18 @@ AS $function$
   )
   select count(*)::integer from up
 $function$
+CREATE OR REPLACE FUNCTION quality.relative_moves(p_from timestamp with time zone, p_to timestamp with time zone, p_instruments integer[])
+ RETURNS TABLE(instrument_id integer, series text, bucket timestamp with time zone, move double precision)
+ LANGUAGE sql
+ STABLE
+AS $function$
+  -- The same move as a log return against the open, for the few bars a spike is compared on.
+  select s.instrument_id, s.series, s.bucket,
+         case when s.high - s.open >= s.open - s.low then ln(s.high::float8 / s.open::float8)
+              else ln(s.low::float8 / s.open::float8) end
+  from quality.series_1m(p_from, p_to, p_instruments) s
+  where s.open > 0 and s.low > 0
+$function$
 CREATE OR REPLACE FUNCTION quality.run_detector(p_detector text, p_from timestamp with time zone, p_to timestamp with time zone, p_instruments integer[] DEFAULT NULL::integer[])
  RETURNS jsonb
  LANGUAGE plpgsql
@@ -4453,27 +4502,29 @@ AS $function$
     and (p_instruments is null or c.instrument_id = any (p_instruments))
 $function$
 CREATE OR REPLACE FUNCTION quality.series_moves(p_from timestamp with time zone, p_to timestamp with time zone, p_instruments integer[] DEFAULT NULL::integer[])
- RETURNS TABLE(instrument_id integer, series text, bucket timestamp with time zone, move double precision, price numeric, reference numeric)
+ RETURNS TABLE(instrument_id integer, series text, bucket timestamp with time zone, move double precision)
  LANGUAGE sql
  STABLE
 AS $function$
-  -- Per bar: the log move of its extreme against the median of the three previous closes.
-  with s as (
-    select s.*,
-           lag(s.close, 1) over w as c1, lag(s.close, 2) over w as c2, lag(s.close, 3) over w as c3
-    from quality.series_1m(p_from - interval '5 minutes', p_to, p_instruments) s
-    window w as (partition by s.instrument_id, s.series order by s.bucket)
-  ), r as (
-    select s.instrument_id, s.series, s.bucket, s.high, s.low,
-           greatest(least(s.c1, s.c2), least(greatest(s.c1, s.c2), s.c3)) as ref
-    from s
-    where s.c3 is not null and s.bucket >= p_from
-  )
-  select r.instrument_id, r.series, r.bucket,
-         case when r.up >= -r.down then r.up else r.down end,
-         case when r.up >= -r.down then r.high else r.low end,
-         r.ref
-  from (select r.*, ln(r.high::float8 / r.ref::float8) as up, ln(r.low::float8 / r.ref::float8) as down from r) r
+  -- Per bar: high - open or low - open, whichever is further, in price units. No window and no
+  -- sort: one pass over each series in the window.
+  select b.instrument_id, 'trades'::text, b.bucket,
+         (case when b.high - b.open >= b.open - b.low then b.high - b.open else b.low - b.open end)::float8
+  from market.bars_1m_data b
+  where b.instrument_id = any (coalesce(p_instruments, array(select i.instrument_id from market.instruments i)))
+    and b.bucket >= p_from and b.bucket < p_to
+  union all
+  select q.instrument_id, 'quotes:mid', q.bucket,
+         (case when q.high - q.open >= q.open - q.low then q.high - q.open else q.low - q.open end)::float8
+  from market.quote_bars_1m_data q
+  where q.instrument_id = any (coalesce(p_instruments, array(select i.instrument_id from market.instruments i)))
+    and q.bucket >= p_from and q.bucket < p_to
+  union all
+  select c.instrument_id, 'candles:' || c.price_side, c.bucket,
+         (case when c.high - c.open >= c.open - c.low then c.high - c.open else c.low - c.open end)::float8
+  from market.candles c
+  where c.instrument_id = any (coalesce(p_instruments, array(select i.instrument_id from market.instruments i)))
+    and c.timeframe = '1m' and c.bucket >= p_from and c.bucket < p_to and c.volume is distinct from 0
 $function$
 CREATE OR REPLACE FUNCTION quality.setting_numeric(p_key text, p_default numeric)
  RETURNS numeric
@@ -4490,7 +4541,7 @@ AS $function$
   select case p_severity when 'info' then 0 when 'warning' then 1 when 'error' then 2 when 'critical' then 3 end
 $function$
 CREATE OR REPLACE FUNCTION quality.silences(p_from timestamp with time zone, p_to timestamp with time zone, p_instruments integer[] DEFAULT NULL::integer[])
- RETURNS TABLE(instrument_id integer, series text, silence tstzmultirange, first_active timestamp with time zone, last_active timestamp with time zone)
+ RETURNS TABLE(instrument_id integer, series text, silence tstzmultirange)
  LANGUAGE sql
  STABLE
 AS $function$
@@ -4499,60 +4550,67 @@ AS $function$
   -- earlier keeps its start from one run to the next). A series with nothing before p_from
   -- starts with its first row: what came before it is not a silence of the series. Minute m has
   -- data when a row falls in [m, m + 1 minute). Each series is read in the order of its
-  -- (instrument, time) index, so no sort is needed.
-  with w as (
-    select date_trunc('minute', p_from) as f, greatest(date_trunc('minute', p_to), date_trunc('minute', p_from)) as t
-  ), inst as (
-    select i.instrument_id from market.instruments i
-    where p_instruments is null or i.instrument_id = any (p_instruments)
+  -- (instrument, time) index, and only the rows that start a silence reach the aggregate.
+  with w as materialized (
+    select date_trunc('minute', p_from) as f, greatest(date_trunc('minute', p_to), date_trunc('minute', p_from)) as t,
+           coalesce(p_instruments, array(select i.instrument_id from market.instruments i)) as ids
   ), steps as (
     select b.instrument_id, 'trades'::text as series, b.bucket as m,
            lead(b.bucket) over (partition by b.instrument_id order by b.bucket) as next_m
-    from market.bars_1m_data b, w
-    where b.bucket >= w.f and b.bucket < w.t and (p_instruments is null or b.instrument_id = any (p_instruments))
+    from market.bars_1m_data b
+    where b.instrument_id = any ((select ids from w)::integer[]) and b.bucket >= (select f from w) and b.bucket < (select t from w)
     union all
     select q.instrument_id, 'quotes', date_trunc('minute', q.quoted_at),
            date_trunc('minute', lead(q.quoted_at) over (partition by q.instrument_id order by q.quoted_at))
-    from market.quotes q, w
-    where q.quoted_at >= w.f and q.quoted_at < w.t and (p_instruments is null or q.instrument_id = any (p_instruments))
+    from market.quotes q
+    where q.instrument_id = any ((select ids from w)::integer[]) and q.quoted_at >= (select f from w) and q.quoted_at < (select t from w)
     union all
     select c.instrument_id, 'candles:' || c.price_side, c.bucket,
            lead(c.bucket) over (partition by c.instrument_id, c.price_side order by c.bucket)
-    from market.candles c, w
-    where c.timeframe = '1m' and c.bucket >= w.f and c.bucket < w.t and c.volume is distinct from 0
-      and (p_instruments is null or c.instrument_id = any (p_instruments))
+    from market.candles c
+    where c.instrument_id = any ((select ids from w)::integer[]) and c.timeframe = '1m' and c.bucket >= (select f from w)
+      and c.bucket < (select t from w) and c.volume is distinct from 0
   ), inside as (
-    select s.instrument_id, s.series, min(s.m) as first_m, max(s.m) as last_m,
-           coalesce(range_agg(tstzrange(s.m + interval '1 minute', coalesce(s.next_m, w.t)))
-                      filter (where coalesce(s.next_m, w.t) > s.m + interval '1 minute'), '{}'::tstzmultirange) as sil
+    select s.instrument_id, s.series,
+           range_agg(tstzrange(s.m + interval '1 minute', coalesce(s.next_m, w.t))) as sil
     from steps s, w
+    where coalesce(s.next_m, w.t) > s.m + interval '1 minute'
     group by s.instrument_id, s.series
-  ), before as (
-    select inst.instrument_id, 'trades'::text as series,
-           (select max(b.bucket) from market.bars_1m_data b where b.instrument_id = inst.instrument_id and b.bucket < w.f) as prev_m
-    from inst, w
-    union all
-    select inst.instrument_id, 'quotes',
-           date_trunc('minute', (select max(q.quoted_at) from market.quotes q
-                                 where q.instrument_id = inst.instrument_id and q.quoted_at < w.f))
-    from inst, w
-    union all
-    select inst.instrument_id, 'candles:' || s.side,
-           (select max(c.bucket) from market.candles c
-            where c.instrument_id = inst.instrument_id and c.timeframe = '1m' and c.price_side = s.side
-              and c.bucket < w.f and c.volume is distinct from 0)
-    from inst, w, (values ('bid'), ('ask'), ('mid'), ('trade')) s(side)
+  ), edges as (
+    -- Per instrument and series: the last minute with data before the window and the first in it.
+    select x.instrument_id, x.series, x.prev_m, x.first_m
+    from (
+      select i.id as instrument_id, 'trades'::text as series,
+             (select max(b.bucket) from market.bars_1m_data b where b.instrument_id = i.id and b.bucket < w.f) as prev_m,
+             (select min(b.bucket) from market.bars_1m_data b where b.instrument_id = i.id and b.bucket >= w.f and b.bucket < w.t) as first_m
+      from w, unnest(w.ids) i(id)
+      union all
+      select i.id, 'quotes',
+             date_trunc('minute', (select max(q.quoted_at) from market.quotes q where q.instrument_id = i.id and q.quoted_at < w.f)),
+             date_trunc('minute', (select min(q.quoted_at) from market.quotes q
+                                   where q.instrument_id = i.id and q.quoted_at >= w.f and q.quoted_at < w.t))
+      from w, unnest(w.ids) i(id)
+      union all
+      select i.id, 'candles:' || s.side,
+             (select max(c.bucket) from market.candles c
+              where c.instrument_id = i.id and c.timeframe = '1m' and c.price_side = s.side and c.bucket < w.f
+                and c.volume is distinct from 0),
+             (select min(c.bucket) from market.candles c
+              where c.instrument_id = i.id and c.timeframe = '1m' and c.price_side = s.side and c.bucket >= w.f
+                and c.bucket < w.t and c.volume is distinct from 0)
+      from w, unnest(w.ids) i(id), (values ('bid'), ('ask'), ('mid'), ('trade')) s(side)
+    ) x
+    where x.prev_m is not null or x.first_m is not null
   )
-  select coalesce(i.instrument_id, b.instrument_id), coalesce(i.series, b.series),
+  select e.instrument_id, e.series,
          coalesce(i.sil, '{}'::tstzmultirange)
-         + case when i.instrument_id is null then tstzmultirange(tstzrange(least(b.prev_m + interval '1 minute', w.t), w.t))
-                when b.prev_m + interval '1 minute' < i.first_m
-                  then tstzmultirange(tstzrange(b.prev_m + interval '1 minute', i.first_m))
-                else '{}'::tstzmultirange end,
-         i.first_m, coalesce(i.last_m, b.prev_m)
-  from inside i
-  full join (select * from before where prev_m is not null) b using (instrument_id, series)
+         + case when e.first_m is null then tstzmultirange(tstzrange(least(e.prev_m + interval '1 minute', w.t), w.t))
+                when e.prev_m + interval '1 minute' < e.first_m
+                  then tstzmultirange(tstzrange(e.prev_m + interval '1 minute', e.first_m))
+                else '{}'::tstzmultirange end
+  from edges e
   cross join w
+  left join inside i using (instrument_id, series)
 $function$
 CREATE OR REPLACE FUNCTION quality.thin_hours(p_calendar text, p_from timestamp with time zone, p_to timestamp with time zone)
  RETURNS tstzmultirange
@@ -6433,7 +6491,7 @@ quality.calendar_closures: Holidays, early closes and other closures, in local w
 quality.calendar_sessions: Weekly sessions in local time: open on weekday opens_dow (0 = Sunday) at opens_at, close on closes_dow at closes_at (a later weekday, or the same one; a session may span days, like the forex week).
 quality.calendar_thin_hours: Daily local windows of open markets where silence is normal (the forex rollover): no data is expected there.
 quality.calendars: Trading calendars: a local time zone, weekly sessions, thin hours and closures.
-quality.daily_completeness: Per instrument and UTC day: minutes the calendar expected data, minutes with data, minutes lost in gaps (venue outage, our loss), completeness = 1 - lost / expected, messages against the usual rate (message_coverage).
+quality.daily_completeness: Per instrument and UTC day: minutes the calendar expected data, minutes with data, minutes lost in gaps (venue outage, our loss), completeness = 1 - lost / expected (null for a day with no data and no gap: nothing was observed), messages against the usual rate (message_coverage).
 quality.daily_coverage: Per instrument and UTC day: open minutes expected by the calendar, minutes with data, messages and the messages the profile expected.
 quality.daily_findings: Open findings per UTC day by instrument (or source), kind, label and severity, with the minutes they span.
 quality.detectors: Registered detectors: fn(p_from, p_to, p_instruments) returns setof quality.finding_row; run by quality.run_detector().

@@ -2,8 +2,10 @@
 -- for it (1-minute bars built from trades, quotes, 1-minute venue candles that are not fillers),
 -- and what is usual for it by hour of the week (quality.activity_profiles).
 
-create or replace function quality.silences(p_from timestamptz, p_to timestamptz, p_instruments integer[] default null)
-returns table (instrument_id integer, series text, silence tstzmultirange, first_active timestamptz, last_active timestamptz)
+-- Its columns changed once (first_active and last_active went): drop the old form first.
+drop function if exists quality.silences(timestamptz, timestamptz, integer[]);
+create function quality.silences(p_from timestamptz, p_to timestamptz, p_instruments integer[] default null)
+returns table (instrument_id integer, series text, silence tstzmultirange)
 language sql
 stable
 as $$
@@ -12,60 +14,67 @@ as $$
   -- earlier keeps its start from one run to the next). A series with nothing before p_from
   -- starts with its first row: what came before it is not a silence of the series. Minute m has
   -- data when a row falls in [m, m + 1 minute). Each series is read in the order of its
-  -- (instrument, time) index, so no sort is needed.
-  with w as (
-    select date_trunc('minute', p_from) as f, greatest(date_trunc('minute', p_to), date_trunc('minute', p_from)) as t
-  ), inst as (
-    select i.instrument_id from market.instruments i
-    where p_instruments is null or i.instrument_id = any (p_instruments)
+  -- (instrument, time) index, and only the rows that start a silence reach the aggregate.
+  with w as materialized (
+    select date_trunc('minute', p_from) as f, greatest(date_trunc('minute', p_to), date_trunc('minute', p_from)) as t,
+           coalesce(p_instruments, array(select i.instrument_id from market.instruments i)) as ids
   ), steps as (
     select b.instrument_id, 'trades'::text as series, b.bucket as m,
            lead(b.bucket) over (partition by b.instrument_id order by b.bucket) as next_m
-    from market.bars_1m_data b, w
-    where b.bucket >= w.f and b.bucket < w.t and (p_instruments is null or b.instrument_id = any (p_instruments))
+    from market.bars_1m_data b
+    where b.instrument_id = any ((select ids from w)::integer[]) and b.bucket >= (select f from w) and b.bucket < (select t from w)
     union all
     select q.instrument_id, 'quotes', date_trunc('minute', q.quoted_at),
            date_trunc('minute', lead(q.quoted_at) over (partition by q.instrument_id order by q.quoted_at))
-    from market.quotes q, w
-    where q.quoted_at >= w.f and q.quoted_at < w.t and (p_instruments is null or q.instrument_id = any (p_instruments))
+    from market.quotes q
+    where q.instrument_id = any ((select ids from w)::integer[]) and q.quoted_at >= (select f from w) and q.quoted_at < (select t from w)
     union all
     select c.instrument_id, 'candles:' || c.price_side, c.bucket,
            lead(c.bucket) over (partition by c.instrument_id, c.price_side order by c.bucket)
-    from market.candles c, w
-    where c.timeframe = '1m' and c.bucket >= w.f and c.bucket < w.t and c.volume is distinct from 0
-      and (p_instruments is null or c.instrument_id = any (p_instruments))
+    from market.candles c
+    where c.instrument_id = any ((select ids from w)::integer[]) and c.timeframe = '1m' and c.bucket >= (select f from w)
+      and c.bucket < (select t from w) and c.volume is distinct from 0
   ), inside as (
-    select s.instrument_id, s.series, min(s.m) as first_m, max(s.m) as last_m,
-           coalesce(range_agg(tstzrange(s.m + interval '1 minute', coalesce(s.next_m, w.t)))
-                      filter (where coalesce(s.next_m, w.t) > s.m + interval '1 minute'), '{}'::tstzmultirange) as sil
+    select s.instrument_id, s.series,
+           range_agg(tstzrange(s.m + interval '1 minute', coalesce(s.next_m, w.t))) as sil
     from steps s, w
+    where coalesce(s.next_m, w.t) > s.m + interval '1 minute'
     group by s.instrument_id, s.series
-  ), before as (
-    select inst.instrument_id, 'trades'::text as series,
-           (select max(b.bucket) from market.bars_1m_data b where b.instrument_id = inst.instrument_id and b.bucket < w.f) as prev_m
-    from inst, w
-    union all
-    select inst.instrument_id, 'quotes',
-           date_trunc('minute', (select max(q.quoted_at) from market.quotes q
-                                 where q.instrument_id = inst.instrument_id and q.quoted_at < w.f))
-    from inst, w
-    union all
-    select inst.instrument_id, 'candles:' || s.side,
-           (select max(c.bucket) from market.candles c
-            where c.instrument_id = inst.instrument_id and c.timeframe = '1m' and c.price_side = s.side
-              and c.bucket < w.f and c.volume is distinct from 0)
-    from inst, w, (values ('bid'), ('ask'), ('mid'), ('trade')) s(side)
+  ), edges as (
+    -- Per instrument and series: the last minute with data before the window and the first in it.
+    select x.instrument_id, x.series, x.prev_m, x.first_m
+    from (
+      select i.id as instrument_id, 'trades'::text as series,
+             (select max(b.bucket) from market.bars_1m_data b where b.instrument_id = i.id and b.bucket < w.f) as prev_m,
+             (select min(b.bucket) from market.bars_1m_data b where b.instrument_id = i.id and b.bucket >= w.f and b.bucket < w.t) as first_m
+      from w, unnest(w.ids) i(id)
+      union all
+      select i.id, 'quotes',
+             date_trunc('minute', (select max(q.quoted_at) from market.quotes q where q.instrument_id = i.id and q.quoted_at < w.f)),
+             date_trunc('minute', (select min(q.quoted_at) from market.quotes q
+                                   where q.instrument_id = i.id and q.quoted_at >= w.f and q.quoted_at < w.t))
+      from w, unnest(w.ids) i(id)
+      union all
+      select i.id, 'candles:' || s.side,
+             (select max(c.bucket) from market.candles c
+              where c.instrument_id = i.id and c.timeframe = '1m' and c.price_side = s.side and c.bucket < w.f
+                and c.volume is distinct from 0),
+             (select min(c.bucket) from market.candles c
+              where c.instrument_id = i.id and c.timeframe = '1m' and c.price_side = s.side and c.bucket >= w.f
+                and c.bucket < w.t and c.volume is distinct from 0)
+      from w, unnest(w.ids) i(id), (values ('bid'), ('ask'), ('mid'), ('trade')) s(side)
+    ) x
+    where x.prev_m is not null or x.first_m is not null
   )
-  select coalesce(i.instrument_id, b.instrument_id), coalesce(i.series, b.series),
+  select e.instrument_id, e.series,
          coalesce(i.sil, '{}'::tstzmultirange)
-         + case when i.instrument_id is null then tstzmultirange(tstzrange(least(b.prev_m + interval '1 minute', w.t), w.t))
-                when b.prev_m + interval '1 minute' < i.first_m
-                  then tstzmultirange(tstzrange(b.prev_m + interval '1 minute', i.first_m))
-                else '{}'::tstzmultirange end,
-         i.first_m, coalesce(i.last_m, b.prev_m)
-  from inside i
-  full join (select * from before where prev_m is not null) b using (instrument_id, series)
+         + case when e.first_m is null then tstzmultirange(tstzrange(least(e.prev_m + interval '1 minute', w.t), w.t))
+                when e.prev_m + interval '1 minute' < e.first_m
+                  then tstzmultirange(tstzrange(e.prev_m + interval '1 minute', e.first_m))
+                else '{}'::tstzmultirange end
+  from edges e
   cross join w
+  left join inside i using (instrument_id, series)
 $$;
 comment on function quality.silences(timestamptz, timestamptz, integer[]) is
   'Per instrument and series (trades, quotes, candles:<side>), the whole minutes without data up to p_to, from the series'' '

@@ -17,7 +17,7 @@ returns numeric
 language sql
 immutable parallel safe
 as $$
-  select coalesce(sum(extract(epoch from upper(r) - lower(r)) / 60), 0)
+  select trim_scale(coalesce(sum(extract(epoch from upper(r) - lower(r)) / 60), 0))
   from unnest(p_hours) r
   where not isempty(r) and not upper_inf(r) and not lower_inf(r)
 $$;

@@ -1,24 +1,28 @@
 -- Spikes in 1-minute series (bars from trades, mid bars from quotes, venue candles per price
 -- side), judged robustly:
 --
---   move     the bar's extreme (high or low, whichever is further) against the median of the
---            three closes before it, as a log return: a single bad bar cannot move its own
---            reference, so a spike is flagged once and the bar after it is not;
---   baseline the median and the median absolute deviation (MAD) of those moves over the series'
---            previous hour that had at least quality.spike_warmup_bars bars (30): a spike does
---            not inflate a median the way it inflates a standard deviation. The scale is the
---            larger MAD of that hour and the current one (a busy hour after a quiet one is not
---            all spikes), times 1.4826 (the MAD of a normal distribution is 0.6745 sigma), and
---            never below quality.spike_min_scale (0.00005, half a basis point);
+--   move     the bar's extreme against its open: high - open or low - open, whichever is further,
+--            in price units (one numeric subtraction per bar: a year of bars for a hundred
+--            instruments is read once). Within an hour the price level barely changes, so the z
+--            below is the same as with relative moves; reported moves are relative (log returns);
+--   baseline the median of the moves and their median absolute deviation (MAD) over the series'
+--            previous hour that had at least quality.spike_warmup_bars bars (30): a spike does not
+--            move a median the way it inflates a standard deviation. The deviation is taken about
+--            zero, the expected one-minute move, so that one sort gives both statistics. The scale
+--            is the larger MAD of that hour and the current one (a busy hour after a quiet one is
+--            not all spikes), times 1.4826 (the MAD of a normal distribution is 0.6745 sigma), and
+--            never below quality.spike_min_scale (0.00005, half a basis point) of the price;
 --   warm-up  a bar without such an hour before it, in the last three days, is not judged;
 --   z        (move - median) / scale; a bar is a spike from quality.spike_z (12); severity
---            warning, error from 25, critical from 60.
+--            warning, error from 25, critical from 60 (the episode's largest |z|).
 --
--- Consecutive spike bars make one finding. Cross-source confirmation: every other series of the
--- symbol (another venue, or the same venue's other series) with bars at that time is asked
--- whether it moved at least half as far in the same direction. If every such source did, it is
--- a real move and nothing is reported; if one did not, the finding is labelled suspect; with no
--- other source, unconfirmed. value = the spiking price, baseline = the reference price.
+-- A spiking close shows in its bar and, through the next open, in the next one: consecutive spike
+-- bars make one finding, described by its first bar. Cross-source confirmation: every other
+-- series of the symbol (another venue, or the same venue's other series) with bars at that time
+-- is asked whether it moved at least half as far (relatively) in the same direction. If every
+-- such source did, it is a real move and nothing is reported; if one did not, the finding is
+-- labelled suspect; with no other source, unconfirmed. value = the price furthest from the
+-- reference, baseline = the reference (the previous bar's close).
 
 create or replace function quality.series_1m(p_from timestamptz, p_to timestamptz, p_instruments integer[] default null)
 returns table (instrument_id integer, series text, bucket timestamptz, open numeric, high numeric, low numeric, close numeric,
@@ -43,113 +47,175 @@ comment on function quality.series_1m(timestamptz, timestamptz, integer[]) is
   'Every 1-minute price series of the instruments: bars from trades (series trades), mid bars from quotes (quotes:mid), '
   'venue candles (candles:<side>, fillers left out).';
 
-create or replace function quality.series_moves(p_from timestamptz, p_to timestamptz, p_instruments integer[] default null)
-returns table (instrument_id integer, series text, bucket timestamptz, move double precision, price numeric, reference numeric)
+-- Its columns changed once (price and reference moved to quality.bar_prices): drop the old form first.
+drop function if exists quality.series_moves(timestamptz, timestamptz, integer[]);
+create function quality.series_moves(p_from timestamptz, p_to timestamptz, p_instruments integer[] default null)
+returns table (instrument_id integer, series text, bucket timestamptz, move double precision)
 language sql
 stable
 as $$
-  -- Per bar: the log move of its extreme against the median of the three previous closes.
-  with s as (
-    select s.*,
-           lag(s.close, 1) over w as c1, lag(s.close, 2) over w as c2, lag(s.close, 3) over w as c3
-    from quality.series_1m(p_from - interval '5 minutes', p_to, p_instruments) s
-    window w as (partition by s.instrument_id, s.series order by s.bucket)
-  ), r as (
-    select s.instrument_id, s.series, s.bucket, s.high, s.low,
-           greatest(least(s.c1, s.c2), least(greatest(s.c1, s.c2), s.c3)) as ref
-    from s
-    where s.c3 is not null and s.bucket >= p_from
-  )
-  select r.instrument_id, r.series, r.bucket,
-         case when r.up >= -r.down then r.up else r.down end,
-         case when r.up >= -r.down then r.high else r.low end,
-         r.ref
-  from (select r.*, ln(r.high::float8 / r.ref::float8) as up, ln(r.low::float8 / r.ref::float8) as down from r) r
+  -- Per bar: high - open or low - open, whichever is further, in price units. No window and no
+  -- sort: one pass over each series in the window.
+  select b.instrument_id, 'trades'::text, b.bucket,
+         (case when b.high - b.open >= b.open - b.low then b.high - b.open else b.low - b.open end)::float8
+  from market.bars_1m_data b
+  where b.instrument_id = any (coalesce(p_instruments, array(select i.instrument_id from market.instruments i)))
+    and b.bucket >= p_from and b.bucket < p_to
+  union all
+  select q.instrument_id, 'quotes:mid', q.bucket,
+         (case when q.high - q.open >= q.open - q.low then q.high - q.open else q.low - q.open end)::float8
+  from market.quote_bars_1m_data q
+  where q.instrument_id = any (coalesce(p_instruments, array(select i.instrument_id from market.instruments i)))
+    and q.bucket >= p_from and q.bucket < p_to
+  union all
+  select c.instrument_id, 'candles:' || c.price_side, c.bucket,
+         (case when c.high - c.open >= c.open - c.low then c.high - c.open else c.low - c.open end)::float8
+  from market.candles c
+  where c.instrument_id = any (coalesce(p_instruments, array(select i.instrument_id from market.instruments i)))
+    and c.timeframe = '1m' and c.bucket >= p_from and c.bucket < p_to and c.volume is distinct from 0
 $$;
 comment on function quality.series_moves(timestamptz, timestamptz, integer[]) is
-  'Per 1-minute bar of every series: the log move of its high or low (the further) against the median of the three previous closes.';
+  'Per 1-minute bar of every series: high - open or low - open, whichever is further (price units).';
+
+create or replace function quality.relative_moves(p_from timestamptz, p_to timestamptz, p_instruments integer[])
+returns table (instrument_id integer, series text, bucket timestamptz, move double precision)
+language sql
+stable
+as $$
+  -- The same move as a log return against the open, for the few bars a spike is compared on.
+  select s.instrument_id, s.series, s.bucket,
+         case when s.high - s.open >= s.open - s.low then ln(s.high::float8 / s.open::float8)
+              else ln(s.low::float8 / s.open::float8) end
+  from quality.series_1m(p_from, p_to, p_instruments) s
+  where s.open > 0 and s.low > 0
+$$;
+comment on function quality.relative_moves(timestamptz, timestamptz, integer[]) is
+  'Per 1-minute bar: the log return of its high or low (the further) against its open.';
+
+create or replace function quality.bar_prices(p_instrument_id integer, p_series text, p_bucket timestamptz,
+                                              out extreme numeric, out reference numeric)
+language sql
+stable
+as $$
+  -- The reference of a bar is the previous bar's close (its own open for the first); its extreme is
+  -- the one of its open, high, low and close furthest from the reference. Exact prices.
+  with s as (
+    select x.bucket, x.open, x.high, x.low, x.close
+    from quality.series_1m(p_bucket - interval '1 day', p_bucket + interval '1 minute', array[p_instrument_id]) x
+    where x.series = p_series
+    order by x.bucket desc
+    limit 2
+  ), b as (
+    select s.*, coalesce((select p.close from s p where p.bucket < p_bucket), s.open) as ref
+    from s where s.bucket = p_bucket
+  )
+  select (select v from unnest(array[b.open, b.high, b.low, b.close]) v order by abs(v - b.ref) desc limit 1), b.ref
+  from b
+$$;
+comment on function quality.bar_prices(integer, text, timestamptz) is
+  'Of one 1-minute bar of a series: the price furthest from the reference (the previous close), and that reference.';
 
 create or replace function quality.find_spikes(p_from timestamptz, p_to timestamptz, p_instruments integer[] default null)
 returns setof quality.finding_row
 language sql
 stable
+-- The statistics are joined back to millions of bars on three keys; the planner cannot estimate
+-- the CTEs and, left alone, picks merge joins on two keys that compare every hour with every
+-- hour. Hash joins and in-memory sorts keep a year of bars for 100 instruments to one pass.
+set enable_mergejoin = off
+set work_mem = '256MB'
 as $$
   with params as (
     select quality.setting_numeric('quality.spike_z', 12)::float8 as z_min,
            quality.setting_numeric('quality.spike_warmup_bars', 30)::integer as warmup,
            quality.setting_numeric('quality.spike_min_scale', 0.00005)::float8 as min_scale
-  ), m as (
+  ), m as materialized (
     -- Three days before p_from: enough for the previous qualifying hour across a weekend.
     select x.*, date_bin(interval '1 hour', x.bucket, timestamptz '2000-01-03 00:00:00+00') as hour
     from quality.series_moves(p_from - interval '3 days', p_to, p_instruments) x
-  ), med as (
+  ), stats as materialized (
     select m.instrument_id, m.series, m.hour, count(*) as n,
-           percentile_cont(0.5) within group (order by m.move) as med
+           percentile_cont(0.5) within group (order by m.move) as med,
+           percentile_cont(0.5) within group (order by abs(m.move)) as mad
     from m group by 1, 2, 3
-  ), stats as (
-    select d.instrument_id, d.series, d.hour, d.n, d.med,
-           percentile_cont(0.5) within group (order by abs(m.move - d.med)) as mad
-    from m join med d using (instrument_id, series, hour)
-    group by 1, 2, 3, 4, 5
-  ), baseline as (
-    -- For each hour: the previous hour of the series with enough bars.
+  ), cur as materialized (
+    -- Each hour and the series' previous hour that had enough bars.
     select s.*, max(case when s.n >= p.warmup then s.hour end)
                   over (partition by s.instrument_id, s.series order by s.hour
                         rows between unbounded preceding and 1 preceding) as base_hour
     from stats s, params p
-  ), judged as (
-    select m.instrument_id, m.series, m.bucket, m.move, m.price, m.reference, b.med as base_med,
-           greatest(1.4826 * greatest(b.mad, cur.mad), p.min_scale) as scale, b.n as base_n,
-           (m.move - b.med) / greatest(1.4826 * greatest(b.mad, cur.mad), p.min_scale) as z
+  ), baseline as materialized (
+    select cur.instrument_id, cur.series, cur.hour, cur.mad as cur_mad, b.med as base_med, b.mad as base_mad, b.n as base_n
+    from cur
+    join stats b on b.instrument_id = cur.instrument_id and b.series = cur.series and b.hour = cur.base_hour
+  ), candidates as (
+    select m.instrument_id, m.series, m.bucket, m.move, bl.base_med, bl.base_n,
+           1.4826 * greatest(bl.base_mad, bl.cur_mad) as mad_scale
     from m
-    join baseline cur on cur.instrument_id = m.instrument_id and cur.series = m.series and cur.hour = m.hour
-    join stats b on b.instrument_id = m.instrument_id and b.series = m.series and b.hour = cur.base_hour
+    join baseline bl using (instrument_id, series, hour)
     cross join params p
     where m.bucket >= p_from and m.bucket < p_to
-      and abs(m.move - b.med) >= p.z_min * greatest(1.4826 * greatest(b.mad, cur.mad), p.min_scale)
+      and abs(m.move - bl.base_med) >= p.z_min * 1.4826 * greatest(bl.base_mad, bl.cur_mad)
+  ), judged as (
+    -- The floor of the scale is relative to the price: read back for the candidates only.
+    select c.instrument_id, c.series, c.bucket, c.move, c.base_med, c.base_n,
+           greatest(c.mad_scale, p.min_scale * bp.reference::float8) as scale,
+           (c.move - c.base_med) / greatest(c.mad_scale, p.min_scale * bp.reference::float8) as z,
+           bp.reference
+    from candidates c
+    cross join params p
+    cross join lateral quality.bar_prices(c.instrument_id, c.series, c.bucket) bp
+    where abs(c.move - c.base_med) >= p.z_min * greatest(c.mad_scale, p.min_scale * bp.reference::float8)
   ), episodes as (
     select j.*, sum(case when j.bucket - j.prev_bucket <= interval '2 minutes' then 0 else 1 end)
                   over (partition by j.instrument_id, j.series order by j.bucket) as episode
     from (select j.*, lag(j.bucket) over (partition by j.instrument_id, j.series order by j.bucket) as prev_bucket
           from judged j) j
   ), spikes as (
+    -- One finding per episode, described by its first bar (where the price left its reference),
+    -- with the largest |z| of the episode.
     select distinct on (e.instrument_id, e.series, e.episode)
-           e.instrument_id, e.series, e.episode, e.bucket, e.move, e.price, e.reference, e.base_med, e.scale, e.base_n, e.z,
+           e.instrument_id, e.series, e.episode, e.bucket, e.base_med, e.scale, e.base_n, e.z,
+           max(abs(e.z)) over g as z_max,
            min(e.bucket) over g as window_from, max(e.bucket) over g + interval '1 minute' as window_to,
            count(*) over g as bars
     from episodes e
     window g as (partition by e.instrument_id, e.series, e.episode)
-    order by e.instrument_id, e.series, e.episode, abs(e.z) desc
+    order by e.instrument_id, e.series, e.episode, e.bucket
   ), checked as (
-    select s.*, i.venue, i.symbol,
+    select s.*, i.venue, i.symbol, bp.extreme, bp.reference,
+           (select r.move from quality.relative_moves(s.window_from, s.window_from + interval '1 minute', array[s.instrument_id]) r
+            where r.series = s.series) as move,
            (select coalesce(jsonb_agg(jsonb_build_object('instrument_id', o.instrument_id, 'series', o.series,
                                                          'move', round(o.move::numeric, 6))), '[]')
             from (
               select x.instrument_id, x.series,
-                     case when s.move > 0 then max(x.move) else min(x.move) end as move
+                     case when s.z > 0 then max(x.move) else min(x.move) end as move
               from market.instruments oi
-              cross join lateral quality.series_moves(s.window_from - interval '1 minute', s.window_to + interval '1 minute',
-                                                      array[oi.instrument_id]) x
+              cross join lateral quality.relative_moves(s.window_from - interval '1 minute', s.window_to + interval '1 minute',
+                                                        array[oi.instrument_id]) x
               where oi.symbol = i.symbol
                 and not (x.instrument_id = s.instrument_id and x.series = s.series)
               group by x.instrument_id, x.series
             ) o) as others
     from spikes s
     join market.instruments i using (instrument_id)
+    cross join lateral quality.bar_prices(s.instrument_id, s.series, s.window_from) bp
   ), labelled as (
     select c.*,
            case when jsonb_array_length(c.others) = 0 then 'unconfirmed'
                 when exists (select 1 from jsonb_array_elements(c.others) o
-                             where (o->>'move')::float8 * sign(c.move) < 0.5 * abs(c.move)) then 'suspect'
+                             where (o->>'move')::float8 * sign(c.z) < 0.5 * abs(c.move)) then 'suspect'
                 else 'confirmed' end as label
     from checked c
   )
   select 'spike', l.label,
-         case when abs(l.z) >= 60 then 'critical' when abs(l.z) >= 25 then 'error' else 'warning' end,
-         l.instrument_id, l.venue || ':' || l.series, l.window_from, l.window_to, l.price, l.reference,
-         jsonb_build_object('z', round(l.z::numeric, 2), 'move', round(l.move::numeric, 6),
-                            'median', round(l.base_med::numeric, 8), 'scale', round(l.scale::numeric, 8),
-                            'baseline_bars', l.base_n, 'bars', l.bars, 'at', l.bucket, 'other_sources', l.others)
+         case when l.z_max >= 60 then 'critical' when l.z_max >= 25 then 'error' else 'warning' end,
+         l.instrument_id, l.venue || ':' || l.series, l.window_from, l.window_to, l.extreme, l.reference,
+         jsonb_build_object('z', round(l.z::numeric, 2), 'z_max', round(l.z_max::numeric, 2),
+                            'move', round(l.move::numeric, 6), 'median', round(l.base_med::numeric, 8),
+                            'scale', round(l.scale::numeric, 8), 'baseline_bars', l.base_n, 'bars', l.bars,
+                            'other_sources', l.others)
   from labelled l
   where l.label <> 'confirmed'
 $$;

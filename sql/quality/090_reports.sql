@@ -83,7 +83,7 @@ $$;
 create or replace view quality.daily_completeness as
 select i.venue, i.symbol, c.instrument_id, c.day, c.expected_minutes, c.active_open_minutes, c.active_minutes,
        l.lost_minutes,
-       case when c.expected_minutes > 0
+       case when c.expected_minutes > 0 and (c.active_minutes > 0 or l.lost_minutes > 0)
             then round(1 - least(l.lost_minutes, c.expected_minutes) / c.expected_minutes, 4) end as completeness,
        c.messages, c.expected_messages,
        case when c.expected_messages > 0 then round(c.messages / c.expected_messages, 3) end as message_coverage,
@@ -96,7 +96,8 @@ cross join lateral (
 ) l;
 comment on view quality.daily_completeness is
   'Per instrument and UTC day: minutes the calendar expected data, minutes with data, minutes lost in gaps (venue outage, '
-  'our loss), completeness = 1 - lost / expected, messages against the usual rate (message_coverage).';
+  'our loss), completeness = 1 - lost / expected (null for a day with no data and no gap: nothing was observed), '
+  'messages against the usual rate (message_coverage).';
 
 create or replace view quality.daily_findings as
 select i.venue, i.symbol, f.instrument_id, f.source, (f.window_from at time zone 'UTC')::date as day, f.kind, f.label,
