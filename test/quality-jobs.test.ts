@@ -165,6 +165,15 @@ describe('quality on every bar', () => {
     expect((await q())[0]).toMatchObject({ gap: true, spike: true, flags: ['gap', 'spike', 'revised'], ok: false });
     const [{ n }] = await db.sql<{ n: number }[]>`select count(*)::int as n from quality.bars_1m where symbol = 'BTC/USDT' and ok` as unknown as [{ n: number }];
     expect(n).toBe(0);
+    // Analysts read it (and the report views) without access to the tables behind them.
+    const seen = await db.sql.begin(async (tx) => {
+      await tx`set local role tickflow_analyst`;
+      const bars = await tx`select flags, expected from quality.bars_1m where symbol = 'BTC/USDT'`;
+      await tx`select * from quality.daily_completeness`;
+      await tx`select * from quality.daily_findings`;
+      return bars;
+    });
+    expect(seen.map((r) => r.flags)).toEqual([['gap', 'spike', 'revised']]);
   });
 });
 

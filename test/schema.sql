@@ -1411,11 +1411,22 @@ SELECT b.instrument_id,
     NOT (x.gap OR x.spike OR x.anomaly OR COALESCE(x.expected >= 10::double precision AND x.observed::double precision < (0.1::double precision * x.expected), false)) AS ok
    FROM market.bars_1m_data b
      JOIN market.instruments i USING (instrument_id)
+     CROSS JOIN LATERAL ( SELECT c.time_zone
+           FROM quality.calendars c
+          WHERE c.calendar = COALESCE(( SELECT ic.calendar
+                   FROM quality.instrument_calendars ic
+                  WHERE ic.instrument_id = b.instrument_id), ( SELECT ac.calendar
+                   FROM quality.asset_class_calendars ac
+                  WHERE ac.asset_class = i.asset_class), 'crypto'::text)) cal
      CROSS JOIN LATERAL ( SELECT s.sources,
             b.trades + (( SELECT count(*) AS count
                    FROM market.quotes q
                   WHERE q.instrument_id = b.instrument_id AND q.quoted_at >= b.bucket AND q.quoted_at < (b.bucket + '00:01:00'::interval))) AS observed,
-            quality.messages_per_minute(b.instrument_id, b.bucket) AS expected,
+            COALESCE(( SELECT p.messages::double precision / p.open_minutes::double precision
+                   FROM quality.activity_profiles p
+                  WHERE p.instrument_id = b.instrument_id AND p.open_minutes >= 30 AND p.hour_of_week = quality.hour_of_week(b.bucket, cal.time_zone)), ( SELECT sum(p.messages)::double precision / NULLIF(sum(p.open_minutes), 0)::double precision
+                   FROM quality.activity_profiles p
+                  WHERE p.instrument_id = b.instrument_id)) AS expected,
             (EXISTS ( SELECT 1
                    FROM quality.findings f
                   WHERE f.instrument_id = b.instrument_id AND f.kind = 'gap'::text AND (f.label = ANY (ARRAY['our_loss'::text, 'venue_outage'::text])) AND f.resolved_at IS NULL AND f.window_from < (b.bucket + '00:01:00'::interval) AND f.window_to > b.bucket)) OR (EXISTS ( SELECT 1
@@ -1517,7 +1528,9 @@ SELECT i.venue,
     c.computed_at
    FROM quality.daily_coverage c
      JOIN market.instruments i USING (instrument_id)
-     CROSS JOIN LATERAL ( SELECT quality.lost_minutes(c.instrument_id, (c.day::timestamp without time zone AT TIME ZONE 'UTC'::text), ((c.day + 1)::timestamp without time zone AT TIME ZONE 'UTC'::text)) AS lost_minutes) l;
+     CROSS JOIN LATERAL ( SELECT quality.minutes_of(COALESCE(range_agg(tstzrange(f.window_from, f.window_to)), '{}'::tstzmultirange) * tstzmultirange(tstzrange((c.day::timestamp without time zone AT TIME ZONE 'UTC'::text), ((c.day + 1)::timestamp without time zone AT TIME ZONE 'UTC'::text)))) AS lost_minutes
+           FROM quality.findings f
+          WHERE f.instrument_id = c.instrument_id AND f.kind = 'gap'::text AND (f.label = ANY (ARRAY['our_loss'::text, 'venue_outage'::text])) AND f.resolved_at IS NULL AND f.window_from < ((c.day + 1)::timestamp without time zone AT TIME ZONE 'UTC'::text) AND f.window_to > (c.day::timestamp without time zone AT TIME ZONE 'UTC'::text)) l;
 -- table quality.daily_coverage
   instrument_id integer not null
   day date not null

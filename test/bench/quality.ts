@@ -74,18 +74,20 @@ async function generate(sql: Sql): Promise<number> {
       from bars`;
   }
   // Planted faults: in every tenth instrument a 30-minute hole on the 100th day at 10:00 UTC
-  // (open for crypto and forex), and a 2 % spike on the 200th day at 15:00 UTC.
-  await sql`
+  // (a Thursday: open for crypto and forex, before the equity session), and a 2 % spike on the
+  // 200th day at 15:00 UTC (a Saturday: crypto only). Only bars that exist can be planted.
+  const holes = await sql`
     delete from market.bars_1m_data b using market.instruments i
     where i.instrument_id = b.instrument_id and i.venue = 'bench' and i.instrument_id % 10 = 3
       and b.bucket >= ${FROM}::timestamptz + interval '99 days 10 hours'
       and b.bucket < ${FROM}::timestamptz + interval '99 days 10 hours 30 minutes'`;
-  await sql`
+  const spikes = await sql`
     update market.bars_1m_data b set high = round(b.high * 1.02, 5), close = round(b.high * 1.02, 5)
     from market.instruments i
     where i.instrument_id = b.instrument_id and i.venue = 'bench' and i.instrument_id % 10 = 7
       and b.bucket = ${FROM}::timestamptz + interval '199 days 15 hours'`;
   await sql`vacuum analyze market.bars_1m_data`;
+  await sql`select ops.set_setting('bench.planted', ${JSON.stringify({ holeBars: holes.count, spikeBars: spikes.count })})`;
   const [row] = await sql<{ n: number }[]>`select count(*)::float8 as n from market.bars_1m_data`;
   return row!.n;
 }
@@ -137,8 +139,11 @@ async function main(): Promise<void> {
     const kinds = await sql<{ kind: string; label: string; n: number }[]>`
       select kind, label, count(*)::int as n from quality.findings where resolved_at is null group by 1, 2 order by 1, 2`;
     const [planted] = await sql<{ gaps: number; spikes: number; found_gaps: number; found_spikes: number }[]>`
-      select (select count(*) from market.instruments where venue = 'bench' and instrument_id % 10 = 3)::int as gaps,
-             (select count(*) from market.instruments where venue = 'bench' and instrument_id % 10 = 7)::int as spikes,
+      select (select count(distinct b.instrument_id) from market.instruments i
+              join market.bars_1m_data b on b.instrument_id = i.instrument_id and b.bucket = ${FROM}::timestamptz + interval '99 days 9 hours 59 minutes'
+              where i.venue = 'bench' and i.instrument_id % 10 = 3)::int as gaps,
+             (select count(*) from market.bars_1m_data b join market.instruments i using (instrument_id)
+              where i.venue = 'bench' and i.instrument_id % 10 = 7 and b.bucket = ${FROM}::timestamptz + interval '199 days 15 hours')::int as spikes,
              (select count(*) from quality.findings where kind = 'gap' and label = 'our_loss'
                 and window_from = ${FROM}::timestamptz + interval '99 days 10 hours'
                 and window_to = ${FROM}::timestamptz + interval '99 days 10 hours 30 minutes')::int as found_gaps,
