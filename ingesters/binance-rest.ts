@@ -28,7 +28,12 @@ export const binanceRest: HistoryVenue = {
   classify: (status) => (status === 200 ? 'ok' : status === 429 ? 'throttled' : status === 418 ? 'banned'
     : status >= 500 || status === 408 ? 'retry' : 'refused'),
   // Every history endpoint answers a JSON array; one that does not end like one was cut short.
-  complete: (_page, body) => /\]\s*$/.test(body),
+  // (Read from the end: a regular expression would scan a whole page.)
+  complete: (_page, body) => {
+    let k = body.length - 1;
+    while (k >= 0 && (body.charCodeAt(k) === 32 || body.charCodeAt(k) === 10 || body.charCodeAt(k) === 13 || body.charCodeAt(k) === 9)) k--;
+    return k >= 0 && body.charCodeAt(k) === 93; // ']'
+  },
   venueSymbol: (symbol) => symbol.replace('/', '').toUpperCase(),
   timeframes: Object.keys(WIDTH_MS),
   widthMs: (timeframe) => WIDTH_MS[timeframe],
