@@ -4712,7 +4712,7 @@ AS $function$
   ), valued as materialized (
     -- The klines and their values: cast at once on the fast path, tested first on the careful one.
     select p.frame_id, p.received_at, p.source, p.instrument_id, p.timeframe, p.width_ms, (e.n - 1)::integer as item, e.r,
-           k.shape_ok,
+           k.shape_ok, t.ints_ok, t.strings_ok,
            case when not k.shape_ok then null when p_careful then (case when staging.is_int_text(e.r->>0) then (e.r->>0)::bigint end)
                 else (e.r->>0)::bigint end as open_ms,
            case when not k.shape_ok then null when p_careful then (case when staging.is_int_text(e.r->>6) then (e.r->>6)::bigint end)
@@ -4727,6 +4727,12 @@ AS $function$
     from checked_pages p
     cross join lateral jsonb_array_elements(p.d) with ordinality e(r, n)
     cross join lateral (select jsonb_typeof(e.r) = 'array' and jsonb_array_length(e.r) >= 9 as shape_ok) k
+    cross join lateral (
+      select k.shape_ok and jsonb_typeof(e.r->0) = 'number' and jsonb_typeof(e.r->6) = 'number' and jsonb_typeof(e.r->8) = 'number'
+             as ints_ok,
+             k.shape_ok and jsonb_typeof(e.r->1) = 'string' and jsonb_typeof(e.r->2) = 'string' and jsonb_typeof(e.r->3) = 'string'
+             and jsonb_typeof(e.r->4) = 'string' and jsonb_typeof(e.r->5) = 'string' as strings_ok
+    ) t
     where p.problem is null
   ), judged as materialized (
     -- The first problem of each kline; its text is kept only when it is refused.
@@ -4737,12 +4743,9 @@ AS $function$
     cross join lateral (select case
         when not v.shape_ok
           then 'expected a kline array [openTime, o, h, l, c, v, closeTime, quoteVolume, trades, ...], received ' || left(v.r::text, 80)
-        when jsonb_typeof(v.r->0) <> 'number' or jsonb_typeof(v.r->6) <> 'number' or jsonb_typeof(v.r->8) <> 'number'
-             or v.open_ms is null or v.close_ms is null or v.trades is null
+        when not v.ints_ok or v.open_ms is null or v.close_ms is null or v.trades is null
           then 'open time, close time or trade count is not an integer: ' || left(v.r::text, 120)
-        when jsonb_typeof(v.r->1) <> 'string' or jsonb_typeof(v.r->2) <> 'string' or jsonb_typeof(v.r->3) <> 'string'
-             or jsonb_typeof(v.r->4) <> 'string' or jsonb_typeof(v.r->5) <> 'string'
-          then 'open, high, low, close and volume must be decimal strings: ' || left(v.r::text, 120)
+        when not v.strings_ok then 'open, high, low, close and volume must be decimal strings: ' || left(v.r::text, 120)
         when v.open_ms % v.width_ms <> 0 then 'open time ' || v.open_ms || ' is not on a ' || v.timeframe || ' boundary'
         when v.close_ms <> v.open_ms + v.width_ms - 1 then 'close time ' || v.close_ms || ' does not end the ' || v.timeframe || ' bucket'
         -- market.candles' own checks hold these on the fast path (a violation raises, and the
