@@ -131,6 +131,29 @@ describe('backfill as a plan of chunks', () => {
     fake.clearFaults();
   });
 
+  it('holes in stored candles become gaps: refetched and recovered, or a venue outage when the venue has none either', async () => {
+    // Ours lost ten minutes (deleted here); the venue itself never had 05:00-05:30 of 2021-10-22.
+    await db.sql`delete from market.candles where bucket >= '2021-10-23 12:00' and bucket < '2021-10-23 12:10'`;
+    const [found] = await db.sql`select quality.scan_candle_gaps('binance', 'BTC/USDT', '1m', '2021-10-20', '2021-10-28') as n`;
+    expect(found!.n).toBe(2);
+    const gaps = await waitFor(async () => {
+      const rows = await db.sql`select gap_from, gap_to, state, rows_recovered::int, last_error from quality.gaps
+                                where stream = 'candles' order by gap_from`;
+      return rows.length === 2 && rows.every((r) => r.state !== 'detected' && r.state !== 'queued' && r.state !== 'recovering')
+        ? rows : undefined;
+    }, 'the candle gaps to be resolved', 20_000, 100);
+    expect(gaps!.map((g) => ({ ...g }))).toEqual([
+      { gap_from: new Date(HOLE[0]), gap_to: new Date(HOLE[1]), state: 'venue_outage', rows_recovered: 0,
+        last_error: '30 buckets have no candle at the venue either' },
+      { gap_from: new Date('2021-10-23T12:00:00Z'), gap_to: new Date('2021-10-23T12:10:00Z'), state: 'recovered', rows_recovered: 10,
+        last_error: null },
+    ]);
+    const [n] = await db.sql`select count(*)::int as n from market.candles where bucket >= '2021-10-23 12:00' and bucket < '2021-10-23 12:10'`;
+    expect(n!.n).toBe(10);
+    const [again] = await db.sql`select quality.scan_candle_gaps('binance', 'BTC/USDT', '1m', '2021-10-20', '2021-10-28') as n`;
+    expect(again!.n).toBe(0); // the venue's own hole is on the ledger already
+  });
+
   it('trades by id between the first trades at both ends, and the bars of exactly that window rebuilt', async () => {
     const t0 = Date.UTC(2026, 0, 5, 10, 0);
     fake.produceAt(3000, t0, 1000); // 50 minutes of trades, one a second (by the tape's own generator)

@@ -34,13 +34,13 @@ async function finished(planId: string) {
   return { ...p! };
 }
 
-async function setBudget(max: number): Promise<void> {
-  await db.sql`select ops.set_rate_limit('binance', 'request_weight', 'weight', ${`${WINDOW_MS} milliseconds`}::interval, ${max}, '100 milliseconds')`;
+async function setBudget(max: number, windowMs = WINDOW_MS): Promise<void> {
+  await db.sql`select ops.set_rate_limit('binance', 'request_weight', 'weight', ${`${windowMs} milliseconds`}::interval, ${max}, '100 milliseconds')`;
   await db.sql`update ops.rate_state set paused_until = null, banned_until = null, slow_until = null, slow_factor = 1 where venue = 'binance'`;
 }
 
 async function start(venue: ConstructorParameters<typeof FakeBinanceHistory>[0], rest = {}): Promise<FakeBinanceHistory> {
-  fake = new FakeBinanceHistory({ windowMs: WINDOW_MS, delayMs: 5, ...venue });
+  fake = new FakeBinanceHistory({ windowMs: WINDOW_MS, delayMs: 5, banSeconds: 5, ...venue });
   await fake.start();
   workers = await startHistoryWorkers(db.url, fake.restUrl, { pools: 2, concurrency: 5, requestsPerJob: 4, rest });
   return fake;
@@ -78,18 +78,20 @@ describe('venue budgets held in Postgres', () => {
   });
 
   it('a 429 pauses every worker until Retry-After and slows the budget down; no ban follows', async () => {
-    // Another client on our address uses half the venue's limit: our budget says 40, the venue allows 20.
-    await setBudget(40);
-    const venue = await start({ weightLimit: 20, graceMs: 300 });
-    const result = await finished(await planChunks());
-    expect(result).toEqual({ state: 'done', chunks: 10, chunks_done: 10, rows_new: 10 * WEEK });
+    // Another client on our address uses half the venue's limit: our budget says 40, the venue
+    // allows 20 per two-second window. Requests already in flight when the first 429 comes back
+    // arrive within the venue's grace (one second) and get 429 too; nothing is sent after it.
+    const windowMs = 2000;
+    await setBudget(40, windowMs);
+    const venue = await start({ weightLimit: 20, windowMs, graceMs: 1000 });
+    const result = await finished(await planChunks(3));
+    expect(result).toEqual({ state: 'done', chunks: 3, chunks_done: 3, rows_new: 3 * WEEK });
     const throttled = venue.requests.filter((r) => r.status === 429);
     expect(throttled.length).toBeGreaterThan(0);
     expect(venue.requests.filter((r) => r.status === 418)).toEqual([]);
-    // After a 429, nothing more arrives once the requests already in flight are in, until the window ends.
     for (const first of throttled) {
-      const windowEnd = (Math.floor(first.at / WINDOW_MS) + 1) * WINDOW_MS;
-      const during = venue.requests.filter((r) => r.at > first.at + 300 && r.at < windowEnd);
+      const windowEnd = (Math.floor(first.at / windowMs) + 1) * windowMs;
+      const during = venue.requests.filter((r) => r.at > first.at + 1000 && r.at < windowEnd);
       expect(during).toEqual([]);
     }
     const [s] = await db.sql`select throttled::int, slow_factor::text from ops.rate_state where venue = 'binance'`;
