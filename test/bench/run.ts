@@ -60,6 +60,14 @@ for (const [script, map] of [
     add('polygon: frames/s landed and normalized', [j.polygonFramesPerSec!], 'frames/s', 'report', () => null);
     add('polygon: events/s landed and normalized', [j.polygonEventsPerSec!], 'events/s', 'report', () => null);
   }],
+  ['backfill.ts', (j: Record<string, number>) => {
+    add('backfill: two years of 1m candles from the local fake, end to end', [j.candleSeconds!], 's', '<= 15', (v) => v <= 15);
+    add('backfill: candles landed and normalized per second', [j.candlesPerSecond!], 'candles/s', '>= 70000', (v) => v >= 70_000);
+    add('recovery: end of a 60 s outage to a gap-free trades table', [j.gapFreeAfterOutageSeconds!], 's', '<= 20', (v) => v <= 20);
+  }],
+  ['quality.ts', (j: Record<string, number>) => {
+    add('quality: detectors over a year of 1m bars for 100 instruments', [Number((j.parallelMs! / 1000).toFixed(1))], 's', '< 60', (v) => v < 60);
+  }],
   ['clickhouse.ts', (j: Record<string, any>) => {
     add('clickhouse: rows per second synced', [j.syncRowsPerSec], 'rows/s', 'report', () => null);
     add('clickhouse: trade commit in Postgres to visible in ClickHouse, p95', [j.commitToVisibleMs?.p95], 'ms', '<= 2000', (v) => v <= 2000);
