@@ -212,7 +212,7 @@ beforeAll(async () => {
   const session = '00000000-0000-4000-8000-000000000001';
   binance = binanceFrames(session);
   windows = {
-    binance: [new Date(binance.firstAt - 300_000).toISOString(), new Date(binance.lastAt + 120_000).toISOString()],
+    binance: [new Date(binance.firstAt - 300_000).toISOString(), new Date(binance.lastAt + 180_000).toISOString()],
     received: ['2025-12-31T00:00:00Z', '2026-01-02T00:00:00Z'],
   };
   // ---- the clean data ----
@@ -322,6 +322,21 @@ beforeAll(async () => {
     payload: '{"stream":"btcusdt@bookTicker","data":{"u":50093299999,"s":"BTCUSDT","b":"61840.00000000","B":"1.00000000","a":"61830.00000000","A":"0.50000000"}}',
   }]);
   plants.push({ name: 'BTC/USDT crossed quote', match: (f) => f.kind === 'crossed_quote' && f.label === 'tradeable' && f.instrument_id === usdt });
+  // Two minutes later a locked quote (bid = ask), in a frame that also carries a key the stream
+  // never had (a change of the payload's shape).
+  const lockedAt = binance.lastAt + 120_500;
+  await landFrames(sql, [{
+    venue: 'binance', stream: 'bookTicker', sessionId: session, receivedAt: new Date(lockedAt).toISOString(), source: 'ws', request: null,
+    payload: '{"stream":"btcusdt@bookTicker","data":{"u":50093300001,"s":"BTCUSDT","b":"61835.00000000","B":"1.00000000","a":"61835.00000000","A":"0.50000000","X":"NEW"}}',
+  }]);
+  plants.push({ name: 'BTC/USDT locked quote', match: (f) => f.kind === 'locked_quote' && f.label === 'tradeable' && f.instrument_id === usdt
+    && f.severity === 'warning' && f.window_from.getTime() === lockedAt });
+  plants.push({ name: 'Binance best bid/offer payloads gain a key', match: (f) => f.kind === 'payload_shape' && f.label === 'keys'
+    && f.source === 'binance:bookTicker' && f.severity === 'warning' && JSON.stringify(f.detail.added) === '["data.X"]' });
+  // A candle with a volume a million times the usual, and a derived bar with a NaN close.
+  await sql`update market.candles set volume = volume * 1000000 + 1 where instrument_id = ${btc} and bucket = '2023-02-19T20:15:00Z'`;
+  plants.push({ name: 'BTC/USD candle volume out of range', match: (f) => f.kind === 'size_out_of_range' && f.label === 'candle'
+    && f.instrument_id === btc && f.window_from.getTime() === at('2023-02-19T20:15:00Z') });
 
   // Trades: one with an absurd size, one stamped 10 s in the future, one 90 s old on arrival, eight delivered 3 s late; one with a zero price (refused), and from then on the
   // venue's timestamps in microseconds (a changed unit: refused as far in the future, and a new
@@ -373,6 +388,11 @@ beforeAll(async () => {
   const bar = new Date(Math.floor(binance.firstAt / 60_000) * 60_000);
   await sql`update market.bars_1m_data set high = close - 1, low = least(low, close - 2)
             where instrument_id = ${usdt} and bucket = ${bar.toISOString()}`;
+  // The bar of the trade that arrived 90 s late (the minute before the capture's).
+  const nanBar = new Date(Math.floor((binance.lastAt + 1000 - 90_000) / 60_000) * 60_000);
+  await sql`update market.bars_1m_data set close = 'NaN' where instrument_id = ${usdt} and bucket = ${nanBar.toISOString()}`;
+  plants.push({ name: 'BTC/USDT bar with a NaN close', match: (f) => f.kind === 'non_finite' && f.label === 'bar'
+    && f.instrument_id === usdt && f.window_from.getTime() === nanBar.getTime() });
   plants.push({ name: 'BTC/USDT bar with high below close', match: (f) => f.kind === 'ohlc_invalid' && f.label === 'bar'
     && f.instrument_id === usdt && f.window_from.getTime() === bar.getTime() });
   await detect(sql, windows, false);

@@ -8,22 +8,43 @@ create or replace function quality.find_bar_anomalies(p_from timestamptz, p_to t
 returns setof quality.finding_row
 language sql
 stable
+set enable_mergejoin = off
 as $$
-  with s as (
-    select * from quality.series_1m(p_from, p_to, p_instruments)
-  ), usual as (
-    -- The median volume of the series' bars on the hour (a 1-in-60 sample: a median is robust to
-    -- the outlier it judges, and the sample keeps a year of bars cheap): a volume above
-    -- quality.volume_factor (1000) times it, or above the operator's limit, is out of range.
-    select s.instrument_id, s.series,
-           percentile_cont(0.5) within group (order by s.volume::float8)
-             filter (where s.volume > 0 and s.volume < 'Infinity' and extract(minute from s.bucket) = 0) as median_volume
-    from s group by 1, 2
+  with usual as materialized (
+    -- The usual 1-minute volume of each series: for bars from trades, the median over the
+    -- window's hours of the mean minute volume of the hour (the 1-hour bars: a year of them is a
+    -- few thousand rows); for other series, the median of the bars on the hour (1 in 60). A
+    -- median is robust to the outlier it judges. A volume above quality.volume_factor (1000)
+    -- times it, or above the operator's limit, is out of range.
+    select x.instrument_id, x.series,
+           coalesce(min(l.max_bar_volume), percentile_cont(0.5) within group (order by x.volume)::numeric
+                                             * quality.setting_numeric('quality.volume_factor', 1000)) as max_volume,
+           min(l.max_bar_volume) as operator_limit
+    from (
+      select h.instrument_id, 'trades'::text as series, (h.volume / 60)::float8 as volume
+      from market.bars_1h_data h
+      where h.instrument_id = any (coalesce(p_instruments, array(select i.instrument_id from market.instruments i)))
+        and h.bucket >= date_trunc('hour', p_from) and h.bucket < p_to and h.volume > 0 and h.volume < 'Infinity'
+      union all
+      select s.instrument_id, s.series, s.volume::float8
+      from quality.series_1m(p_from, p_to, p_instruments) s
+      where s.series <> 'trades' and extract(minute from s.bucket) = 0 and s.volume > 0 and s.volume < 'Infinity'
+    ) x
+    left join quality.instrument_limits l using (instrument_id)
+    group by 1, 2
+  ), suspect as (
+    -- One pass with one cheap test per bar; only the bars that fail it are looked at closely.
+    -- NaN sorts above every number and Infinity, so "high < Infinity" also refuses a NaN high,
+    -- and a NaN anywhere else breaks an inequality with high or low.
+    select s.*, u.max_volume, u.operator_limit
+    from quality.series_1m(p_from, p_to, p_instruments) s
+    left join usual u using (instrument_id, series)
+    where not (s.low > 0 and s.low <= s.open and s.low <= s.close and s.high >= s.open and s.high >= s.close
+               and s.high < 'Infinity')
+       or s.volume < 0 or s.volume >= 'Infinity' or s.volume > u.max_volume
   ), bad as (
     select s.instrument_id, s.series, s.bucket, k.kind, k.value, k.baseline, k.detail
-    from s
-    join usual u using (instrument_id, series)
-    left join quality.instrument_limits l using (instrument_id)
+    from suspect s
     cross join lateral (
       select 'non_finite' as kind, null::numeric as value, null::numeric as baseline,
              jsonb_build_object('open', s.open::text, 'high', s.high::text, 'low', s.low::text, 'close', s.close::text,
@@ -43,10 +64,9 @@ as $$
                                              else 'low above open, close or high' end)
       where s.high < greatest(s.open, s.close, s.low) or s.low > least(s.open, s.close, s.high)
       union all
-      select 'size_out_of_range', s.volume, coalesce(l.max_bar_volume, u.median_volume::numeric * quality.setting_numeric('quality.volume_factor', 1000)),
-             jsonb_build_object('median_volume', round(u.median_volume::numeric, 8), 'limit', l.max_bar_volume)
-      where s.volume < 0
-         or s.volume > coalesce(l.max_bar_volume, u.median_volume::numeric * quality.setting_numeric('quality.volume_factor', 1000))
+      select 'size_out_of_range', s.volume, s.max_volume,
+             jsonb_build_object('limit', s.operator_limit)
+      where s.volume < 0 or s.volume > s.max_volume
     ) k
     where k.kind = 'non_finite'
        or 'NaN' not in (s.open, s.high, s.low, s.close, coalesce(s.volume, 0))

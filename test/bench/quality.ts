@@ -86,6 +86,12 @@ async function generate(sql: Sql): Promise<number> {
     from market.instruments i
     where i.instrument_id = b.instrument_id and i.venue = 'bench' and i.instrument_id % 10 = 7
       and b.bucket = ${FROM}::timestamptz + interval '199 days 15 hours'`;
+  // The 1-hour bars, as the rollup builds them (the volume baseline of bar_anomalies reads them).
+  await sql`
+    insert into market.bars_1h_data (instrument_id, bucket, open, high, low, close, volume, notional, trades)
+    select instrument_id, date_bin('1 hour', bucket, '2000-01-03'), (array_agg(open order by bucket))[1], max(high), min(low),
+           (array_agg(close order by bucket desc))[1], sum(volume), sum(notional), sum(trades)
+    from market.bars_1m_data group by 1, 2`;
   await sql`vacuum analyze market.bars_1m_data`;
   await sql`select ops.set_setting('bench.planted', ${JSON.stringify({ holeBars: holes.count, spikeBars: spikes.count })})`;
   const [row] = await sql<{ n: number }[]>`select count(*)::float8 as n from market.bars_1m_data`;
@@ -109,6 +115,7 @@ async function main(): Promise<void> {
     const bars = existing!.have > 0
       ? (await sql<{ n: number }[]>`select count(*)::float8 as n from market.bars_1m_data`)[0]!.n
       : await generate(sql);
+    await sql`vacuum analyze market.bars_1h_data`;
     const generateMs = Math.round(performance.now() - t0);
     const to = new Date(Date.parse(FROM) + DAYS * 86_400_000).toISOString();
     await sql`delete from quality.findings`;
