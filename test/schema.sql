@@ -3720,15 +3720,16 @@ AS $function$
     select quality.setting_numeric('quality.spike_z', 12)::float8 as z_min,
            quality.setting_numeric('quality.spike_warmup_bars', 30)::integer as warmup,
            quality.setting_numeric('quality.spike_min_scale', 0.00005)::float8 as min_scale
-  ), m as materialized (
-    -- Three days before p_from: enough for the previous qualifying hour across a weekend.
-    select x.*, date_bin(interval '1 hour', x.bucket, timestamptz '2000-01-03 00:00:00+00') as hour
-    from quality.series_moves(p_from - interval '3 days', p_to, p_instruments) x
   ), stats as materialized (
+    -- Per series and hour, in one pass over the moves (three days before p_from too: enough for
+    -- the previous qualifying hour across a weekend): the median, the MAD and the extreme moves.
     select m.instrument_id, m.series, m.hour, count(*) as n,
            percentile_cont(0.5) within group (order by m.move) as med,
-           percentile_cont(0.5) within group (order by abs(m.move)) as mad
-    from m group by 1, 2, 3
+           percentile_cont(0.5) within group (order by abs(m.move)) as mad,
+           max(m.move) as up, min(m.move) as down
+    from (select x.*, date_bin(interval '1 hour', x.bucket, timestamptz '2000-01-03 00:00:00+00') as hour
+          from quality.series_moves(p_from - interval '3 days', p_to, p_instruments) x) m
+    group by 1, 2, 3
   ), cur as materialized (
     -- Each hour and the series' previous hour that had enough bars.
     select s.*, max(case when s.n >= p.warmup then s.hour end)
@@ -3736,17 +3737,21 @@ AS $function$
                         rows between unbounded preceding and 1 preceding) as base_hour
     from stats s, params p
   ), baseline as materialized (
-    select cur.instrument_id, cur.series, cur.hour, cur.mad as cur_mad, b.med as base_med, b.mad as base_mad, b.n as base_n
+    select cur.instrument_id, cur.series, cur.hour, cur.up, cur.down, b.med as base_med, b.n as base_n,
+           1.4826 * greatest(b.mad, cur.mad) as mad_scale
     from cur
     join stats b on b.instrument_id = cur.instrument_id and b.series = cur.series and b.hour = cur.base_hour
   ), candidates as (
-    select m.instrument_id, m.series, m.bucket, m.move, bl.base_med, bl.base_n,
-           1.4826 * greatest(bl.base_mad, bl.cur_mad) as mad_scale
-    from m
-    join baseline bl using (instrument_id, series, hour)
+    -- Only the hours whose extreme move crosses the threshold are read again, bar by bar.
+    select h.instrument_id, h.series, x.bucket, x.move, h.base_med, h.base_n, h.mad_scale
+    from baseline h
     cross join params p
-    where m.bucket >= p_from and m.bucket < p_to
-      and abs(m.move - bl.base_med) >= p.z_min * 1.4826 * greatest(bl.base_mad, bl.cur_mad)
+    cross join lateral quality.series_moves(greatest(h.hour, p_from), least(h.hour + interval '1 hour', p_to),
+                                            array[h.instrument_id]) x
+    where h.hour + interval '1 hour' > p_from and h.hour < p_to
+      and greatest(h.up - h.base_med, h.base_med - h.down) >= p.z_min * h.mad_scale
+      and x.series = h.series
+      and abs(x.move - h.base_med) >= p.z_min * h.mad_scale
   ), judged as (
     -- The floor of the scale is relative to the price: read back for the candidates only.
     select c.instrument_id, c.series, c.bucket, c.move, c.base_med, c.base_n,
