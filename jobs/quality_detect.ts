@@ -66,10 +66,11 @@ export async function runQualityDetectors(db: Queryable, payload: QualityDetectP
       [d.detector, from, to, instruments]);
     runs.push(rows[0]!.r);
   }
-  if (runs.length > 0) {
-    const from = payload.from ?? new Date(Date.parse(clock!.now) - Math.max(...detectors.map((d) => d.lookback_s)) * 1000).toISOString();
+  // The daily coverage of the days touched: for an on-demand range always, on schedule once an
+  // hour (it reads whole days of quotes).
+  if (runs.length > 0 && (payload.from !== undefined || new Date(clock!.now).getUTCMinutes() < 5)) {
     await db.query('select quality.refresh_daily_coverage($1::timestamptz, $2::timestamptz, $3::integer[])',
-      [from, payload.to ?? clock!.now, instruments]);
+      [payload.from ?? clock!.now, payload.to ?? clock!.now, instruments]);
   }
   return runs;
 }

@@ -90,22 +90,22 @@ as $$
 declare
   v_every integer := greatest(quality.setting_numeric('quality.shape_sample_every', 100)::integer, 1);
 begin
-  -- Records the shapes of sampled frames (every v_every-th frame id, and the first frame of each
-  -- venue, stream and session), then reports each shape first seen in the window for a venue
-  -- and stream that had another shape before, against the most common earlier one.
+  -- Records the shapes of sampled frames (every v_every-th frame id, and the last frame of each
+  -- venue and stream in the window, so a quiet stream is sampled too; no sort of the window's
+  -- frames), then reports each shape first seen in the window for a venue and stream that had
+  -- another shape before, against the most common earlier one.
   insert into quality.payload_shapes as p (venue, stream, shape, keys, time_units, first_frame_id, first_seen_at,
                                            last_seen_at, frames)
   select x.venue, x.stream, md5(x.keys::text || x.time_units::text), x.keys, x.time_units,
          min(x.frame_id), min(x.received_at), max(x.received_at), count(*)
   from (
     select f.venue, f.stream, f.frame_id, f.received_at, sh.keys, sh.time_units
-    from (
-      select f.*, row_number() over (partition by f.venue, f.stream, f.session_id order by f.received_at, f.frame_id) as k
-      from staging.frames f
-      where f.received_at >= p_from and f.received_at < p_to
-    ) f
+    from staging.frames f
     cross join lateral quality.payload_shape(f.payload, f.received_at) sh
-    where f.frame_id % v_every = 0 or f.k = 1
+    where f.received_at >= p_from and f.received_at < p_to
+      and (f.frame_id % v_every = 0
+           or f.frame_id in (select max(l.frame_id) from staging.frames l
+                             where l.received_at >= p_from and l.received_at < p_to group by l.venue, l.stream))
   ) x
   group by x.venue, x.stream, x.keys, x.time_units
   on conflict (venue, stream, shape) do update

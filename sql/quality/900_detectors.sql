@@ -23,7 +23,7 @@ insert into quality.detectors (detector, fn, kinds, lookback, description) value
    'Payloads the normalizers refused (staging.quarantine), by kind.'),
   ('silent_feeds', 'quality.find_silent_feeds(timestamptz, timestamptz, integer[])', array['silent_feed'], '1 hour',
    'Connected sessions that landed no frame for quality.silent_feed_seconds or more.'),
-  ('payload_shapes', 'quality.find_payload_shape_changes(timestamptz, timestamptz, integer[])', array['payload_shape'], '1 hour',
+  ('payload_shapes', 'quality.find_payload_shape_changes(timestamptz, timestamptz, integer[])', array['payload_shape'], '10 minutes',
    'New key sets or timestamp units in a venue''s raw payloads (sampled from staging.frames).')
 on conflict (detector) do update
   set fn = excluded.fn, kinds = excluded.kinds, lookback = excluded.lookback, description = excluded.description;
