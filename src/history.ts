@@ -80,7 +80,7 @@ export async function withHistoryJob<T>(helpers: JobHelpers, jobKey: string, fn:
         await RestClient.ensureBudget(sql, venue);
         lander = new Lander(rt.url, { ...rt.config.landing, maxBufferedBytes: Math.max(rt.config.landing.maxBufferedBytes, 64 << 20) },
           log.child({ component: 'lander' }));
-        const client = new RestClient(sql, venue, restBaseUrl(rt.config, venue), log, { ...DEFAULT_REST, ...rt.rest });
+        const client = new RestClient(sql, venue, restBaseUrl(rt.config, venue), log, { ...DEFAULT_REST, ...rt.rest }, rt.config.secrets);
         const signal = helpers.abortSignal ?? new AbortController().signal;
         setMaxListeners(64, signal); // every request and backoff sleep of the job listens to it
         const ctx: HistoryContext = {

@@ -23,6 +23,13 @@ export interface HistoryVenue extends RestVenue {
   idStreams: Readonly<Record<string, (symbol: string, fromId: string, limit: number) => RestPage>>;
   /** A page whose first row is the first trade at or after atMs (bounds an id range by time). */
   idAt(symbol: string, atMs: number): RestPage;
+  /**
+   * Venues that page one request's answer (a cursor such as Polygon's next_url): the page that
+   * continues `page`, read from the venue's cursor field of its body (never from prices or
+   * times), or undefined when the answer is complete. The engine fetches it within the same
+   * window, so a window counts as landed only with all its pages.
+   */
+  nextPage?(page: RestPage, body: string): RestPage | undefined;
 }
 
 export type Counts = Record<string, number>;
@@ -79,12 +86,22 @@ export class PageLanding {
 /** Fetches pages with a few requests in flight; answers that are not usable pages come back as bad. */
 export async function fetchPages(ctx: HistoryContext, pages: RestPage[]): Promise<{ good: RestAnswer[]; bad: RestAnswer[] }> {
   const good: RestAnswer[] = new Array(pages.length);
+  const followed: RestAnswer[] = [];
   const bad: RestAnswer[] = [];
   let next = 0;
   const worker = async () => {
     while (next < pages.length) {
       const k = next++;
-      good[k] = await ctx.client.get(pages[k]!, ctx.signal, (a) => { bad.push(a); });
+      let answer = await ctx.client.get(pages[k]!, ctx.signal, (a) => { bad.push(a); });
+      good[k] = answer;
+      // The rest of a paged answer, in order, by the venue's cursor.
+      for (let more = ctx.venue.nextPage?.(answer.page, answer.body), n = 1; more; more = ctx.venue.nextPage?.(answer.page, answer.body), n++) {
+        if (n > MAX_FOLLOWED_PAGES) {
+          throw new TickflowError('VENUE_REST', `${ctx.venue.venue}: more than ${MAX_FOLLOWED_PAGES} next pages after ${answer.request}`);
+        }
+        answer = await ctx.client.get(more, ctx.signal, (a) => { bad.push(a); });
+        followed.push(answer);
+      }
     }
   };
   const results = await Promise.allSettled(Array.from({ length: Math.min(ctx.concurrency, pages.length) }, worker));
@@ -92,11 +109,14 @@ export async function fetchPages(ctx: HistoryContext, pages: RestPage[]): Promis
   if (failure) {
     // What was fetched before the failure is still landed: the venue's error bodies above all.
     const partial = good.filter(Boolean);
-    (failure.reason as { landed?: RestAnswer[] }).landed = [...partial, ...bad];
+    (failure.reason as { landed?: RestAnswer[] }).landed = [...partial, ...followed, ...bad];
     throw failure.reason;
   }
-  return { good, bad };
+  return { good: [...good, ...followed], bad };
 }
+
+/** A cursor that never ends (a venue bug) stops here instead of paging forever. */
+const MAX_FOLLOWED_PAGES = 10_000;
 
 /** Fetches and lands pages in batches; progress is called after each landed batch. */
 /** A landed batch: pages, their weight, what SQL counted, and the index of its last page (-1: a partial batch). */
@@ -132,7 +152,7 @@ export async function fetchAndLand(ctx: HistoryContext, landing: PageLanding, pa
         'the venue answered could not be read (see staging.quarantine)');
     }
     addCounts(total, counts);
-    await progress({ pages: batch.length, weight: batch.reduce((w, p) => w + p.weight, 0) + fetched.bad.reduce((w, a) => w + a.page.weight, 0),
+    await progress({ pages: fetched.good.length, weight: [...fetched.good, ...fetched.bad].reduce((w, a) => w + a.page.weight, 0),
       counts, last: k + batch.length - 1 });
   }
   return total;
@@ -233,7 +253,7 @@ export async function backfillChunk(ctx: HistoryContext, landing: PageLanding, c
     for (let s = resume; s < end; s += span) windows.push([s, Math.min(s + span, end)]);
     await fetchAndLand(ctx, landing, windows.map(([s, e]) => ctx.venue.candlePage(symbol, chunk.timeframe!, s, e)), async (b) => {
       const landedTo = b.last < 0 ? null : iso(Math.min(windows[b.last]![1], Math.floor(now / width) * width));
-      await ctx.sql`select ops.backfill_chunk_progress(${chunk.chunk_id}, ${b.pages}, ${b.weight}, ${b.counts.klines ?? 0},
+      await ctx.sql`select ops.backfill_chunk_progress(${chunk.chunk_id}, ${b.pages}, ${b.weight}, ${b.counts.rows_received ?? b.counts.klines ?? 0},
                                                        ${b.counts.candles ?? 0}, ${landedTo}::timestamptz)`;
     });
     fetchedTo = Math.min(toMs, Math.floor(now / width) * width);

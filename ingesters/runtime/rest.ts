@@ -1,11 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { request } from 'undici';
+import { Agent, buildConnector, request, type Dispatcher } from 'undici';
 import type { Sql } from '../../src/db.ts';
 import type { Logger } from '../../src/log.ts';
 import { TickflowError } from '../../src/errors.ts';
 import { redact } from '../../src/redact.ts';
 import { rateLimitWait, rateLimitWaits } from '../../src/metrics.ts';
 import { receiveTime } from './clock.ts';
+import { reserveConnectionSlot } from './limiter.ts';
+import type { Secrets } from './venue.ts';
 
 /** One REST request of a venue's history API, as a venue file describes it. */
 export interface RestPage {
@@ -29,6 +31,10 @@ export interface RestVenue {
   defaultLimits: ReadonlyArray<{ name: string; unit: 'weight' | 'requests'; windowSeconds: number; max: number }>;
   /** The response header carrying the venue's own count of used weight, and the limit it counts. */
   usedHeader?: { header: string; limit: string };
+  /** Request headers from config.secrets (credentials go here, never in the query: the request is recorded in staging). */
+  headers?(secrets: Secrets): Record<string, string>;
+  /** The venue's limit on new connections per second (connections are kept alive and paced per process). */
+  maxNewConnectionsPerSecond?: number;
   classify(status: number): AnswerKind;
   /** A 200 body that was cut short (or is not what the endpoint returns) is retried. */
   complete(page: RestPage, body: string): boolean;
@@ -90,6 +96,20 @@ function retryAfterSeconds(value: string | string[] | undefined): number | null 
   return Number.isNaN(at) ? null : Math.max(0, (at - Date.now()) / 1000);
 }
 
+/** One keep-alive agent per venue and process whose new connections wait for the venue's pace (shared with its live feeds). */
+const agents = new Map<string, Agent>();
+function pacedAgent(venue: string, perSecond: number): Agent {
+  let agent = agents.get(venue);
+  if (!agent) {
+    const connect = buildConnector({});
+    agent = new Agent({
+      connect: (options, callback) => { setTimeout(() => connect(options, callback), reserveConnectionSlot(venue, perSecond)); },
+    });
+    agents.set(venue, agent);
+  }
+  return agent;
+}
+
 /**
  * GETs of a venue's REST history within the venue's budget held in Postgres (ops.rate_take),
  * shared by every worker process: each request first takes its weight, the venue's own count of
@@ -100,6 +120,8 @@ function retryAfterSeconds(value: string | string[] | undefined): number | null 
  */
 export class RestClient {
   private seen: { limit: string; used: number; at: string } | undefined;
+  private readonly headers: Record<string, string>;
+  private readonly dispatcher: Dispatcher | undefined;
   requests = 0;
   weight = 0;
 
@@ -109,7 +131,11 @@ export class RestClient {
     private readonly baseUrl: string,
     private readonly log: Logger,
     private readonly opts: RestOptions = DEFAULT_REST,
-  ) {}
+    secrets: Secrets = {},
+  ) {
+    this.headers = { accept: 'application/json', ...venue.headers?.(secrets) };
+    this.dispatcher = venue.maxNewConnectionsPerSecond ? pacedAgent(venue.venue, venue.maxNewConnectionsPerSecond) : undefined;
+  }
 
   /** Creates the venue's default budget when the database has none. */
   static async ensureBudget(sql: Sql, venue: RestVenue): Promise<void> {
@@ -158,7 +184,7 @@ export class RestClient {
       try {
         const res = await request(url, {
           method: 'GET', signal, headersTimeout: this.opts.headersTimeoutMs, bodyTimeout: this.opts.bodyTimeoutMs,
-          headers: { accept: 'application/json' },
+          headers: this.headers, ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}),
         });
         status = res.statusCode;
         headers = res.headers;
