@@ -5,7 +5,7 @@ import { TickflowError } from '../src/errors.ts';
 const Payload = z.strictObject({
   venue: z.string().min(1),
   symbol: z.string().regex(/^[A-Z0-9.]+(\/[A-Z0-9.]+)?$/),
-  kind: z.enum(['candles', 'trades']),
+  kind: z.enum(['candles', 'trades', 'ticks']),
   timeframe: z.string().regex(/^[1-9][0-9]*(s|m|h|d)$/).optional(),
   from: z.iso.datetime({ offset: true }),
   to: z.iso.datetime({ offset: true }),
@@ -16,7 +16,7 @@ const task: Task = async (payload, helpers) => {
   const parsed = Payload.safeParse(payload ?? {});
   if (!parsed.success) {
     throw new TickflowError('JOB_PAYLOAD_INVALID',
-      'backfill: expected {venue, symbol: "BTC/USDT", kind: candles|trades, timeframe?: "1m", from, to: ISO-8601 with offset}, ' +
+      'backfill: expected {venue, symbol: "BTC/USDT", kind: candles|trades|ticks, timeframe?: "1m", from, to: ISO-8601 with offset}, ' +
       `received ${JSON.stringify(payload)} (${parsed.error.message})`);
   }
   const p = parsed.data;

@@ -33,7 +33,7 @@ export function parseInstant(text: string, end: boolean): string {
   throw new TickflowError('BACKFILL_INVALID', `expected a date (2024-01-01) or an ISO-8601 time with offset, received ${text}`);
 }
 
-export interface PlanRequest { venue: string; symbol: string; kind: 'candles' | 'trades'; timeframe: string | null; from: string; to: string }
+export interface PlanRequest { venue: string; symbol: string; kind: 'candles' | 'trades' | 'ticks'; timeframe: string | null; from: string; to: string }
 
 export function backfillRequest(a: BackfillArgs): PlanRequest {
   const missing = (['venue', 'instrument', 'kind', 'from', 'to'] as const).filter((k) => !a[k]);
@@ -45,8 +45,8 @@ export function backfillRequest(a: BackfillArgs): PlanRequest {
   if (!/^[A-Z0-9.]+\/[A-Z0-9.]+$/.test(a.instrument!)) {
     throw new TickflowError('BACKFILL_INVALID', `backfill: --instrument: expected a canonical instrument such as BTC/USDT, received ${a.instrument}`);
   }
-  if (a.kind !== 'candles' && a.kind !== 'trades') {
-    throw new TickflowError('BACKFILL_INVALID', `backfill: --kind: expected candles or trades, received ${a.kind}`);
+  if (a.kind !== 'candles' && a.kind !== 'trades' && a.kind !== 'ticks') {
+    throw new TickflowError('BACKFILL_INVALID', `backfill: --kind: expected candles, trades or ticks, received ${a.kind}`);
   }
   if (a.kind === 'candles' && (!a.timeframe || !venue.timeframes.includes(a.timeframe))) {
     throw new TickflowError('BACKFILL_INVALID', `backfill: --timeframe: expected one of ${venue.timeframes.join(', ')}, received ${a.timeframe ?? 'nothing'}`);

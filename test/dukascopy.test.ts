@@ -268,8 +268,8 @@ describe('dukascopy files through staging into market', () => {
     const ticks = TICK_FILES.reduce((n, rel) => n + decodeBi5(read(rel), 'ticks').count, 0);
     const candles = CANDLE_FILES.reduce((n, rel) => n + decodeBi5(read(rel), 'candles').count, 0);
     expect(counts).toEqual({
-      files: FILES.length, files_empty: 1, quotes: ticks, quotes_duplicate: 0,
-      candles, candles_updated: 0, candles_duplicate: 0, quarantined: 0,
+      files: FILES.length, files_empty: 1, hours_empty_open: 0, records: ticks + candles, rows_new: ticks + candles,
+      quotes: ticks, quotes_duplicate: 0, candles, candles_updated: 0, candles_duplicate: 0, pages_quarantined: 0, quarantined: 0,
     });
     const [q] = await db.sql<{ n: number }[]>`select count(*)::int as n from staging.quarantine`;
     expect(q!.n).toBe(0);

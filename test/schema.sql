@@ -1010,6 +1010,22 @@ SELECT i.venue,
     c.frame_id
    FROM market.candles c
      JOIN market.instruments i USING (instrument_id);
+-- table market.venue_files
+  venue text not null
+  path text not null
+  instrument_id integer not null
+  stream text not null
+  period_from timestamp with time zone not null
+  period_to timestamp with time zone not null
+  records integer not null
+  complete boolean not null
+  frame_id bigint not null
+  received_at timestamp with time zone not null
+  constraint venue_files_period_check: CHECK ((period_to > period_from))
+  constraint venue_files_pkey: PRIMARY KEY (venue, path)
+  constraint venue_files_records_check: CHECK ((records >= 0))
+  CREATE INDEX venue_files_instrument_period_idx ON market.venue_files USING btree (instrument_id, stream, period_from)
+  CREATE UNIQUE INDEX venue_files_pkey ON market.venue_files USING btree (venue, path)
 -- table ops.backfill_chunks
   chunk_id bigint not null identity
   venue text not null
@@ -1057,7 +1073,7 @@ SELECT i.venue,
   chunk_length interval not null
   requested_by text not null default 'sql'::text
   requested_at timestamp with time zone not null default now()
-  constraint backfill_plans_kind_check: CHECK ((kind = ANY (ARRAY['candles'::text, 'trades'::text])))
+  constraint backfill_plans_kind_check: CHECK ((kind = ANY (ARRAY['candles'::text, 'trades'::text, 'ticks'::text])))
   constraint backfill_plans_pkey: PRIMARY KEY (plan_id)
   constraint backfill_plans_range_check: CHECK ((range_to > range_from))
   constraint backfill_plans_timeframe_check: CHECK (((kind = 'candles'::text) = (timeframe IS NOT NULL)))
@@ -2431,9 +2447,10 @@ CREATE OR REPLACE FUNCTION ops.backfill_chunk_length(p_kind text, p_timeframe te
  LANGUAGE sql
  IMMUTABLE PARALLEL SAFE
 AS $function$
-  -- About ten pages of 1,000 rows per chunk for candles; an hour of trades.
+  -- About ten pages of 1,000 rows per chunk for candles; an hour of trades; a day of tick files.
   select case
     when p_kind = 'trades' then interval '1 hour'
+    when p_kind = 'ticks' then interval '1 day'
     when p_timeframe = '1s' then interval '3 hours'
     when p_timeframe = '1m' then interval '7 days'
     when p_timeframe in ('3m', '5m') then interval '28 days'
@@ -2762,6 +2779,18 @@ AS $function$
   group by 1, b.width
   order by 1
 $function$
+CREATE OR REPLACE FUNCTION ops.missing_files(p_venue text, p_paths text[])
+ RETURNS SETOF text
+ LANGUAGE sql
+ STABLE
+AS $function$
+  -- Files a backfill still needs: not read whole yet, or read before their period ended.
+  select p.path
+  from unnest(p_paths) with ordinality p(path, n)
+  where not exists (select 1 from market.venue_files f
+                    where f.venue = p_venue and f.path = ltrim(p.path, '/') and f.complete)
+  order by p.n
+$function$
 CREATE OR REPLACE FUNCTION ops.partition_name(p_table regclass, p_start timestamp with time zone, p_interval interval)
  RETURNS text
  LANGUAGE sql
@@ -2793,9 +2822,9 @@ begin
     raise exception using errcode = '22004',
       message = 'ops.plan_backfill: expected venue, symbol, from and to, received a null';
   end if;
-  if p_kind is null or p_kind not in ('candles', 'trades') then
+  if p_kind is null or p_kind not in ('candles', 'trades', 'ticks') then
     raise exception using errcode = '22023',
-      message = format('ops.plan_backfill: expected kind candles or trades, received %s', coalesce(quote_literal(p_kind), 'null'));
+      message = format('ops.plan_backfill: expected kind candles, trades or ticks, received %s', coalesce(quote_literal(p_kind), 'null'));
   end if;
   if p_kind = 'candles' and (p_timeframe is null or p_timeframe !~ '^[1-9][0-9]*(s|m|h|d)$') then
     raise exception using errcode = '22023',
@@ -2811,8 +2840,8 @@ begin
   values (p_venue, p_symbol, p_kind, v_timeframe, p_from, p_to, v_len, p_requested_by)
   returning plan_id into v_plan;
   -- Partitions for the whole range first (rows never pile up in a default partition).
-  perform ops.ensure_partitions(case when p_kind = 'candles' then 'market.candles' else 'market.trades' end::regclass,
-                                p_from, p_to);
+  perform ops.ensure_partitions(case p_kind when 'candles' then 'market.candles' when 'ticks' then 'market.quotes'
+                                  else 'market.trades' end::regclass, p_from, p_to);
   -- The grid cells of the range, clipped to it, less what finished chunks (of any earlier plan)
   -- already cover: each remaining piece is a chunk; the finished chunks it overlaps join the plan.
   insert into ops.backfill_chunks (venue, symbol, kind, timeframe, chunk_from, chunk_to)
@@ -2957,7 +2986,34 @@ CREATE OR REPLACE FUNCTION ops.record_events(p_events jsonb)
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'public', 'pg_temp'
 AS $function$
+declare
+  v_orphans jsonb;
 begin
+  -- Sessions that a killed run of the feed left open (kill -9, power loss: the process never
+  -- recorded their end). The first connection of the feed's next run closes them as disconnects
+  -- at their last landed frame, so the window until the new run's first frame is a gap of the
+  -- ledger like any other (closed by that first frame below, then recovered).
+  select jsonb_agg(jsonb_build_object(
+           'sessionId', s.session_id, 'feed', s.feed, 'venue', s.venue, 'at', e->>'at', 'kind', 'disconnected',
+           'detail', jsonb_build_object(
+             'reason', 'process ended without closing the session',
+             'hadData', coalesce(d.last_frame_at, d.first_frame_at) is not null,
+             'lastFrameAt', coalesce(d.last_frame_at, d.first_frame_at),
+             'channels', e->'detail'->'channels', 'instruments', e->'detail'->'instruments')))
+  into v_orphans
+  from jsonb_array_elements(p_events) e
+  join ops.sessions s on s.feed = e->>'feed' and s.venue = e->>'venue' and s.closed_at is null
+                     and s.session_id <> (e->>'sessionId')::uuid
+  cross join lateral (
+    select (select (se.detail->>'firstFrameAt')::timestamptz from ops.session_events se
+            where se.session_id = s.session_id and se.kind = 'subscribed' limit 1) as first_frame_at,
+           ops.session_last_frame_at(s.session_id, s.opened_at, (e->>'at')::timestamptz) as last_frame_at
+  ) d
+  where e->>'kind' = 'connecting' and coalesce((e->'detail'->>'firstOfRun')::boolean, false);
+  if v_orphans is not null then
+    perform ops.record_events(v_orphans);
+  end if;
+
   insert into ops.session_events (session_id, feed, venue, at, kind, detail)
   select (e->>'sessionId')::uuid, e->>'feed', e->>'venue', (e->>'at')::timestamptz, e->>'kind',
          coalesce(e->'detail', '{}')
@@ -3073,6 +3129,25 @@ begin
   end if;
   delete from ops.batches where landed_at < now() - v_staging and normalized_at is not null;
   return jsonb_build_object('partitions_created', v_created, 'partitions_dropped', v_dropped);
+end
+$function$
+CREATE OR REPLACE FUNCTION ops.session_last_frame_at(p_session uuid, p_opened_at timestamp with time zone, p_before timestamp with time zone)
+ RETURNS timestamp with time zone
+ LANGUAGE plpgsql
+ STABLE
+AS $function$
+declare
+  v_at timestamptz;
+begin
+  -- staging.frames has no index by session: a run usually ends shortly before the next starts,
+  -- so the last ten minutes (a BRIN range) are read first, the whole session only if need be.
+  select max(f.received_at) into v_at from staging.frames f
+  where f.session_id = p_session and f.received_at >= greatest(p_opened_at, p_before - interval '10 minutes');
+  if v_at is null and p_opened_at < p_before - interval '10 minutes' then
+    select max(f.received_at) into v_at from staging.frames f
+    where f.session_id = p_session and f.received_at >= p_opened_at;
+  end if;
+  return v_at;
 end
 $function$
 CREATE OR REPLACE FUNCTION ops.set_rate_limit(p_venue text, p_name text, p_unit text, p_window interval, p_max integer, p_edge_guard interval DEFAULT '00:00:00.25'::interval)
@@ -4889,7 +4964,7 @@ AS $function$
   from f
 $function$
 CREATE OR REPLACE FUNCTION staging.dukascopy_files(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_streams text[])
- RETURNS TABLE(frame_id bigint, batch_id uuid, stream text, received_at timestamp with time zone, source text, payload text, d jsonb, instrument_id integer, start_at timestamp with time zone, point numeric, scale integer, problem text)
+ RETURNS TABLE(frame_id bigint, batch_id uuid, stream text, received_at timestamp with time zone, source text, payload text, d jsonb, path text, instrument_id integer, start_at timestamp with time zone, point numeric, scale integer, problem text)
  LANGUAGE sql
  STABLE
 AS $function$
@@ -4907,15 +4982,19 @@ AS $function$
                  and pg_input_is_valid(f.d->>'start', 'timestamptz')
                 then (f.d->>'start')::timestamptz end as start_at,
            case f.stream when 'ticks' then 'hour' when 'candles_m1' then 'day' when 'candles_h1' then 'month'
-                         else 'year' end as period
+                         else 'year' end as period,
+           -- The datafeed path: the request of a landed file, or of a fetch (GET /<path> <status>).
+           substring(f.request from '^(?:GET /)?([^ ]+)') as path
     from f
   )
-  select s.frame_id, s.batch_id, s.stream, s.received_at, s.source, s.payload, s.d, i.instrument_id, s.start_at,
+  select s.frame_id, s.batch_id, s.stream, s.received_at, s.source, s.payload, s.d, s.path, i.instrument_id, s.start_at,
          case when staging.is_int(s.d->'point') then (s.d->>'point')::numeric end,
          length(s.d->>'point') - 1,
          case
            when s.d is null then 'payload is not valid JSON'
            when jsonb_typeof(s.d) <> 'object' then 'expected a JSON object, received ' || jsonb_typeof(s.d)
+           when s.d->>'format' = 'bi5-undecodable'
+             then 'file does not decode (' || coalesce(s.d->>'bytes', '?') || ' bytes): ' || coalesce(s.d->>'error', '(no reason)')
            when s.d->>'format' is distinct from case when s.stream = 'ticks' then 'bi5-ticks-v1' else 'bi5-candles-v1' end
              then 'format ' || coalesce(s.d->>'format', '(none)') || ' does not fit stream ' || s.stream
            when i.instrument_id is null then 'missing or unknown instrument: ' || coalesce((s.d->'instrument')::text, '(none)')
@@ -4927,7 +5006,7 @@ AS $function$
            when s.start_at > s.received_at then 'start ' || (s.d->>'start') || ' is after the file was received'
            when s.stream <> 'ticks' and s.d->>'side' is distinct from 'bid' and s.d->>'side' is distinct from 'ask'
              then 'side is neither bid nor ask: ' || coalesce((s.d->'side')::text, '(none)')
-           when s.request is distinct from staging.dukascopy_path(s.d->>'instrument', s.stream, s.d->>'side', s.start_at)
+           when s.path is distinct from staging.dukascopy_path(s.d->>'instrument', s.stream, s.d->>'side', s.start_at)
              then 'request ' || coalesce(s.request, '(none)') || ' is not the file of ' || (s.d->>'instrument') || ' from '
                   || (s.d->>'start') || ' (expected ' || staging.dukascopy_path(s.d->>'instrument', s.stream, s.d->>'side', s.start_at)
                   || ', month 0-based)'
@@ -5612,7 +5691,8 @@ AS $function$
     where f.problem is null
   ), good as materialized (
     -- One row per candle key (a file landed twice in a batch: the later one), and whether the
-    -- key was there before this statement, to count inserts apart from replacements.
+    -- key was there before this statement (one index probe each), to count inserts apart from
+    -- replacements without joining the upsert's rows back to these (that join was quadratic).
     select distinct on (g.instrument_id, g.timeframe, g.side, g.bucket) g.*,
            exists (select 1 from market.candles c
                    where c.instrument_id = g.instrument_id and c.timeframe = g.timeframe
@@ -5635,7 +5715,7 @@ AS $function$
           volume = excluded.volume, volume_kind = excluded.volume_kind, complete = excluded.complete,
           source = excluded.source, received_at = excluded.received_at, frame_id = excluded.frame_id
       where not c.complete
-    returning c.instrument_id, c.timeframe, c.price_side, c.bucket
+    returning 1
   ), bad as (
     select frame_id, -1 as item, problem, payload from files where problem is not null
     union all
@@ -5646,17 +5726,30 @@ AS $function$
            'normalize_dukascopy_candles_v1'
     from bad b join files f using (frame_id)
     on conflict (frame_id, item) do nothing
+  ), whole as (
+    insert into market.venue_files as v (venue, path, instrument_id, stream, period_from, period_to, records, complete,
+                                         frame_id, received_at)
+    select distinct on (f.path) 'dukascopy', f.path, f.instrument_id, f.stream, f.start_at,
+           f.start_at + f.period_s * interval '1 second', jsonb_array_length(f.d->'records'),
+           f.start_at + f.period_s * interval '1 second' <= f.received_at, f.frame_id, f.received_at
+    from files f
+    where f.problem is null
+    order by f.path, f.received_at desc, f.frame_id desc
+    on conflict (venue, path) do update
+      set records = excluded.records, complete = excluded.complete, frame_id = excluded.frame_id,
+          received_at = excluded.received_at
+      where excluded.received_at >= v.received_at
   )
   select jsonb_build_object(
     'files', (select count(*) from files where problem is null),
     'files_empty', (select count(*) from files where problem is null and jsonb_array_length(d->'records') = 0),
-    'candles', (select count(*) from ups u join good g on g.instrument_id = u.instrument_id and g.timeframe = u.timeframe
-                                                        and g.side = u.price_side and g.bucket = u.bucket
-                where not g.existed),
-    'candles_updated', (select count(*) from ups u join good g on g.instrument_id = u.instrument_id and g.timeframe = u.timeframe
-                                                                and g.side = u.price_side and g.bucket = u.bucket
-                        where g.existed),
+    'records', (select count(*) from items),
+    -- A key that was not there is inserted; the other rows the upsert wrote replaced incomplete candles.
+    'rows_new', (select count(*) from good where not existed),
+    'candles', (select count(*) from good where not existed),
+    'candles_updated', (select count(*) from ups) - (select count(*) from good where not existed),
     'candles_duplicate', (select count(*) from items where problem is null) - (select count(*) from ups),
+    'pages_quarantined', (select count(*) from files where problem is not null),
     'quarantined', (select count(*) from bad))
 $function$
 CREATE OR REPLACE FUNCTION staging.normalize_dukascopy_other_v1(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
@@ -5730,12 +5823,58 @@ AS $function$
            'normalize_dukascopy_ticks_v1'
     from bad b join files f using (frame_id)
     on conflict (frame_id, item) do nothing
+  ), whole as (
+    -- Files read whole (each record landed or quarantined with its reason), empty ones included.
+    insert into market.venue_files as v (venue, path, instrument_id, stream, period_from, period_to, records, complete,
+                                         frame_id, received_at)
+    select distinct on (f.path) 'dukascopy', f.path, f.instrument_id, f.stream, f.start_at, f.start_at + interval '1 hour',
+           jsonb_array_length(f.d->'records'), f.start_at + interval '1 hour' <= f.received_at, f.frame_id, f.received_at
+    from files f
+    where f.problem is null
+    order by f.path, f.received_at desc, f.frame_id desc
+    on conflict (venue, path) do update
+      set records = excluded.records, complete = excluded.complete, frame_id = excluded.frame_id,
+          received_at = excluded.received_at
+      where excluded.received_at >= v.received_at
+  ), empty_open as (
+    -- An empty hour is the venue saying it has no ticks: normal while the market is closed, a
+    -- gap of the venue's while it is expected to quote.
+    select distinct on (f.instrument_id, f.start_at) f.instrument_id, f.path, f.start_at, h.expected
+    from files f
+    cross join lateral (select quality.expected_hours(quality.instrument_calendar(f.instrument_id), f.start_at,
+                                                      f.start_at + interval '1 hour') as expected) h
+    where f.problem is null and jsonb_array_length(f.d->'records') = 0 and not isempty(h.expected)
+    order by f.instrument_id, f.start_at, f.received_at desc
+  ), flagged as (
+    insert into quality.findings as q (kind, label, severity, instrument_id, source, window_from, window_to, value,
+                                       detail, detector)
+    select 'gap', 'venue_outage', 'warning', e.instrument_id, 'dukascopy', e.start_at, e.start_at + interval '1 hour',
+           (select sum(extract(epoch from upper(r) - lower(r)) / 60) from unnest(e.expected) r),
+           jsonb_build_object('evidence', 'empty file in expected hours', 'file', e.path, 'expected', e.expected::text),
+           'dukascopy_files'
+    from empty_open e
+    on conflict on constraint findings_key do update
+      set label = excluded.label, severity = excluded.severity, window_to = excluded.window_to, value = excluded.value,
+          detail = excluded.detail, detector = excluded.detector, last_seen_at = now(), resolved_at = null
+    returning 1
+  ), refilled as (
+    -- A later file with ticks for a flagged hour resolves its finding.
+    update quality.findings q set resolved_at = now()
+    from files f
+    where f.problem is null and jsonb_array_length(f.d->'records') > 0 and q.detector = 'dukascopy_files'
+      and q.kind = 'gap' and q.source = 'dukascopy' and q.instrument_id = f.instrument_id and q.window_from = f.start_at
+      and q.resolved_at is null
+    returning 1
   )
   select jsonb_build_object(
     'files', (select count(*) from files where problem is null),
     'files_empty', (select count(*) from files where problem is null and jsonb_array_length(d->'records') = 0),
+    'hours_empty_open', (select count(*) from flagged),
+    'records', (select count(*) from items),
+    'rows_new', (select count(*) from ins),
     'quotes', (select count(*) from ins),
     'quotes_duplicate', (select count(*) from ranked where k < 1000) - (select count(*) from ins),
+    'pages_quarantined', (select count(*) from files where problem is not null),
     'quarantined', (select count(*) from bad))
 $function$
 CREATE OR REPLACE FUNCTION staging.normalize_dukascopy_v1(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
@@ -5867,6 +6006,8 @@ AS $function$
   )
   select jsonb_build_object(
     'candle_pages', (select count(*) from checked_pages where problem is null),
+    'pages_quarantined', (select count(*) from checked_pages where problem is not null),
+    'rows_received', (select count(*) from checked),
     'candles', (select count(*) from ups u join good g on g.instrument_id = u.instrument_id and g.timeframe = u.timeframe
                                                         and g.side = u.price_side and g.bucket = u.bucket
                 where not g.existed),
@@ -6134,6 +6275,8 @@ AS $function$
   )
   select jsonb_build_object(
     'agg_pages', (select count(*) from checked_pages where problem is null),
+    'pages_quarantined', (select count(*) from checked_pages where problem is not null),
+    'rows_received', (select count(*) from checked),
     'candles', (select count(*) from ups),
     'candles_duplicate', (select count(*) from checked where problem is null) - (select count(*) from ups),
     'quarantined', (select count(*) from bad))
@@ -6508,6 +6651,7 @@ market.trades.side: Aggressor side: buy when the buyer took liquidity.
 market.trades.sync_id: Insert order within sync_xid (ClickHouse sync position; never set by hand).
 market.trades.sync_xid: Transaction that inserted the row (ClickHouse sync position; never set by hand).
 market.venue_candles: Candles as venues publish them (Dukascopy files, exchange klines), by venue and canonical symbol; volume_kind says what volume counts.
+market.venue_files: Venue history files read whole by a normalizer (records 0: the venue has no data for the period), with the frame that landed them.
 ops.backfill_chunks: Backfill chunks (one graphile-worker job each, job key backfill_chunk:<chunk_id>) with their progress; read ops.backfill_progress.
 ops.backfill_plans: Backfill requests; each is cut into chunks (ops.backfill_chunks) on a fixed grid.
 ops.backfill_progress: Per backfill plan: state, chunks done / running / queued / failed, rows received and new, rate, ETA, and the errors of failed chunks.
@@ -6611,6 +6755,7 @@ relation market.sync_id_seq: tickflow_worker SELECT, tickflow_worker UPDATE, tic
 relation market.ticks: tickflow_analyst SELECT, tickflow_grafana SELECT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
 relation market.trades: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
 relation market.venue_candles: tickflow_analyst SELECT, tickflow_grafana SELECT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.venue_files: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
 relation ops.backfill_chunks: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
 relation ops.backfill_chunks_chunk_id_seq: tickflow_worker SELECT, tickflow_worker UPDATE, tickflow_worker USAGE
 relation ops.backfill_plan_chunks: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE

@@ -123,11 +123,6 @@ export interface DukascopyFileInput {
  */
 export function dukascopyFrame(input: DukascopyFileInput): DukascopyFrame {
   const file = parseDukascopyPath(input.path);
-  if (!Number.isInteger(input.point) || input.point < 1 || !/^10*$/.test(String(input.point))) {
-    throw new TickflowError('VENUE_FILE_CORRUPT', `dukascopy point for ${file.request}: expected a power of ten, received ${input.point}`);
-  }
-  const { json } = decodeBi5(input.body, file.kind, file.request);
-  const head = `{"instrument":"${file.instrument}","start":"${file.start}","point":${input.point},"format":"bi5-${file.kind}-v1"`;
   return {
     venue: 'dukascopy',
     stream: file.stream,
@@ -136,6 +131,32 @@ export function dukascopyFrame(input: DukascopyFileInput): DukascopyFrame {
     receivedAt: input.receivedAt,
     source: 'file',
     request: file.request,
-    payload: `${head}${file.side === null ? '' : `,"side":"${file.side}"`},"records":${json}}`,
+    payload: dukascopyPayload(input.path, input.body, input.point),
   };
+}
+
+function head(file: DukascopyFile, point: number, format: string): string {
+  return `{"instrument":"${file.instrument}","start":"${file.start}","point":${point},"format":"${format}"` +
+    (file.side === null ? '' : `,"side":"${file.side}"`);
+}
+
+/** The staging payload of one .bi5 file (see above); throws VENUE_FILE_CORRUPT for a damaged file or an unknown path. */
+export function dukascopyPayload(path: string, body: Uint8Array, point: number): string {
+  const file = parseDukascopyPath(path);
+  if (!Number.isInteger(point) || point < 1 || !/^10*$/.test(String(point))) {
+    throw new TickflowError('VENUE_FILE_CORRUPT', `dukascopy point for ${file.request}: expected a power of ten, received ${point}`);
+  }
+  const { json } = decodeBi5(body, file.kind, file.request);
+  return `${head(file, point, `bi5-${file.kind}-v1`)},"records":${json}}`;
+}
+
+/**
+ * The staging payload of a file that does not decode: format bi5-undecodable, the reason, and
+ * the bytes as received (base64), so SQL quarantines it with the reason and it stays replayable.
+ */
+export function dukascopyUndecodable(path: string, body: Uint8Array, point: number, reason: string): string {
+  const base64 = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('base64');
+  // An unknown path: nothing but the reason (which names the path) and the bytes can be said.
+  const known = PATH_RE.test(path) ? `${head(parseDukascopyPath(path), point, 'bi5-undecodable')},` : '{"format":"bi5-undecodable",';
+  return `${known}"error":${JSON.stringify(reason)},"bytes":${body.length},"base64":"${base64}"}`;
 }

@@ -30,6 +30,13 @@ export interface HistoryVenue extends RestVenue {
    * window, so a window counts as landed only with all its pages.
    */
   nextPage?(page: RestPage, body: string): RestPage | undefined;
+  /**
+   * Venues that serve history as files (an hour of ticks, a day of candles): the files of a
+   * chunk's [fromMs, toMs) for its kind and timeframe, in time order. When present, backfill
+   * chunks fetch these instead of paging, skipping the files SQL has recorded whole
+   * (ops.missing_files); the venue's normalizer counts `records` and `rows_new`.
+   */
+  filePages?(symbol: string, kind: string, timeframe: string | null, fromMs: number, toMs: number): RestPage[];
 }
 
 export type Counts = Record<string, number>;
@@ -75,7 +82,7 @@ export class PageLanding {
     if (answers.length === 0) return this.counts;
     for (const a of answers) {
       this.lander.offer({ venue: this.venue, stream: a.page.stream, sessionId: null, seq: ++this.seq,
-        receivedAt: a.receivedAt, source: 'rest', request: a.request, payload: a.body });
+        receivedAt: a.receivedAt, source: a.page.source ?? 'rest', request: a.request, payload: a.body });
     }
     await this.lander.flush();
     if (this.failed) throw new TickflowError('VENUE_REST', `REST pages landed but normalization failed: ${this.failed}`);
@@ -221,7 +228,7 @@ export interface ChunkRow {
   chunk_id: string;
   venue: string;
   symbol: string;
-  kind: 'candles' | 'trades';
+  kind: 'candles' | 'trades' | 'ticks';
   timeframe: string | null;
   from_ms: string;
   to_ms: string;
@@ -242,7 +249,17 @@ export async function backfillChunk(ctx: HistoryContext, landing: PageLanding, c
   const symbol = ctx.venue.venueSymbol(chunk.symbol);
   const now = Date.now();
   let fetchedTo: number;
-  if (chunk.kind === 'candles') {
+  if (ctx.venue.filePages) {
+    // Files: each is whole or missing, so a restart fetches exactly the files not recorded yet.
+    fetchedTo = Math.min(toMs, now);
+    const all = ctx.venue.filePages(symbol, chunk.kind, chunk.timeframe, fromMs, fetchedTo);
+    const missing = new Set((await ctx.sql<{ path: string }[]>`
+      select path from ops.missing_files(${ctx.venue.venue}, ${all.map((p) => p.path)}::text[]) path`).map((r) => r.path));
+    await fetchAndLand(ctx, landing, all.filter((p) => missing.has(p.path)), async (b) => {
+      await ctx.sql`select ops.backfill_chunk_progress(${chunk.chunk_id}, ${b.pages}, ${b.weight}, ${b.counts.records ?? 0},
+                                                       ${b.counts.rows_new ?? 0}, null)`;
+    });
+  } else if (chunk.kind === 'candles') {
     const width = chunk.timeframe ? ctx.venue.widthMs(chunk.timeframe) : undefined;
     if (!width) throw new RestRefused(`${ctx.venue.venue} has no ${chunk.timeframe} candles (it has ${ctx.venue.timeframes.join(', ')})`);
     // Resume one bucket before what was landed (it may have been incomplete), never before the chunk.

@@ -18,6 +18,8 @@ export interface RestPage {
   query: ReadonlyArray<readonly [string, string]>;
   /** What the request costs in the venue's weight budget. */
   weight: number;
+  /** How the answer lands (staging.frames.source): 'rest' unless the venue serves files. */
+  source?: 'rest' | 'file';
 }
 
 /** How a venue answered, classified by the venue file. */
@@ -38,6 +40,12 @@ export interface RestVenue {
   classify(status: number): AnswerKind;
   /** A 200 body that was cut short (or is not what the endpoint returns) is retried. */
   complete(page: RestPage, body: string): boolean;
+  /**
+   * Binary answers (files): the 200 body's bytes decoded into the staging payload, keeping the
+   * venue's own values and units. With a problem (a damaged or truncated file) the payload is
+   * landed for SQL to quarantine with the reason, and the file is fetched again.
+   */
+  decode?(page: RestPage, body: Uint8Array): { payload: string; problem?: string };
 }
 
 export interface RestAnswer {
@@ -181,6 +189,7 @@ export class RestClient {
       let status: number;
       let body: string;
       let headers: Record<string, string | string[] | undefined>;
+      let undecodable: string | undefined;
       try {
         const res = await request(url, {
           method: 'GET', signal, headersTimeout: this.opts.headersTimeoutMs, bodyTimeout: this.opts.bodyTimeoutMs,
@@ -188,7 +197,14 @@ export class RestClient {
         });
         status = res.statusCode;
         headers = res.headers;
-        body = await res.body.text();
+        if (this.venue.decode) {
+          const bytes = new Uint8Array(await res.body.arrayBuffer());
+          const decoded = this.venue.classify(status) === 'ok' ? this.venue.decode(page, bytes) : undefined;
+          body = decoded ? decoded.payload : Buffer.from(bytes).toString('utf8');
+          undecodable = decoded?.problem;
+        } else {
+          body = await res.body.text();
+        }
       } catch (err) {
         if (signal.aborted) throw err;
         failures++;
@@ -204,7 +220,7 @@ export class RestClient {
       const used = typeof usedText === 'string' && /^\d+$/.test(usedText) ? Number(usedText) : null;
       if (used !== null && usedHeader) this.seen = { limit: usedHeader.limit, used, at: receivedAt };
       const kind = this.venue.classify(status);
-      if (kind === 'ok' && this.venue.complete(page, body)) return answer;
+      if (kind === 'ok' && undecodable === undefined && this.venue.complete(page, body)) return answer;
       if (kind === 'throttled' || kind === 'banned') {
         // Everyone waits: the pause or ban is in Postgres, and the next take() honours it.
         await this.sql`select ops.rate_report(${this.venue.venue}, ${status}, ${usedHeader?.limit ?? null}, ${used},
@@ -218,7 +234,8 @@ export class RestClient {
         throw new RestRefused(`GET ${target}: the venue refused the request with HTTP ${status}: ${redact(body.slice(0, 200))}`);
       }
       failures++;
-      lastError = kind === 'ok' ? `GET ${target}: the body was cut short (${body.length} bytes)` : `GET ${target}: HTTP ${status}: ${redact(body.slice(0, 200))}`;
+      lastError = kind === 'ok' ? `GET ${target}: ${undecodable ?? `the body was cut short (${body.length} bytes)`}`
+        : `GET ${target}: HTTP ${status}: ${redact(body.slice(0, 200))}`;
       onBad(answer, lastError);
       await sleep(this.backoff(failures), undefined, { signal });
     }

@@ -8,9 +8,10 @@ returns interval
 language sql
 immutable parallel safe
 as $$
-  -- About ten pages of 1,000 rows per chunk for candles; an hour of trades.
+  -- About ten pages of 1,000 rows per chunk for candles; an hour of trades; a day of tick files.
   select case
     when p_kind = 'trades' then interval '1 hour'
+    when p_kind = 'ticks' then interval '1 day'
     when p_timeframe = '1s' then interval '3 hours'
     when p_timeframe = '1m' then interval '7 days'
     when p_timeframe in ('3m', '5m') then interval '28 days'
@@ -72,9 +73,9 @@ begin
     raise exception using errcode = '22004',
       message = 'ops.plan_backfill: expected venue, symbol, from and to, received a null';
   end if;
-  if p_kind is null or p_kind not in ('candles', 'trades') then
+  if p_kind is null or p_kind not in ('candles', 'trades', 'ticks') then
     raise exception using errcode = '22023',
-      message = format('ops.plan_backfill: expected kind candles or trades, received %s', coalesce(quote_literal(p_kind), 'null'));
+      message = format('ops.plan_backfill: expected kind candles, trades or ticks, received %s', coalesce(quote_literal(p_kind), 'null'));
   end if;
   if p_kind = 'candles' and (p_timeframe is null or p_timeframe !~ '^[1-9][0-9]*(s|m|h|d)$') then
     raise exception using errcode = '22023',
@@ -90,8 +91,8 @@ begin
   values (p_venue, p_symbol, p_kind, v_timeframe, p_from, p_to, v_len, p_requested_by)
   returning plan_id into v_plan;
   -- Partitions for the whole range first (rows never pile up in a default partition).
-  perform ops.ensure_partitions(case when p_kind = 'candles' then 'market.candles' else 'market.trades' end::regclass,
-                                p_from, p_to);
+  perform ops.ensure_partitions(case p_kind when 'candles' then 'market.candles' when 'ticks' then 'market.quotes'
+                                  else 'market.trades' end::regclass, p_from, p_to);
   -- The grid cells of the range, clipped to it, less what finished chunks (of any earlier plan)
   -- already cover: each remaining piece is a chunk; the finished chunks it overlaps join the plan.
   insert into ops.backfill_chunks (venue, symbol, kind, timeframe, chunk_from, chunk_to)
@@ -124,7 +125,7 @@ begin
 end
 $$;
 comment on function ops.plan_backfill(text, text, text, text, timestamptz, timestamptz, text) is
-  'Plans a backfill of [p_from, p_to): venue, canonical symbol (BTC/USDT), kind candles (with timeframe) or trades. '
+  'Plans a backfill of [p_from, p_to): venue, canonical symbol (BTC/USDT), kind candles (with timeframe), trades or ticks. '
   'Chunks already done are reused, the rest are queued as jobs. Returns the plan id; progress in ops.backfill_progress.';
 
 create or replace function ops.enqueue_pending_backfills()
@@ -296,3 +297,18 @@ as $$
 $$;
 comment on function ops.backfill_id_bounds(text, text, timestamptz, timestamptz) is
   'Trade id range of [p_from, p_to) for an instrument, read from landed aggregate trades at both ends (nulls when none).';
+
+create or replace function ops.missing_files(p_venue text, p_paths text[])
+returns setof text
+language sql
+stable
+as $$
+  -- Files a backfill still needs: not read whole yet, or read before their period ended.
+  select p.path
+  from unnest(p_paths) with ordinality p(path, n)
+  where not exists (select 1 from market.venue_files f
+                    where f.venue = p_venue and f.path = ltrim(p.path, '/') and f.complete)
+  order by p.n
+$$;
+comment on function ops.missing_files(text, text[]) is
+  'The paths (leading / ignored) of a venue''s history files not yet recorded whole in market.venue_files, in the order given.';

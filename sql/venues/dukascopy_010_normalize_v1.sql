@@ -3,6 +3,12 @@
 -- (month 0-based), payload
 --   {"instrument","start","point","format":"bi5-ticks-v1","records":[[ms,ask,bid,"askVol","bidVol"],...]}
 --   {"instrument","start","point","format":"bi5-candles-v1","side","records":[[s,open,close,low,high,"vol"],...]}
+-- A file fetched by a backfill (ingesters/dukascopy-rest.ts) has request 'GET /<path> 200'; one
+-- that did not decode lands as {"instrument","start","point","format":"bi5-undecodable","error",
+-- "bytes","base64"} and is quarantined whole with its error (the backfill fetches it again).
+-- Every file read whole is recorded in market.venue_files (records 0: the venue has no data for
+-- the period); an empty hour of ticks in the instrument's expected hours (quality calendars) is a
+-- gap finding (label venue_outage, detector dukascopy_files), an empty closed hour is not.
 -- Prices are integers in points: price = points / point, exactly, at the instrument's scale.
 -- Volumes are in millions of units in the files (the venue's JSON API publishes the same tick
 -- volumes in units: 1.8 there is 1800000.0), so sizes here are volume * 1000000, in base units.
@@ -84,7 +90,7 @@ comment on function staging.dukascopy_path(text, text, text, timestamptz) is
 
 create or replace function staging.dukascopy_files(p_batch uuid, p_from timestamptz, p_to timestamptz, p_streams text[])
 returns table (frame_id bigint, batch_id uuid, stream text, received_at timestamptz, source text, payload text,
-               d jsonb, instrument_id integer, start_at timestamptz, point numeric, scale integer, problem text)
+               d jsonb, path text, instrument_id integer, start_at timestamptz, point numeric, scale integer, problem text)
 language sql
 stable
 as $$
@@ -102,15 +108,19 @@ as $$
                  and pg_input_is_valid(f.d->>'start', 'timestamptz')
                 then (f.d->>'start')::timestamptz end as start_at,
            case f.stream when 'ticks' then 'hour' when 'candles_m1' then 'day' when 'candles_h1' then 'month'
-                         else 'year' end as period
+                         else 'year' end as period,
+           -- The datafeed path: the request of a landed file, or of a fetch (GET /<path> <status>).
+           substring(f.request from '^(?:GET /)?([^ ]+)') as path
     from f
   )
-  select s.frame_id, s.batch_id, s.stream, s.received_at, s.source, s.payload, s.d, i.instrument_id, s.start_at,
+  select s.frame_id, s.batch_id, s.stream, s.received_at, s.source, s.payload, s.d, s.path, i.instrument_id, s.start_at,
          case when staging.is_int(s.d->'point') then (s.d->>'point')::numeric end,
          length(s.d->>'point') - 1,
          case
            when s.d is null then 'payload is not valid JSON'
            when jsonb_typeof(s.d) <> 'object' then 'expected a JSON object, received ' || jsonb_typeof(s.d)
+           when s.d->>'format' = 'bi5-undecodable'
+             then 'file does not decode (' || coalesce(s.d->>'bytes', '?') || ' bytes): ' || coalesce(s.d->>'error', '(no reason)')
            when s.d->>'format' is distinct from case when s.stream = 'ticks' then 'bi5-ticks-v1' else 'bi5-candles-v1' end
              then 'format ' || coalesce(s.d->>'format', '(none)') || ' does not fit stream ' || s.stream
            when i.instrument_id is null then 'missing or unknown instrument: ' || coalesce((s.d->'instrument')::text, '(none)')
@@ -122,7 +132,7 @@ as $$
            when s.start_at > s.received_at then 'start ' || (s.d->>'start') || ' is after the file was received'
            when s.stream <> 'ticks' and s.d->>'side' is distinct from 'bid' and s.d->>'side' is distinct from 'ask'
              then 'side is neither bid nor ask: ' || coalesce((s.d->'side')::text, '(none)')
-           when s.request is distinct from staging.dukascopy_path(s.d->>'instrument', s.stream, s.d->>'side', s.start_at)
+           when s.path is distinct from staging.dukascopy_path(s.d->>'instrument', s.stream, s.d->>'side', s.start_at)
              then 'request ' || coalesce(s.request, '(none)') || ' is not the file of ' || (s.d->>'instrument') || ' from '
                   || (s.d->>'start') || ' (expected ' || staging.dukascopy_path(s.d->>'instrument', s.stream, s.d->>'side', s.start_at)
                   || ', month 0-based)'
@@ -187,12 +197,58 @@ as $$
            'normalize_dukascopy_ticks_v1'
     from bad b join files f using (frame_id)
     on conflict (frame_id, item) do nothing
+  ), whole as (
+    -- Files read whole (each record landed or quarantined with its reason), empty ones included.
+    insert into market.venue_files as v (venue, path, instrument_id, stream, period_from, period_to, records, complete,
+                                         frame_id, received_at)
+    select distinct on (f.path) 'dukascopy', f.path, f.instrument_id, f.stream, f.start_at, f.start_at + interval '1 hour',
+           jsonb_array_length(f.d->'records'), f.start_at + interval '1 hour' <= f.received_at, f.frame_id, f.received_at
+    from files f
+    where f.problem is null
+    order by f.path, f.received_at desc, f.frame_id desc
+    on conflict (venue, path) do update
+      set records = excluded.records, complete = excluded.complete, frame_id = excluded.frame_id,
+          received_at = excluded.received_at
+      where excluded.received_at >= v.received_at
+  ), empty_open as (
+    -- An empty hour is the venue saying it has no ticks: normal while the market is closed, a
+    -- gap of the venue's while it is expected to quote.
+    select distinct on (f.instrument_id, f.start_at) f.instrument_id, f.path, f.start_at, h.expected
+    from files f
+    cross join lateral (select quality.expected_hours(quality.instrument_calendar(f.instrument_id), f.start_at,
+                                                      f.start_at + interval '1 hour') as expected) h
+    where f.problem is null and jsonb_array_length(f.d->'records') = 0 and not isempty(h.expected)
+    order by f.instrument_id, f.start_at, f.received_at desc
+  ), flagged as (
+    insert into quality.findings as q (kind, label, severity, instrument_id, source, window_from, window_to, value,
+                                       detail, detector)
+    select 'gap', 'venue_outage', 'warning', e.instrument_id, 'dukascopy', e.start_at, e.start_at + interval '1 hour',
+           (select sum(extract(epoch from upper(r) - lower(r)) / 60) from unnest(e.expected) r),
+           jsonb_build_object('evidence', 'empty file in expected hours', 'file', e.path, 'expected', e.expected::text),
+           'dukascopy_files'
+    from empty_open e
+    on conflict on constraint findings_key do update
+      set label = excluded.label, severity = excluded.severity, window_to = excluded.window_to, value = excluded.value,
+          detail = excluded.detail, detector = excluded.detector, last_seen_at = now(), resolved_at = null
+    returning 1
+  ), refilled as (
+    -- A later file with ticks for a flagged hour resolves its finding.
+    update quality.findings q set resolved_at = now()
+    from files f
+    where f.problem is null and jsonb_array_length(f.d->'records') > 0 and q.detector = 'dukascopy_files'
+      and q.kind = 'gap' and q.source = 'dukascopy' and q.instrument_id = f.instrument_id and q.window_from = f.start_at
+      and q.resolved_at is null
+    returning 1
   )
   select jsonb_build_object(
     'files', (select count(*) from files where problem is null),
     'files_empty', (select count(*) from files where problem is null and jsonb_array_length(d->'records') = 0),
+    'hours_empty_open', (select count(*) from flagged),
+    'records', (select count(*) from items),
+    'rows_new', (select count(*) from ins),
     'quotes', (select count(*) from ins),
     'quotes_duplicate', (select count(*) from ranked where k < 1000) - (select count(*) from ins),
+    'pages_quarantined', (select count(*) from files where problem is not null),
     'quarantined', (select count(*) from bad))
 $$;
 
@@ -234,7 +290,8 @@ as $$
     where f.problem is null
   ), good as materialized (
     -- One row per candle key (a file landed twice in a batch: the later one), and whether the
-    -- key was there before this statement, to count inserts apart from replacements.
+    -- key was there before this statement (one index probe each), to count inserts apart from
+    -- replacements without joining the upsert's rows back to these (that join was quadratic).
     select distinct on (g.instrument_id, g.timeframe, g.side, g.bucket) g.*,
            exists (select 1 from market.candles c
                    where c.instrument_id = g.instrument_id and c.timeframe = g.timeframe
@@ -257,7 +314,7 @@ as $$
           volume = excluded.volume, volume_kind = excluded.volume_kind, complete = excluded.complete,
           source = excluded.source, received_at = excluded.received_at, frame_id = excluded.frame_id
       where not c.complete
-    returning c.instrument_id, c.timeframe, c.price_side, c.bucket
+    returning 1
   ), bad as (
     select frame_id, -1 as item, problem, payload from files where problem is not null
     union all
@@ -268,17 +325,30 @@ as $$
            'normalize_dukascopy_candles_v1'
     from bad b join files f using (frame_id)
     on conflict (frame_id, item) do nothing
+  ), whole as (
+    insert into market.venue_files as v (venue, path, instrument_id, stream, period_from, period_to, records, complete,
+                                         frame_id, received_at)
+    select distinct on (f.path) 'dukascopy', f.path, f.instrument_id, f.stream, f.start_at,
+           f.start_at + f.period_s * interval '1 second', jsonb_array_length(f.d->'records'),
+           f.start_at + f.period_s * interval '1 second' <= f.received_at, f.frame_id, f.received_at
+    from files f
+    where f.problem is null
+    order by f.path, f.received_at desc, f.frame_id desc
+    on conflict (venue, path) do update
+      set records = excluded.records, complete = excluded.complete, frame_id = excluded.frame_id,
+          received_at = excluded.received_at
+      where excluded.received_at >= v.received_at
   )
   select jsonb_build_object(
     'files', (select count(*) from files where problem is null),
     'files_empty', (select count(*) from files where problem is null and jsonb_array_length(d->'records') = 0),
-    'candles', (select count(*) from ups u join good g on g.instrument_id = u.instrument_id and g.timeframe = u.timeframe
-                                                        and g.side = u.price_side and g.bucket = u.bucket
-                where not g.existed),
-    'candles_updated', (select count(*) from ups u join good g on g.instrument_id = u.instrument_id and g.timeframe = u.timeframe
-                                                                and g.side = u.price_side and g.bucket = u.bucket
-                        where g.existed),
+    'records', (select count(*) from items),
+    -- A key that was not there is inserted; the other rows the upsert wrote replaced incomplete candles.
+    'rows_new', (select count(*) from good where not existed),
+    'candles', (select count(*) from good where not existed),
+    'candles_updated', (select count(*) from ups) - (select count(*) from good where not existed),
     'candles_duplicate', (select count(*) from items where problem is null) - (select count(*) from ups),
+    'pages_quarantined', (select count(*) from files where problem is not null),
     'quarantined', (select count(*) from bad))
 $$;
 
