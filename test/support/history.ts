@@ -34,8 +34,10 @@ export interface HistoryWorkers { runners: Runner[]; stop(): Promise<void> }
  */
 export async function startHistoryWorkers(url: string, restUrl: string, opts: {
   pools?: number; concurrency?: number; rest?: Partial<RestOptions>; pagesPerBatch?: number; requestsPerJob?: number;
+  /** A config of its own (another venue's history URLs); by default historyConfig(restUrl). */
+  config?: Config;
 } = {}): Promise<HistoryWorkers> {
-  registerHistoryRuntime({ url, config: historyConfig(restUrl), log: quietLog, rest: { ...FAST_REST, ...opts.rest },
+  registerHistoryRuntime({ url, config: opts.config ?? historyConfig(restUrl), log: quietLog, rest: { ...FAST_REST, ...opts.rest },
     pagesPerBatch: opts.pagesPerBatch, concurrency: opts.requestsPerJob });
   const all = await loadTasks();
   const taskList: TaskList = { backfill_chunk: all.backfill_chunk!, recover_gap: all.recover_gap!, backfill: all.backfill! };
