@@ -1,8 +1,12 @@
 /**
  * Receive times with microseconds. The wall clock is read once and advanced by the monotonic
  * clock, so a wall-clock jump never reorders frames or breaks timers; it is re-anchored to the
- * wall clock (never backwards) once a minute so long runs do not drift.
+ * wall clock (never backwards) when a second has passed since the last check, so long runs do
+ * not drift and a forward step of the wall clock (NTP) shows in receive times within a second.
+ * A backward step does not: receive times go on from the monotonic clock until the wall clock
+ * catches up, because receive order must stay total.
  */
+const REANCHOR_CHECK_MS = 1_000;
 let anchorWallUs = BigInt(Date.now()) * 1000n;
 let anchorMono = process.hrtime.bigint();
 let lastUs = anchorWallUs;
@@ -11,7 +15,7 @@ let lastAnchorCheck = performance.now();
 export function nowMicros(): bigint {
   const mono = process.hrtime.bigint();
   let us = anchorWallUs + (mono - anchorMono) / 1000n;
-  if (performance.now() - lastAnchorCheck > 60_000) {
+  if (performance.now() - lastAnchorCheck > REANCHOR_CHECK_MS) {
     lastAnchorCheck = performance.now();
     const wall = BigInt(Date.now()) * 1000n;
     if (wall > us) { anchorWallUs = wall; anchorMono = mono; us = wall; }
