@@ -4,7 +4,7 @@ import { redact } from '../../src/redact.ts';
 import { monotonicMs, receiveTime } from './clock.ts';
 import type { Frame, Lander, OpsEvent } from './lander.ts';
 import { reserveConnectionSlot } from './limiter.ts';
-import { openTransport, type CloseDetail, type Transport } from './transport.ts';
+import { openTransport, type CloseDetail, type Transport, type TransportHandlers } from './transport.ts';
 import { uuidv7 } from './uuid.ts';
 import type { FrameGate, Handshake, HandshakeStep, Secrets, SessionContext, WsVenue } from './venue.ts';
 
@@ -81,6 +81,8 @@ export class WsFeed {
   private retryTimer: NodeJS.Timeout | undefined;
   private rotateTimer: NodeJS.Timeout | undefined;
   private stopping = false;
+  /** The next connection is the first of this run: it closes what a killed run left open. */
+  private firstOfRun = false;
   private paused = new Set<Session>();
   private readonly opts: RuntimeOptions;
   private readonly staleAfterMs: number;
@@ -99,6 +101,7 @@ export class WsFeed {
 
   start(): void {
     this.stopping = false;
+    this.firstOfRun = true;
     this.active = this.open();
   }
 
@@ -133,12 +136,14 @@ export class WsFeed {
   private connect(s: Session, waitedMs: number): void {
     if (s.ended) return;
     const url = this.venue.url(this.feed);
-    this.event(s, 'connecting', { attempt: this.failures, ...(waitedMs > 0 ? { waitedForSlotMs: Math.round(waitedMs) } : {}) }, url);
+    // A run that was killed (-9, power loss) never recorded its sessions' ends: the first
+    // connection of the next run closes them in SQL and opens their gaps (ops.record_events).
+    const first = this.firstOfRun ? { firstOfRun: true, channels: this.feed.channels, instruments: this.feed.instruments } : {};
+    this.firstOfRun = false;
+    this.event(s, 'connecting', { attempt: this.failures, ...first, ...(waitedMs > 0 ? { waitedForSlotMs: Math.round(waitedMs) } : {}) }, url);
     s.gate = this.venue.gate?.(this.context(s));
     s.lastActivity = monotonicMs();
-    s.transport = openTransport(this.venue.transport ?? 'ws', {
-      url, headers: this.venue.headers?.(this.feed, this.opts.secrets), maxPayloadBytes: this.opts.maxPayloadBytes,
-    }, {
+    const handlers: TransportHandlers = {
       onOpen: () => {
         s.lastActivity = monotonicMs();
         this.event(s, 'connected');
@@ -159,7 +164,12 @@ export class WsFeed {
         this.log.warn({ session: s.id, err: redact(err.message) }, 'connection error');
       },
       onClose: (code, reason, detail) => this.onClose(s, code, reason, detail),
-    });
+    };
+    s.transport = this.venue.openTransport
+      ? this.venue.openTransport(this.feed, handlers, { secrets: this.opts.secrets, maxPayloadBytes: this.opts.maxPayloadBytes })
+      : openTransport(this.venue.transport ?? 'ws', {
+        url, headers: this.venue.headers?.(this.feed, this.opts.secrets), maxPayloadBytes: this.opts.maxPayloadBytes,
+      }, handlers);
   }
 
   private subscribe(s: Session): void {
@@ -198,7 +208,7 @@ export class WsFeed {
                extra?: Partial<Pick<Frame, 'source' | 'request'>>): void {
     const ok = this.lander.offer({
       venue: this.venue.venue, stream, sessionId: s.id, seq: ++s.seq, receivedAt,
-      source: extra?.source ?? (this.venue.transport === 'http-stream' ? 'stream' : 'ws'), request: extra?.request ?? null, payload,
+      source: extra?.source ?? (this.venue.openTransport ? 'socket' : this.venue.transport === 'http-stream' ? 'stream' : 'ws'), request: extra?.request ?? null, payload,
     });
     if (!ok && !this.paused.has(s)) {
       // Backpressure: stop reading from the connection until the landing buffer drains.

@@ -1,10 +1,59 @@
 -- Connection lifecycle as data.
 
+create or replace function ops.session_last_frame_at(p_session uuid, p_opened_at timestamptz, p_before timestamptz)
+returns timestamptz
+language plpgsql
+stable
+as $$
+declare
+  v_at timestamptz;
+begin
+  -- staging.frames has no index by session: a run usually ends shortly before the next starts,
+  -- so the last ten minutes (a BRIN range) are read first, the whole session only if need be.
+  select max(f.received_at) into v_at from staging.frames f
+  where f.session_id = p_session and f.received_at >= greatest(p_opened_at, p_before - interval '10 minutes');
+  if v_at is null and p_opened_at < p_before - interval '10 minutes' then
+    select max(f.received_at) into v_at from staging.frames f
+    where f.session_id = p_session and f.received_at >= p_opened_at;
+  end if;
+  return v_at;
+end
+$$;
+comment on function ops.session_last_frame_at(uuid, timestamptz, timestamptz) is
+  'Receive time of the last landed frame of a session (read back from the recent end first).';
+
 create or replace function ops.record_events(p_events jsonb)
 returns void
 language plpgsql
 as $$
+declare
+  v_orphans jsonb;
 begin
+  -- Sessions that a killed run of the feed left open (kill -9, power loss: the process never
+  -- recorded their end). The first connection of the feed's next run closes them as disconnects
+  -- at their last landed frame, so the window until the new run's first frame is a gap of the
+  -- ledger like any other (closed by that first frame below, then recovered).
+  select jsonb_agg(jsonb_build_object(
+           'sessionId', s.session_id, 'feed', s.feed, 'venue', s.venue, 'at', e->>'at', 'kind', 'disconnected',
+           'detail', jsonb_build_object(
+             'reason', 'process ended without closing the session',
+             'hadData', coalesce(d.last_frame_at, d.first_frame_at) is not null,
+             'lastFrameAt', coalesce(d.last_frame_at, d.first_frame_at),
+             'channels', e->'detail'->'channels', 'instruments', e->'detail'->'instruments')))
+  into v_orphans
+  from jsonb_array_elements(p_events) e
+  join ops.sessions s on s.feed = e->>'feed' and s.venue = e->>'venue' and s.closed_at is null
+                     and s.session_id <> (e->>'sessionId')::uuid
+  cross join lateral (
+    select (select (se.detail->>'firstFrameAt')::timestamptz from ops.session_events se
+            where se.session_id = s.session_id and se.kind = 'subscribed' limit 1) as first_frame_at,
+           ops.session_last_frame_at(s.session_id, s.opened_at, (e->>'at')::timestamptz) as last_frame_at
+  ) d
+  where e->>'kind' = 'connecting' and coalesce((e->'detail'->>'firstOfRun')::boolean, false);
+  if v_orphans is not null then
+    perform ops.record_events(v_orphans);
+  end if;
+
   insert into ops.session_events (session_id, feed, venue, at, kind, detail)
   select (e->>'sessionId')::uuid, e->>'feed', e->>'venue', (e->>'at')::timestamptz, e->>'kind',
          coalesce(e->'detail', '{}')

@@ -147,6 +147,8 @@ export interface FakeHistoryOptions {
    */
   outageTradesPerSecond?: number;
   symbols?: string[];
+  /** Trades per tape after which the tape stops producing (0: no end). */
+  tradeLimit?: number;
 }
 
 /** The fake venue. start() listens on 127.0.0.1; every REST request is logged with its weight and answer. */
@@ -177,7 +179,7 @@ export class FakeBinanceHistory {
   constructor(opts: FakeHistoryOptions = {}) {
     this.opts = {
       weightLimit: 6000, windowMs: 60_000, banSeconds: 120, graceMs: 1000, delayMs: 0, klineHoles: [],
-      tradesPerSecond: 50, outageTradesPerSecond: opts.tradesPerSecond ?? 50, symbols: ['BTCUSDT'], ...opts,
+      tradesPerSecond: 50, outageTradesPerSecond: opts.tradesPerSecond ?? 50, symbols: ['BTCUSDT'], tradeLimit: 0, ...opts,
     };
     // Tapes start from a real capture's ids and prices (hftbacktest spot BTCUSDT 2024-08-08).
     const starts: Record<string, [bigint, string, bigint]> = {
@@ -218,6 +220,11 @@ export class FakeBinanceHistory {
     this.ticker = setInterval(() => this.tick(), 10);
   }
 
+  /** Every tape has produced tradeLimit trades. */
+  get tapeFinished(): boolean {
+    return this.opts.tradeLimit > 0 && [...this.tapes.values()].every((t) => t.trades.length >= this.opts.tradeLimit);
+  }
+
   stopTape(): void { if (this.ticker) clearInterval(this.ticker); this.ticker = undefined; }
 
   private tick(): void {
@@ -227,6 +234,7 @@ export class FakeBinanceHistory {
     this.owed += ((mono - this.lastTick) / 1000) * (down ? this.opts.outageTradesPerSecond : this.opts.tradesPerSecond);
     this.lastTick = mono;
     for (; this.owed >= 1; this.owed--) {
+      if (this.tapeFinished) { this.stopTape(); return; }
       const skip = this.skipping > 0;
       if (skip) this.skipping--;
       for (const tape of this.tapes.values()) {

@@ -1,0 +1,200 @@
+import net from 'node:net';
+
+/** Which way bytes travel: from the client (tickflow) to the server (venue, Postgres), or back. */
+export type Direction = 'up' | 'down';
+
+export interface ProxyOptions {
+  /** The server behind the proxy; loopback only. */
+  targetPort: number;
+  /** Keep every byte sent to the client, per connection (for tests that reconstruct what arrived). */
+  recordDown?: boolean;
+}
+
+/** One client connection through the proxy and its server side. */
+export interface ProxiedConnection {
+  readonly id: number;
+  readonly client: net.Socket;
+  readonly server: net.Socket;
+  /** Bytes forwarded so far, each way. */
+  up: number;
+  down: number;
+  /** Everything forwarded to the client (with recordDown). */
+  readonly received: Buffer[];
+  closed: boolean;
+}
+
+interface Truncation { direction: Direction; bytes: number; then: 'cut' | 'reset' }
+
+const LOOPBACK = '127.0.0.1';
+
+/**
+ * A TCP proxy on 127.0.0.1 between tickflow and a local server (fake venue, Postgres) that does
+ * to a connection what networks do, on command: cut it (FIN both ways), reset it (RST), black-hole
+ * it (sockets stay open, bytes vanish), delay it, truncate it after a byte count, corrupt bytes,
+ * refuse new connections. Every fault that takes a duration ends by itself; stop() destroys
+ * everything, so nothing outlives the test.
+ */
+export class FaultProxy {
+  readonly server: net.Server;
+  port = 0;
+  /** Connections accepted so far (refused ones included). */
+  accepted = 0;
+  refusedCount = 0;
+  readonly connections: ProxiedConnection[] = [];
+  private blackholed = false;
+  private refusing = false;
+  private delayMs = 0;
+  private corruptEvery: { direction: Direction; every: number } | undefined;
+  private truncation: Truncation | undefined;
+  private timers = new Set<NodeJS.Timeout>();
+
+  constructor(private readonly opts: ProxyOptions) {
+    this.server = net.createServer((client) => this.accept(client));
+  }
+
+  async start(): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(0, LOOPBACK, () => resolve());
+    });
+    this.port = (this.server.address() as net.AddressInfo).port;
+    return this.port;
+  }
+
+  /** The open connections. */
+  get open(): ProxiedConnection[] { return this.connections.filter((c) => !c.closed); }
+
+  /** Closes every open connection cleanly (FIN to both ends), after what was already forwarded. */
+  cut(): number {
+    const open = this.open;
+    for (const c of open) { c.client.end(); c.server.end(); this.after(1000, () => this.destroy(c)); }
+    return open.length;
+  }
+
+  /** Resets every open connection (TCP RST to both ends). */
+  reset(): number {
+    const open = this.open;
+    for (const c of open) this.resetConnection(c);
+    return open.length;
+  }
+
+  /**
+   * Black hole: open connections stay up, but no byte gets through either way (nor pings, nor
+   * pongs); new connections are accepted and black-holed too. Ends after forMs (if given).
+   */
+  blackhole(on = true, forMs?: number): void {
+    this.blackholed = on;
+    if (on && forMs !== undefined) this.after(forMs, () => { this.blackholed = false; });
+  }
+
+  /** Holds every forwarded chunk for ms (both ways) until delay(0) or forMs has passed. */
+  delay(ms: number, forMs?: number): void {
+    this.delayMs = ms;
+    if (ms > 0 && forMs !== undefined) this.after(forMs, () => { this.delayMs = 0; });
+  }
+
+  /** Flips one byte in every `every` bytes forwarded in that direction, until corrupt(undefined). */
+  corrupt(spec: { direction: Direction; every: number } | undefined): void { this.corruptEvery = spec; }
+
+  /**
+   * Forwards only `bytes` more bytes in that direction on each connection open now (counted from
+   * now), then cuts (FIN) or resets it: a stream broken off in the middle of whatever it carried.
+   * Connections opened later are not affected.
+   */
+  truncate(direction: Direction, bytes: number, then: 'cut' | 'reset' = 'cut'): void {
+    this.truncation = { direction, bytes, then };
+    for (const c of this.open) (c as ProxiedConnection & { budget?: number }).budget = bytes;
+  }
+
+  /** Refuses new connections (accepted, then reset at once) until refuse(false) or forMs has passed. */
+  refuse(on = true, forMs?: number): void {
+    this.refusing = on;
+    if (on && forMs !== undefined) this.after(forMs, () => { this.refusing = false; });
+  }
+
+  /** Back to a plain pipe for new bytes (open connections stay as they are). */
+  heal(): void {
+    this.blackholed = false;
+    this.refusing = false;
+    this.delayMs = 0;
+    this.corruptEvery = undefined;
+    this.truncation = undefined;
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    for (const c of this.connections) this.destroy(c);
+    await new Promise<void>((r) => this.server.close(() => r()));
+  }
+
+  private after(ms: number, fn: () => void): void {
+    const t = setTimeout(() => { this.timers.delete(t); fn(); }, ms);
+    t.unref();
+    this.timers.add(t);
+  }
+
+  private accept(client: net.Socket): void {
+    this.accepted++;
+    if (this.refusing) { this.refusedCount++; client.resetAndDestroy(); return; }
+    const server = net.connect({ host: LOOPBACK, port: this.opts.targetPort });
+    const c: ProxiedConnection & { budget?: number } = {
+      id: this.accepted, client, server, up: 0, down: 0, received: [], closed: false,
+    };
+    this.connections.push(c);
+    client.setNoDelay(true);
+    server.setNoDelay(true);
+    const close = () => this.destroy(c);
+    client.on('error', close);
+    server.on('error', () => { if (!c.closed) this.resetConnection(c); });
+    client.on('close', close);
+    server.on('close', () => { if (!c.closed) { client.end(); this.after(1000, close); } });
+    client.on('end', () => server.end());
+    server.on('end', () => client.end());
+    client.on('data', (chunk: Buffer) => this.forward(c, 'up', chunk));
+    server.on('data', (chunk: Buffer) => this.forward(c, 'down', chunk));
+  }
+
+  private forward(c: ProxiedConnection & { budget?: number }, direction: Direction, chunk: Buffer): void {
+    if (c.closed || this.blackholed) return;
+    let data = chunk;
+    let finish: Truncation['then'] | undefined;
+    if (this.truncation?.direction === direction && c.budget !== undefined) {
+      if (data.length >= c.budget) {
+        data = data.subarray(0, c.budget);
+        finish = this.truncation.then;
+      }
+      c.budget -= data.length;
+    }
+    if (this.corruptEvery?.direction === direction && data.length > 0) {
+      data = Buffer.from(data);
+      const every = this.corruptEvery.every;
+      const done = direction === 'up' ? c.up : c.down;
+      for (let k = (every - (done % every)) % every; k < data.length; k += every) data[k] = data[k]! ^ 0x5a;
+    }
+    if (direction === 'up') c.up += data.length; else c.down += data.length;
+    if (direction === 'down' && this.opts.recordDown) c.received.push(Buffer.from(data));
+    const to = direction === 'up' ? c.server : c.client;
+    const send = () => {
+      if (c.closed) return;
+      if (data.length > 0) to.write(data);
+      if (finish === 'cut') { c.client.end(); c.server.end(); this.after(1000, () => this.destroy(c)); }
+      if (finish === 'reset') this.resetConnection(c);
+    };
+    if (this.delayMs > 0) this.after(this.delayMs, send); else send();
+  }
+
+  private resetConnection(c: ProxiedConnection): void {
+    if (c.closed) return;
+    c.closed = true;
+    c.client.resetAndDestroy();
+    c.server.resetAndDestroy();
+  }
+
+  private destroy(c: ProxiedConnection): void {
+    if (c.closed) return;
+    c.closed = true;
+    c.client.destroy();
+    c.server.destroy();
+  }
+}
