@@ -79,3 +79,33 @@ as $$
       then 'event time ' || p_event || ' is more than a day after it was received'
   end
 $$;
+
+create or replace function staging.received_quotes_stored(p_instrument integer[], p_seq bigint[], p_at timestamptz[])
+returns table (instrument_id integer, seq bigint)
+language plpgsql
+stable
+set enable_seqscan = off
+set enable_bitmapscan = off
+set enable_hashjoin = off
+set enable_mergejoin = off
+as $$
+begin
+  -- Quotes without a venue time are keyed by their receive time, so the same update received on
+  -- two overlapping connections differs in quoted_at: it is the same quote when the update id
+  -- matches within two minutes. One probe of the key (instrument_id, seq, quoted_at) per quote,
+  -- planned afresh on each call from the tables' current sizes: a plan cached while a partition
+  -- was new (no statistics) probes the (instrument_id, quoted_at) index instead and reads every
+  -- quote of the instrument per probe.
+  return query execute
+    'select u.i, u.s
+     from unnest($1, $2, $3) as u(i, s, t)
+     where exists (select 1 from market.quotes q
+                   where q.instrument_id = u.i and q.seq = u.s
+                     -- "+ interval ''0''": the time is checked on the rows the key finds, never
+                     -- used to range-scan the (instrument_id, quoted_at) index instead.
+                     and q.quoted_at + interval ''0'' between u.t - interval ''2 minutes'' and u.t + interval ''2 minutes'')'
+    using p_instrument, p_seq, p_at;
+end
+$$;
+comment on function staging.received_quotes_stored(integer[], bigint[], timestamptz[]) is
+  'Which of these receive-time quotes (instrument, update id, time) are already stored (overlapping connections).';

@@ -187,6 +187,13 @@ as $$
       end as problem
     from src s
     left join instruments i on i.venue_symbol = s.d->>'s'
+  ), stored as (
+    -- Receive-time quotes an overlapping connection already stored (one probe of the key each).
+    select s.instrument_id, s.seq
+    from (select array_agg(instrument_id) as i, array_agg(u) as u, array_agg(quoted_at) as t
+          from checked where problem is null and time_source = 'received') a
+    cross join lateral staging.received_quotes_stored(a.i, a.u, a.t) s
+    where a.i is not null
   ), ins as (
     insert into market.quotes (instrument_id, quoted_at, seq, bid, bid_size, ask, ask_size, time_source, received_at, source, frame_id)
     select distinct on (n.instrument_id, n.u)
@@ -194,12 +201,7 @@ as $$
            n.source, n.frame_id
     from checked n
     where n.problem is null
-      and (n.time_source = 'venue'
-       -- "+ interval '0'" keeps the planner on the (instrument_id, seq, ...) key, not the time index.
-       or not exists (select 1 from market.quotes q
-                      where q.instrument_id = n.instrument_id and q.seq = n.u
-                        and q.quoted_at + interval '0' between n.quoted_at - interval '2 minutes'
-                                                           and n.quoted_at + interval '2 minutes'))
+      and not exists (select 1 from stored s where s.instrument_id = n.instrument_id and s.seq = n.u)
     order by n.instrument_id, n.u, n.frame_id
     on conflict do nothing
     returning 1
