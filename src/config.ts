@@ -26,6 +26,16 @@ const feedSchema = z.strictObject({
   rotateAfterSeconds: z.number().positive().optional(),
   /** The venue account the feed reads through (OANDA: the v20 account id in the pricing-stream path); not a secret. */
   account: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'letters, digits and dashes (an OANDA account id such as 101-004-1234567-001)').optional(),
+  /** Interactive Brokers: the TWS or IB Gateway API socket, and the client ids this process uses there. */
+  tws: z.strictObject({
+    host: z.string().min(1).default('127.0.0.1'),
+    port: z.number().int().min(1).max(65535).default(4001),
+    clientId: z.number().int().min(0).max(2147483647).default(17),
+    /** Client id of history jobs (a second connection); clientId + 1 by default. */
+    historyClientId: z.number().int().min(0).max(2147483647).optional(),
+    /** IBKR allows one tick-by-tick request per instrument per 15 s; a resubscription waits that long. */
+    tickByTickSpacingMs: z.number().int().min(0).max(600_000).default(15_000),
+  }).optional(),
 });
 
 const configSchema = z.strictObject({

@@ -365,7 +365,8 @@ SELECT DISTINCT ON (symbol, bucket) symbol,
             b.ticks::numeric AS volume,
             b.ticks,
             round(b.slots::numeric / market.coverage_slots('00:15:00'::interval)::numeric, 4) AS coverage,
-            b.slots >= market.coverage_slots('00:15:00'::interval) AS complete
+            b.slots >= market.coverage_slots('00:15:00'::interval) AS complete,
+            0 AS from_candle
            FROM market.quote_bars_15m_data b
              JOIN market.instrument_source_ranks r ON r.instrument_id = b.instrument_id AND r.quote_priced
         UNION ALL
@@ -382,14 +383,52 @@ SELECT DISTINCT ON (symbol, bucket) symbol,
             b.volume,
             b.trades,
             NULL::numeric AS "numeric",
-            true
+            true,
+            0
            FROM market.bars_15m_data b
-             JOIN market.instrument_source_ranks r ON r.instrument_id = b.instrument_id AND NOT r.quote_priced) c
+             JOIN market.instrument_source_ranks r ON r.instrument_id = b.instrument_id AND NOT r.quote_priced
+        UNION ALL
+         SELECT k.symbol,
+            k.venue,
+            k.priority,
+            k.instrument_id,
+            k.bucket,
+            k.price_side,
+            k.open,
+            k.high,
+            k.low,
+            k.close,
+            k.volume,
+            k.trade_count,
+            k."numeric",
+            k.complete,
+            1
+           FROM ( SELECT DISTINCT ON (r.symbol, k_1.instrument_id, k_1.bucket) r.symbol,
+                    r.venue,
+                    r.priority,
+                    k_1.instrument_id,
+                    k_1.bucket,
+                    k_1.price_side,
+                    k_1.open,
+                    k_1.high,
+                    k_1.low,
+                    k_1.close,
+                    k_1.volume,
+                        CASE
+                            WHEN k_1.volume_kind = 'tick_count'::text THEN k_1.volume::bigint
+                            ELSE k_1.trade_count
+                        END AS trade_count,
+                    NULL::numeric AS "numeric",
+                    k_1.complete
+                   FROM market.candles k_1
+                     JOIN market.instrument_source_ranks r ON r.instrument_id = k_1.instrument_id
+                  WHERE k_1.timeframe = '15m'::text
+                  ORDER BY r.symbol, k_1.instrument_id, k_1.bucket, (array_position(ARRAY['mid'::text, 'trade'::text, 'value'::text, 'bid'::text, 'ask'::text], k_1.price_side))) k) c
   ORDER BY symbol, bucket, complete DESC, (
         CASE
             WHEN complete THEN priority
             ELSE NULL::integer
-        END), coverage DESC NULLS LAST, priority;
+        END), coverage DESC NULLS LAST, priority, from_candle;
 -- view market.canonical_bars_1d
 SELECT DISTINCT ON (symbol, bucket) symbol,
     bucket,
@@ -418,7 +457,8 @@ SELECT DISTINCT ON (symbol, bucket) symbol,
             b.ticks::numeric AS volume,
             b.ticks,
             round(b.slots::numeric / market.coverage_slots('1 day'::interval)::numeric, 4) AS coverage,
-            b.slots >= market.coverage_slots('1 day'::interval) AS complete
+            b.slots >= market.coverage_slots('1 day'::interval) AS complete,
+            0 AS from_candle
            FROM market.quote_bars_1d_data b
              JOIN market.instrument_source_ranks r ON r.instrument_id = b.instrument_id AND r.quote_priced
         UNION ALL
@@ -435,14 +475,52 @@ SELECT DISTINCT ON (symbol, bucket) symbol,
             b.volume,
             b.trades,
             NULL::numeric AS "numeric",
-            true
+            true,
+            0
            FROM market.bars_1d_data b
-             JOIN market.instrument_source_ranks r ON r.instrument_id = b.instrument_id AND NOT r.quote_priced) c
+             JOIN market.instrument_source_ranks r ON r.instrument_id = b.instrument_id AND NOT r.quote_priced
+        UNION ALL
+         SELECT k.symbol,
+            k.venue,
+            k.priority,
+            k.instrument_id,
+            k.bucket,
+            k.price_side,
+            k.open,
+            k.high,
+            k.low,
+            k.close,
+            k.volume,
+            k.trade_count,
+            k."numeric",
+            k.complete,
+            1
+           FROM ( SELECT DISTINCT ON (r.symbol, k_1.instrument_id, k_1.bucket) r.symbol,
+                    r.venue,
+                    r.priority,
+                    k_1.instrument_id,
+                    k_1.bucket,
+                    k_1.price_side,
+                    k_1.open,
+                    k_1.high,
+                    k_1.low,
+                    k_1.close,
+                    k_1.volume,
+                        CASE
+                            WHEN k_1.volume_kind = 'tick_count'::text THEN k_1.volume::bigint
+                            ELSE k_1.trade_count
+                        END AS trade_count,
+                    NULL::numeric AS "numeric",
+                    k_1.complete
+                   FROM market.candles k_1
+                     JOIN market.instrument_source_ranks r ON r.instrument_id = k_1.instrument_id
+                  WHERE k_1.timeframe = '1d'::text
+                  ORDER BY r.symbol, k_1.instrument_id, k_1.bucket, (array_position(ARRAY['mid'::text, 'trade'::text, 'value'::text, 'bid'::text, 'ask'::text], k_1.price_side))) k) c
   ORDER BY symbol, bucket, complete DESC, (
         CASE
             WHEN complete THEN priority
             ELSE NULL::integer
-        END), coverage DESC NULLS LAST, priority;
+        END), coverage DESC NULLS LAST, priority, from_candle;
 -- view market.canonical_bars_1h
 SELECT DISTINCT ON (symbol, bucket) symbol,
     bucket,
@@ -471,7 +549,8 @@ SELECT DISTINCT ON (symbol, bucket) symbol,
             b.ticks::numeric AS volume,
             b.ticks,
             round(b.slots::numeric / market.coverage_slots('01:00:00'::interval)::numeric, 4) AS coverage,
-            b.slots >= market.coverage_slots('01:00:00'::interval) AS complete
+            b.slots >= market.coverage_slots('01:00:00'::interval) AS complete,
+            0 AS from_candle
            FROM market.quote_bars_1h_data b
              JOIN market.instrument_source_ranks r ON r.instrument_id = b.instrument_id AND r.quote_priced
         UNION ALL
@@ -488,14 +567,52 @@ SELECT DISTINCT ON (symbol, bucket) symbol,
             b.volume,
             b.trades,
             NULL::numeric AS "numeric",
-            true
+            true,
+            0
            FROM market.bars_1h_data b
-             JOIN market.instrument_source_ranks r ON r.instrument_id = b.instrument_id AND NOT r.quote_priced) c
+             JOIN market.instrument_source_ranks r ON r.instrument_id = b.instrument_id AND NOT r.quote_priced
+        UNION ALL
+         SELECT k.symbol,
+            k.venue,
+            k.priority,
+            k.instrument_id,
+            k.bucket,
+            k.price_side,
+            k.open,
+            k.high,
+            k.low,
+            k.close,
+            k.volume,
+            k.trade_count,
+            k."numeric",
+            k.complete,
+            1
+           FROM ( SELECT DISTINCT ON (r.symbol, k_1.instrument_id, k_1.bucket) r.symbol,
+                    r.venue,
+                    r.priority,
+                    k_1.instrument_id,
+                    k_1.bucket,
+                    k_1.price_side,
+                    k_1.open,
+                    k_1.high,
+                    k_1.low,
+                    k_1.close,
+                    k_1.volume,
+                        CASE
+                            WHEN k_1.volume_kind = 'tick_count'::text THEN k_1.volume::bigint
+                            ELSE k_1.trade_count
+                        END AS trade_count,
+                    NULL::numeric AS "numeric",
+                    k_1.complete
+                   FROM market.candles k_1
+                     JOIN market.instrument_source_ranks r ON r.instrument_id = k_1.instrument_id
+                  WHERE k_1.timeframe = '1h'::text
+                  ORDER BY r.symbol, k_1.instrument_id, k_1.bucket, (array_position(ARRAY['mid'::text, 'trade'::text, 'value'::text, 'bid'::text, 'ask'::text], k_1.price_side))) k) c
   ORDER BY symbol, bucket, complete DESC, (
         CASE
             WHEN complete THEN priority
             ELSE NULL::integer
-        END), coverage DESC NULLS LAST, priority;
+        END), coverage DESC NULLS LAST, priority, from_candle;
 -- view market.canonical_bars_1m
 SELECT DISTINCT ON (symbol, bucket) symbol,
     bucket,
@@ -524,7 +641,8 @@ SELECT DISTINCT ON (symbol, bucket) symbol,
             b.ticks::numeric AS volume,
             b.ticks,
             round(b.slots::numeric / market.coverage_slots('00:01:00'::interval)::numeric, 4) AS coverage,
-            b.slots >= market.coverage_slots('00:01:00'::interval) AS complete
+            b.slots >= market.coverage_slots('00:01:00'::interval) AS complete,
+            0 AS from_candle
            FROM market.quote_bars_1m_data b
              JOIN market.instrument_source_ranks r ON r.instrument_id = b.instrument_id AND r.quote_priced
         UNION ALL
@@ -541,14 +659,52 @@ SELECT DISTINCT ON (symbol, bucket) symbol,
             b.volume,
             b.trades,
             NULL::numeric AS "numeric",
-            true
+            true,
+            0
            FROM market.bars_1m_data b
-             JOIN market.instrument_source_ranks r ON r.instrument_id = b.instrument_id AND NOT r.quote_priced) c
+             JOIN market.instrument_source_ranks r ON r.instrument_id = b.instrument_id AND NOT r.quote_priced
+        UNION ALL
+         SELECT k.symbol,
+            k.venue,
+            k.priority,
+            k.instrument_id,
+            k.bucket,
+            k.price_side,
+            k.open,
+            k.high,
+            k.low,
+            k.close,
+            k.volume,
+            k.trade_count,
+            k."numeric",
+            k.complete,
+            1
+           FROM ( SELECT DISTINCT ON (r.symbol, k_1.instrument_id, k_1.bucket) r.symbol,
+                    r.venue,
+                    r.priority,
+                    k_1.instrument_id,
+                    k_1.bucket,
+                    k_1.price_side,
+                    k_1.open,
+                    k_1.high,
+                    k_1.low,
+                    k_1.close,
+                    k_1.volume,
+                        CASE
+                            WHEN k_1.volume_kind = 'tick_count'::text THEN k_1.volume::bigint
+                            ELSE k_1.trade_count
+                        END AS trade_count,
+                    NULL::numeric AS "numeric",
+                    k_1.complete
+                   FROM market.candles k_1
+                     JOIN market.instrument_source_ranks r ON r.instrument_id = k_1.instrument_id
+                  WHERE k_1.timeframe = '1m'::text
+                  ORDER BY r.symbol, k_1.instrument_id, k_1.bucket, (array_position(ARRAY['mid'::text, 'trade'::text, 'value'::text, 'bid'::text, 'ask'::text], k_1.price_side))) k) c
   ORDER BY symbol, bucket, complete DESC, (
         CASE
             WHEN complete THEN priority
             ELSE NULL::integer
-        END), coverage DESC NULLS LAST, priority;
+        END), coverage DESC NULLS LAST, priority, from_candle;
 -- view market.canonical_bars_4h
 SELECT DISTINCT ON (symbol, bucket) symbol,
     bucket,
@@ -577,7 +733,8 @@ SELECT DISTINCT ON (symbol, bucket) symbol,
             b.ticks::numeric AS volume,
             b.ticks,
             round(b.slots::numeric / market.coverage_slots('04:00:00'::interval)::numeric, 4) AS coverage,
-            b.slots >= market.coverage_slots('04:00:00'::interval) AS complete
+            b.slots >= market.coverage_slots('04:00:00'::interval) AS complete,
+            0 AS from_candle
            FROM market.quote_bars_4h_data b
              JOIN market.instrument_source_ranks r ON r.instrument_id = b.instrument_id AND r.quote_priced
         UNION ALL
@@ -594,14 +751,52 @@ SELECT DISTINCT ON (symbol, bucket) symbol,
             b.volume,
             b.trades,
             NULL::numeric AS "numeric",
-            true
+            true,
+            0
            FROM market.bars_4h_data b
-             JOIN market.instrument_source_ranks r ON r.instrument_id = b.instrument_id AND NOT r.quote_priced) c
+             JOIN market.instrument_source_ranks r ON r.instrument_id = b.instrument_id AND NOT r.quote_priced
+        UNION ALL
+         SELECT k.symbol,
+            k.venue,
+            k.priority,
+            k.instrument_id,
+            k.bucket,
+            k.price_side,
+            k.open,
+            k.high,
+            k.low,
+            k.close,
+            k.volume,
+            k.trade_count,
+            k."numeric",
+            k.complete,
+            1
+           FROM ( SELECT DISTINCT ON (r.symbol, k_1.instrument_id, k_1.bucket) r.symbol,
+                    r.venue,
+                    r.priority,
+                    k_1.instrument_id,
+                    k_1.bucket,
+                    k_1.price_side,
+                    k_1.open,
+                    k_1.high,
+                    k_1.low,
+                    k_1.close,
+                    k_1.volume,
+                        CASE
+                            WHEN k_1.volume_kind = 'tick_count'::text THEN k_1.volume::bigint
+                            ELSE k_1.trade_count
+                        END AS trade_count,
+                    NULL::numeric AS "numeric",
+                    k_1.complete
+                   FROM market.candles k_1
+                     JOIN market.instrument_source_ranks r ON r.instrument_id = k_1.instrument_id
+                  WHERE k_1.timeframe = '4h'::text
+                  ORDER BY r.symbol, k_1.instrument_id, k_1.bucket, (array_position(ARRAY['mid'::text, 'trade'::text, 'value'::text, 'bid'::text, 'ask'::text], k_1.price_side))) k) c
   ORDER BY symbol, bucket, complete DESC, (
         CASE
             WHEN complete THEN priority
             ELSE NULL::integer
-        END), coverage DESC NULLS LAST, priority;
+        END), coverage DESC NULLS LAST, priority, from_candle;
 -- view market.canonical_bars_5m
 SELECT DISTINCT ON (symbol, bucket) symbol,
     bucket,
@@ -630,7 +825,8 @@ SELECT DISTINCT ON (symbol, bucket) symbol,
             b.ticks::numeric AS volume,
             b.ticks,
             round(b.slots::numeric / market.coverage_slots('00:05:00'::interval)::numeric, 4) AS coverage,
-            b.slots >= market.coverage_slots('00:05:00'::interval) AS complete
+            b.slots >= market.coverage_slots('00:05:00'::interval) AS complete,
+            0 AS from_candle
            FROM market.quote_bars_5m_data b
              JOIN market.instrument_source_ranks r ON r.instrument_id = b.instrument_id AND r.quote_priced
         UNION ALL
@@ -647,14 +843,52 @@ SELECT DISTINCT ON (symbol, bucket) symbol,
             b.volume,
             b.trades,
             NULL::numeric AS "numeric",
-            true
+            true,
+            0
            FROM market.bars_5m_data b
-             JOIN market.instrument_source_ranks r ON r.instrument_id = b.instrument_id AND NOT r.quote_priced) c
+             JOIN market.instrument_source_ranks r ON r.instrument_id = b.instrument_id AND NOT r.quote_priced
+        UNION ALL
+         SELECT k.symbol,
+            k.venue,
+            k.priority,
+            k.instrument_id,
+            k.bucket,
+            k.price_side,
+            k.open,
+            k.high,
+            k.low,
+            k.close,
+            k.volume,
+            k.trade_count,
+            k."numeric",
+            k.complete,
+            1
+           FROM ( SELECT DISTINCT ON (r.symbol, k_1.instrument_id, k_1.bucket) r.symbol,
+                    r.venue,
+                    r.priority,
+                    k_1.instrument_id,
+                    k_1.bucket,
+                    k_1.price_side,
+                    k_1.open,
+                    k_1.high,
+                    k_1.low,
+                    k_1.close,
+                    k_1.volume,
+                        CASE
+                            WHEN k_1.volume_kind = 'tick_count'::text THEN k_1.volume::bigint
+                            ELSE k_1.trade_count
+                        END AS trade_count,
+                    NULL::numeric AS "numeric",
+                    k_1.complete
+                   FROM market.candles k_1
+                     JOIN market.instrument_source_ranks r ON r.instrument_id = k_1.instrument_id
+                  WHERE k_1.timeframe = '5m'::text
+                  ORDER BY r.symbol, k_1.instrument_id, k_1.bucket, (array_position(ARRAY['mid'::text, 'trade'::text, 'value'::text, 'bid'::text, 'ask'::text], k_1.price_side))) k) c
   ORDER BY symbol, bucket, complete DESC, (
         CASE
             WHEN complete THEN priority
             ELSE NULL::integer
-        END), coverage DESC NULLS LAST, priority;
+        END), coverage DESC NULLS LAST, priority, from_candle;
 -- table market.index_values
   instrument_id integer not null
   valued_at timestamp with time zone not null
@@ -2053,6 +2287,14 @@ begin
   null;
 end
 $function$
+CREATE OR REPLACE FUNCTION market.ib_asset_class(p_sec_type text)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  select case p_sec_type when 'STK' then 'equity' when 'CASH' then 'forex' when 'IND' then 'index' when 'CFD' then 'cfd'
+                         when 'CRYPTO' then 'crypto' end
+$function$
 CREATE OR REPLACE FUNCTION market.missing_id_count(p_stream text, p_instrument integer, p_from bigint, p_to bigint)
  RETURNS bigint
  LANGUAGE sql
@@ -2747,6 +2989,41 @@ CREATE OR REPLACE FUNCTION ops.graphile_worker_installed()
  STABLE
 AS $function$
   select to_regprocedure('graphile_worker.add_job(text, json, text, timestamptz, integer, text, integer, text[], text)') is not null
+$function$
+CREATE OR REPLACE FUNCTION ops.ib_connectivity_gaps()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+begin
+  -- Runs inside the landing transaction (ops.record_events): it must never fail it.
+  begin
+    insert into quality.gaps (venue, feed, stream, instrument_id, gap_from, detected_by, session_id, detail)
+    select n.venue, n.feed, ch.channel,
+           (select i.instrument_id from market.instruments i where i.venue = n.venue and i.symbol = ins.symbol
+            order by i.instrument_id limit 1),
+           least(n.at, coalesce((n.detail->>'lastDataAt')::timestamptz, n.at)), 'disconnect', n.session_id,
+           jsonb_build_object('code', 1100, 'reason', 'TWS lost its connection to IBKR (1100)', 'symbol', ins.symbol)
+    from new_events n
+    cross join lateral jsonb_array_elements_text(n.detail->'channels') ch(channel)
+    cross join lateral jsonb_array_elements_text(n.detail->'instruments') ins(symbol)
+    where n.venue = 'ib' and n.kind = 'error_frame' and n.detail->>'code' = '1100'
+      and jsonb_typeof(n.detail->'channels') = 'array' and jsonb_typeof(n.detail->'instruments') = 'array'
+      and not exists (select 1 from quality.gaps g
+                      where g.venue = n.venue and g.feed = n.feed and g.stream = ch.channel and g.detail->>'symbol' = ins.symbol
+                        and g.detail->>'code' = '1100' and g.gap_to is null);
+
+    update quality.gaps g
+       set gap_to = greatest(g.gap_from, n.at), updated_at = now(),
+           detail = g.detail || jsonb_build_object('restored_by', (n.detail->>'code')::integer)
+      from (select distinct on (feed) feed, venue, at, detail from new_events
+            where venue = 'ib' and detail->>'code' in ('1101', '1102') order by feed, at) n
+     where g.venue = n.venue and g.feed = n.feed and g.detected_by = 'disconnect' and g.gap_to is null
+       and g.detail->>'code' = '1100' and g.gap_from <= n.at;
+  exception when others then
+    raise warning 'ops.ib_connectivity_gaps: % (the events are kept; no gap recorded)', sqlerrm;
+  end;
+  return null;
+end
 $function$
 CREATE OR REPLACE FUNCTION ops.ingest_rate(p_from timestamp with time zone, p_to timestamp with time zone, p_interval_ms bigint, p_venue text DEFAULT NULL::text)
  RETURNS TABLE("time" timestamp with time zone, venue text, stream text, frames bigint, per_second numeric)
@@ -5053,6 +5330,39 @@ CREATE OR REPLACE FUNCTION staging.epoch_us_of(p_at timestamp with time zone)
 AS $function$
   select (extract(epoch from p_at) * 1000000)::bigint
 $function$
+CREATE OR REPLACE FUNCTION staging.ib_bar_length(p_timeframe text)
+ RETURNS interval
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  -- The bar sizes IBKR history serves: seconds, minutes, hours, days (1s ... 1d).
+  select left(p_timeframe, -1)::integer * case right(p_timeframe, 1) when 's' then interval '1 second'
+           when 'm' then interval '1 minute' when 'h' then interval '1 hour' when 'd' then interval '1 day' end
+$function$
+CREATE OR REPLACE FUNCTION staging.ib_epoch_seconds(p_text text)
+ RETURNS timestamp with time zone
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+AS $function$
+  select case when p_text ~ '^[0-9]{9,11}$' then timestamptz '1970-01-01 00:00:00+00' + p_text::bigint * interval '1 second' end
+$function$
+CREATE OR REPLACE FUNCTION staging.ib_register_instruments(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS void
+ LANGUAGE sql
+AS $function$
+  insert into market.instruments (venue, venue_symbol, symbol, asset_class, base, quote)
+  select distinct on (j->>'conId') 'ib', j->>'conId', j->>'symbol', market.ib_asset_class(j->>'secType'),
+         case when j->>'secType' = 'CASH' then split_part(j->>'symbol', '/', 1) end,
+         case when j->>'secType' = 'CASH' then split_part(j->>'symbol', '/', 2) end
+  from staging.frames f
+  cross join lateral (select case when pg_input_is_valid(f.payload, 'jsonb') then f.payload::jsonb end as j) p
+  where f.batch_id = p_batch and f.venue = 'ib' and f.received_at >= p_from and f.received_at < p_to
+    and jsonb_typeof(j) = 'object' and j->>'conId' ~ '^[0-9]{1,12}$' and j->>'symbol' ~ '^[A-Z0-9.]+(/[A-Z0-9.]+)?$'
+    and market.ib_asset_class(j->>'secType') is not null
+    and not exists (select 1 from market.instruments i where i.venue = 'ib' and i.venue_symbol = j->>'conId')
+  order by j->>'conId', f.frame_id
+  on conflict (venue, venue_symbol) do nothing
+$function$
 CREATE OR REPLACE FUNCTION staging.is_decimal(p_text text)
  RETURNS boolean
  LANGUAGE sql
@@ -5387,6 +5697,13 @@ AS $function$
       end as problem
     from src s
     left join instruments i on i.venue_symbol = s.d->>'s'
+  ), stored as (
+    -- Receive-time quotes an overlapping connection already stored (one probe of the key each).
+    select s.instrument_id, s.seq
+    from (select array_agg(instrument_id) as i, array_agg(u) as u, array_agg(quoted_at) as t
+          from checked where problem is null and time_source = 'received') a
+    cross join lateral staging.received_quotes_stored(a.i, a.u, a.t) s
+    where a.i is not null
   ), ins as (
     insert into market.quotes (instrument_id, quoted_at, seq, bid, bid_size, ask, ask_size, time_source, received_at, source, frame_id)
     select distinct on (n.instrument_id, n.u)
@@ -5394,12 +5711,7 @@ AS $function$
            n.source, n.frame_id
     from checked n
     where n.problem is null
-      and (n.time_source = 'venue'
-       -- "+ interval '0'" keeps the planner on the (instrument_id, seq, ...) key, not the time index.
-       or not exists (select 1 from market.quotes q
-                      where q.instrument_id = n.instrument_id and q.seq = n.u
-                        and q.quoted_at + interval '0' between n.quoted_at - interval '2 minutes'
-                                                           and n.quoted_at + interval '2 minutes'))
+      and not exists (select 1 from stored s where s.instrument_id = n.instrument_id and s.seq = n.u)
     order by n.instrument_id, n.u, n.frame_id
     on conflict do nothing
     returning 1
@@ -5743,7 +6055,7 @@ AS $function$
   select jsonb_build_object(
     'files', (select count(*) from files where problem is null),
     'files_empty', (select count(*) from files where problem is null and jsonb_array_length(d->'records') = 0),
-    'records', (select count(*) from items),
+    'rows_received', (select count(*) from items),
     -- A key that was not there is inserted; the other rows the upsert wrote replaced incomplete candles.
     'rows_new', (select count(*) from good where not existed),
     'candles', (select count(*) from good where not existed),
@@ -5870,7 +6182,7 @@ AS $function$
     'files', (select count(*) from files where problem is null),
     'files_empty', (select count(*) from files where problem is null and jsonb_array_length(d->'records') = 0),
     'hours_empty_open', (select count(*) from flagged),
-    'records', (select count(*) from items),
+    'rows_received', (select count(*) from items),
     'rows_new', (select count(*) from ins),
     'quotes', (select count(*) from ins),
     'quotes_duplicate', (select count(*) from ranked where k < 1000) - (select count(*) from ins),
@@ -5889,6 +6201,241 @@ begin
   v_counts := staging.merge_counts(v_counts, staging.normalize_dukascopy_candles_v1(p_batch, p_from, p_to));
   v_counts := staging.merge_counts(v_counts, staging.normalize_dukascopy_other_v1(p_batch, p_from, p_to));
   return v_counts;
+end
+$function$
+CREATE OR REPLACE FUNCTION staging.normalize_ib_history_v1(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS jsonb
+ LANGUAGE sql
+AS $function$
+  with pages as materialized (
+    select f.frame_id, f.batch_id, f.stream, f.received_at, f.source, f.payload,
+           case when pg_input_is_valid(f.payload, 'jsonb') then f.payload::jsonb end as j
+    from staging.frames f
+    where f.batch_id = p_batch and f.venue = 'ib' and f.stream = 'historicalData'
+      and f.received_at >= p_from and f.received_at < p_to
+  ), checked_pages as materialized (
+    select p.*, i.instrument_id,
+      case
+        when p.j is null then 'payload is not valid JSON'
+        when jsonb_typeof(p.j) <> 'object' then 'expected a JSON object, received ' || jsonb_typeof(p.j)
+        when p.j ? 'error' then 'TWS refused the request: ' || left(p.j->>'error', 300)
+        when i.instrument_id is null then 'unknown or malformed contract: conId ' || coalesce(p.j->>'conId', '(none)')
+        when coalesce(p.j->>'timeframe', '') !~ '^[1-9][0-9]*(s|m|h|d)$' then 'timeframe is missing or malformed'
+        when coalesce(p.j->>'what', '') not in ('TRADES', 'MIDPOINT', 'BID', 'ASK') then 'what ' || coalesce(p.j->>'what', '(none)') || ' is not read'
+        when jsonb_typeof(p.j->'bars') is distinct from 'array' then 'bars is not an array'
+      end as problem
+    from pages p
+    left join market.instruments i on i.venue = 'ib' and i.venue_symbol = p.j->>'conId'
+  ), items as materialized (
+    select p.frame_id, p.received_at, p.source, p.instrument_id, p.j->>'timeframe' as timeframe, p.j->>'what' as what,
+           sv.v as server_version, (e.n - 1)::integer as item, e.b,
+           case when e.b->>'date' ~ '^[0-9]{9,11}$' then staging.ib_epoch_seconds(e.b->>'date')
+                when e.b->>'date' ~ '^[0-9]{8}$' and pg_input_is_valid(e.b->>'date', 'date')
+                  then ((e.b->>'date')::date)::timestamp at time zone 'UTC' end as bucket,
+           staging.positive_decimal(e.b->>'open') as o, staging.positive_decimal(e.b->>'high') as h,
+           staging.positive_decimal(e.b->>'low') as l, staging.positive_decimal(e.b->>'close') as c,
+           case when p.j->>'what' = 'TRADES' and sv.v >= 175 then staging.nonnegative_decimal(e.b->>'volume') end as volume
+    from checked_pages p
+    cross join lateral (select case when pg_input_is_valid(p.j->>'serverVersion', 'integer') then (p.j->>'serverVersion')::integer end as v) sv
+    cross join lateral jsonb_array_elements(p.j->'bars') with ordinality e(b, n)
+    where p.problem is null
+  ), checked as materialized (
+    select i.*,
+      case
+        when jsonb_typeof(i.b) <> 'object' then 'expected a bar object, received ' || left(i.b::text, 80)
+        when i.bucket is null then 'bar date is neither epoch seconds nor yyyymmdd: ' || coalesce(i.b->>'date', '(none)')
+        when i.o is null or i.h is null or i.l is null or i.c is null then 'open, high, low, close are not positive numbers: ' || left(i.b::text, 160)
+        when i.l > least(i.o, i.c) or i.h < greatest(i.o, i.c) then 'low or high does not bound open and close'
+        when i.what = 'TRADES' and i.server_version >= 175 and i.volume is null then 'volume is not a number'
+        when i.bucket > i.received_at then 'bar starts after the page was received'
+        else staging.time_problem(i.bucket, i.received_at)
+      end as problem
+    from items i
+  ), good as materialized (
+    select distinct on (g.instrument_id, g.timeframe, g.what, g.bucket) g.*
+    from checked g where g.problem is null
+    order by g.instrument_id, g.timeframe, g.what, g.bucket, g.received_at desc, g.frame_id desc, g.item desc
+  ), ups as (
+    insert into market.candles as k (instrument_id, timeframe, bucket, price_side, open, high, low, close, volume,
+                                     volume_kind, trade_count, complete, source, received_at, frame_id)
+    select g.instrument_id, g.timeframe, g.bucket,
+           case g.what when 'TRADES' then 'trade' when 'MIDPOINT' then 'mid' when 'BID' then 'bid' else 'ask' end,
+           g.o, g.h, g.l, g.c, g.volume, case when g.volume is not null then 'base' end,
+           case when g.what = 'TRADES' and g.b->>'count' ~ '^[0-9]{1,18}$' then (g.b->>'count')::bigint end,
+           g.bucket + staging.ib_bar_length(g.timeframe) <= g.received_at,
+           g.source, g.received_at, g.frame_id
+    from good g
+    on conflict (instrument_id, timeframe, price_side, bucket) do update
+      set open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,
+          volume = excluded.volume, volume_kind = excluded.volume_kind, trade_count = excluded.trade_count,
+          complete = excluded.complete, source = excluded.source, received_at = excluded.received_at, frame_id = excluded.frame_id
+      where not k.complete and (excluded.complete or excluded.received_at >= k.received_at)
+    returning 1
+  ), bad as (
+    select frame_id, -1 as item, problem, payload from checked_pages where problem is not null
+    union all
+    select frame_id, item, problem, b::text from checked where problem is not null
+  ), q as (
+    insert into staging.quarantine (frame_id, item, batch_id, venue, stream, received_at, payload, reason, normalizer)
+    select b.frame_id, b.item, p.batch_id, 'ib', p.stream, p.received_at, b.payload, b.problem, 'normalize_ib_history_v1'
+    from bad b join pages p using (frame_id)
+    on conflict (frame_id, item) do nothing
+  )
+  select jsonb_build_object(
+    'history_pages', (select count(*) from checked_pages where problem is null),
+    'pages_quarantined', (select count(*) from checked_pages where problem is not null),
+    'candles', (select count(*) from ups),
+    'candles_duplicate', (select count(*) from checked where problem is null) - (select count(*) from ups),
+    'quarantined', (select count(*) from bad))
+$function$
+CREATE OR REPLACE FUNCTION staging.normalize_ib_live_v1(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS jsonb
+ LANGUAGE sql
+AS $function$
+  with frames as materialized (
+    select f.frame_id, f.batch_id, f.stream, f.received_at, f.source, f.payload,
+           case when pg_input_is_valid(f.payload, 'jsonb') then f.payload::jsonb end as j
+    from staging.frames f
+    where f.batch_id = p_batch and f.venue = 'ib' and f.stream in ('AllLast', 'BidAsk', 'RealTimeBars')
+      and f.received_at >= p_from and f.received_at < p_to
+  ), parsed as materialized (
+    select f.*, i.instrument_id, i.asset_class, staging.ib_epoch_seconds(f.j->>'time') as at,
+           staging.positive_decimal(f.j->>'price') as price, staging.positive_decimal(f.j->>'size') as size,
+           staging.positive_decimal(f.j->>'bidPrice') as bid, staging.positive_decimal(f.j->>'askPrice') as ask,
+           staging.nonnegative_decimal(f.j->>'bidSize') as bid_size, staging.nonnegative_decimal(f.j->>'askSize') as ask_size,
+           staging.positive_decimal(f.j->>'open') as o, staging.positive_decimal(f.j->>'high') as h,
+           staging.positive_decimal(f.j->>'low') as l, staging.positive_decimal(f.j->>'close') as c,
+           case when f.j->>'what' = 'TRADES' and sv.v >= 175 then staging.nonnegative_decimal(f.j->>'volume') end as volume,
+           sv.v as server_version
+    from frames f
+    cross join lateral (select case when pg_input_is_valid(f.j->>'serverVersion', 'integer') then (f.j->>'serverVersion')::integer end as v) sv
+    left join market.instruments i on i.venue = 'ib' and i.venue_symbol = f.j->>'conId'
+  ), checked as materialized (
+    select p.*,
+      case
+        when p.j is null then 'payload is not valid JSON'
+        when jsonb_typeof(p.j) <> 'object' then 'expected a JSON object, received ' || jsonb_typeof(p.j)
+        when p.instrument_id is null then 'unknown or malformed contract: conId ' || coalesce(p.j->>'conId', '(none)')
+                                          || ', symbol ' || coalesce(p.j->>'symbol', '(none)') || ', secType ' || coalesce(p.j->>'secType', '(none)')
+        when p.at is null then 'time is not whole epoch seconds: ' || coalesce(p.j->>'time', '(none)')
+        when p.stream = 'AllLast' and coalesce(p.j->>'tickType', '') not in ('1', '2')
+          then 'tickType ' || coalesce(p.j->>'tickType', '(none)') || ' is not a trade (1 Last, 2 AllLast)'
+        when p.stream = 'AllLast' and (p.price is null or p.size is null)
+          then 'price or size is not a positive number: ' || left(p.payload, 200)
+        when p.stream = 'BidAsk' and coalesce(p.j->>'tickType', '') <> '3' then 'tickType ' || coalesce(p.j->>'tickType', '(none)') || ' is not BidAsk (3)'
+        when p.stream = 'BidAsk' and (p.bid is null or p.ask is null or p.bid_size is null or p.ask_size is null)
+          then 'bid, ask or a size is not a number: ' || left(p.payload, 200)
+        when p.stream = 'RealTimeBars' and (p.o is null or p.h is null or p.l is null or p.c is null)
+          then 'open, high, low, close are not positive numbers: ' || left(p.payload, 200)
+        when p.stream = 'RealTimeBars' and (p.l > least(p.o, p.c) or p.h < greatest(p.o, p.c))
+          then 'low or high does not bound open and close'
+        when p.stream = 'RealTimeBars' and coalesce(p.j->>'what', '') not in ('TRADES', 'MIDPOINT', 'BID', 'ASK')
+          then 'what ' || coalesce(p.j->>'what', '(none)') || ' is not TRADES, MIDPOINT, BID or ASK'
+        when p.stream = 'RealTimeBars' and p.j->>'what' = 'TRADES' and p.server_version >= 175 and p.volume is null
+          then 'volume is not a number: ' || coalesce(p.j->>'volume', '(none)')
+        else staging.time_problem(p.at, p.received_at)
+      end as problem
+    from parsed p
+  ), new_trades as materialized (
+    select c.* from checked c
+    where c.problem is null and c.stream = 'AllLast'
+      and not exists (select 1 from market.trades t where t.instrument_id = c.instrument_id and t.traded_at = c.at and t.frame_id = c.frame_id)
+  ), trades_ins as (
+    insert into market.trades (instrument_id, traded_at, trade_id, seq, price, size, side, received_at, source, frame_id)
+    select n.instrument_id, n.at,
+           (n.j->>'time') || '-' || ((select count(*) from market.trades t where t.instrument_id = n.instrument_id and t.traded_at = n.at)
+                                     + row_number() over (partition by n.instrument_id, n.at order by n.frame_id) - 1),
+           null, n.price, n.size, null, n.received_at, n.source, n.frame_id
+    from new_trades n
+    on conflict do nothing
+    returning instrument_id, traded_at
+  ), trade_inv as (
+    insert into market.bar_invalidations (instrument_id, bucket)
+    select distinct instrument_id, date_trunc('minute', traded_at) from trades_ins
+    on conflict (instrument_id, bucket) do update set invalidated_at = excluded.invalidated_at
+  ), new_quotes as materialized (
+    select c.* from checked c
+    where c.problem is null and c.stream = 'BidAsk'
+      and not exists (select 1 from market.quotes q where q.instrument_id = c.instrument_id and q.quoted_at = c.at and q.frame_id = c.frame_id)
+  ), keyed as (
+    select n.*, (select count(*) from market.quotes q where q.instrument_id = n.instrument_id and q.quoted_at = n.at)
+                + row_number() over (partition by n.instrument_id, n.at order by n.frame_id) - 1 as k
+    from new_quotes n
+  ), quotes_ins as (
+    insert into market.quotes (instrument_id, quoted_at, seq, bid, bid_size, ask, ask_size, time_source, received_at, source, frame_id)
+    select k.instrument_id, k.at, staging.epoch_us_of(k.at) + k.k, k.bid, k.bid_size, k.ask, k.ask_size, 'venue',
+           k.received_at, k.source, k.frame_id
+    from keyed k
+    where k.k < 1000000
+    on conflict do nothing
+    returning instrument_id, quoted_at
+  ), quote_inv as (
+    insert into market.quote_bar_invalidations (instrument_id, bucket)
+    select distinct n.instrument_id, date_trunc('minute', n.quoted_at)
+    from quotes_ins n join market.instruments i on i.instrument_id = n.instrument_id
+    where i.asset_class in ('forex', 'cfd')
+    on conflict (instrument_id, bucket) do update set invalidated_at = excluded.invalidated_at
+  ), bars as materialized (
+    select distinct on (c.instrument_id, c.j->>'what', c.at) c.*,
+           case c.j->>'what' when 'TRADES' then 'trade' when 'MIDPOINT' then 'mid' when 'BID' then 'bid' else 'ask' end as side
+    from checked c
+    where c.problem is null and c.stream = 'RealTimeBars'
+    order by c.instrument_id, c.j->>'what', c.at, c.received_at desc, c.frame_id desc
+  ), bars_ups as (
+    insert into market.candles as k (instrument_id, timeframe, bucket, price_side, open, high, low, close, volume,
+                                     volume_kind, trade_count, complete, source, received_at, frame_id)
+    select b.instrument_id, '5s', b.at, b.side, b.o, b.h, b.l, b.c, b.volume, case when b.volume is not null then 'base' end,
+           case when b.j->>'what' = 'TRADES' and b.j->>'count' ~ '^[0-9]{1,18}$' then (b.j->>'count')::bigint end,
+           b.at + interval '5 seconds' <= b.received_at, b.source, b.received_at, b.frame_id
+    from bars b
+    on conflict (instrument_id, timeframe, price_side, bucket) do update
+      set open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,
+          volume = excluded.volume, volume_kind = excluded.volume_kind, trade_count = excluded.trade_count,
+          complete = excluded.complete, source = excluded.source, received_at = excluded.received_at, frame_id = excluded.frame_id
+      where not k.complete and (excluded.complete or excluded.received_at >= k.received_at)
+    returning 1
+  ), bad as (
+    select frame_id, problem from checked where problem is not null
+    union all
+    select frame_id, 'more than a million quotes in second ' || at from keyed where k >= 1000000
+  ), q as (
+    insert into staging.quarantine (frame_id, item, batch_id, venue, stream, received_at, payload, reason, normalizer)
+    select b.frame_id, -1, f.batch_id, 'ib', f.stream, f.received_at, f.payload, b.problem, 'normalize_ib_live_v1'
+    from bad b join frames f using (frame_id)
+    on conflict (frame_id, item) do nothing
+  )
+  select jsonb_build_object(
+    'trades', (select count(*) from trades_ins),
+    'trades_duplicate', (select count(*) from checked where problem is null and stream = 'AllLast') - (select count(*) from trades_ins),
+    'quotes', (select count(*) from quotes_ins),
+    'bar_quotes', (select count(*) from quotes_ins n join market.instruments i on i.instrument_id = n.instrument_id
+                   where i.asset_class in ('forex', 'cfd')),
+    'quotes_duplicate', (select count(*) from checked where problem is null and stream = 'BidAsk') - (select count(*) from quotes_ins),
+    'candles', (select count(*) from bars_ups),
+    'quarantined', (select count(*) from bad))
+$function$
+CREATE OR REPLACE FUNCTION staging.normalize_ib_v1(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_counts jsonb := '{}';
+  v_unknown integer;
+begin
+  perform staging.ib_register_instruments(p_batch, p_from, p_to);
+  v_counts := staging.merge_counts(v_counts, staging.normalize_ib_live_v1(p_batch, p_from, p_to));
+  v_counts := staging.merge_counts(v_counts, staging.normalize_ib_history_v1(p_batch, p_from, p_to));
+  with q as (
+    insert into staging.quarantine (frame_id, item, batch_id, venue, stream, received_at, payload, reason, normalizer)
+    select f.frame_id, -1, f.batch_id, f.venue, f.stream, f.received_at, f.payload, 'unknown ib stream ' || f.stream, 'normalize_ib_v1'
+    from staging.frames f
+    where f.batch_id = p_batch and f.venue = 'ib' and f.received_at >= p_from and f.received_at < p_to
+      and f.stream not in ('AllLast', 'BidAsk', 'RealTimeBars', 'historicalData')
+    on conflict (frame_id, item) do nothing
+    returning 1
+  )
+  select count(*) into v_unknown from q;
+  return staging.merge_counts(v_counts, jsonb_build_object('quarantined', v_unknown));
 end
 $function$
 CREATE OR REPLACE FUNCTION staging.normalize_oanda_candles_v1(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
@@ -6568,6 +7115,33 @@ AS $function$
   select f.frame_id, p_item, f.batch_id, f.venue, f.stream, f.received_at, f.payload, p_reason, p_normalizer
   from staging.frames f where f.frame_id = p_frame_id
   on conflict (frame_id, item) do nothing
+$function$
+CREATE OR REPLACE FUNCTION staging.received_quotes_stored(p_instrument integer[], p_seq bigint[], p_at timestamp with time zone[])
+ RETURNS TABLE(instrument_id integer, seq bigint)
+ LANGUAGE plpgsql
+ STABLE
+ SET enable_seqscan TO 'off'
+ SET enable_bitmapscan TO 'off'
+ SET enable_hashjoin TO 'off'
+ SET enable_mergejoin TO 'off'
+AS $function$
+begin
+  -- Quotes without a venue time are keyed by their receive time, so the same update received on
+  -- two overlapping connections differs in quoted_at: it is the same quote when the update id
+  -- matches within two minutes. One probe of the key (instrument_id, seq, quoted_at) per quote,
+  -- planned afresh on each call from the tables' current sizes: a plan cached while a partition
+  -- was new (no statistics) probes the (instrument_id, quoted_at) index instead and reads every
+  -- quote of the instrument per probe.
+  return query execute
+    'select u.i, u.s
+     from unnest($1, $2, $3) as u(i, s, t)
+     where exists (select 1 from market.quotes q
+                   where q.instrument_id = u.i and q.seq = u.s
+                     -- "+ interval ''0''": the time is checked on the rows the key finds, never
+                     -- used to range-scan the (instrument_id, quoted_at) index instead.
+                     and q.quoted_at + interval ''0'' between u.t - interval ''2 minutes'' and u.t + interval ''2 minutes'')'
+    using p_instrument, p_seq, p_at;
+end
 $function$
 CREATE OR REPLACE FUNCTION staging.time_problem(p_event timestamp with time zone, p_received timestamp with time zone)
  RETURNS text

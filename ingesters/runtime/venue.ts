@@ -1,6 +1,6 @@
 import type { FeedConfig } from '../../src/config.ts';
 import type { Frame, OpsEvent } from './lander.ts';
-import type { TransportKind } from './transport.ts';
+import type { Transport, TransportHandlers, TransportKind } from './transport.ts';
 
 /** What a venue file says a raw text frame is, decided without parsing prices or times. */
 export type Classified =
@@ -50,6 +50,12 @@ export interface Handshake {
 /** Secrets from the environment (config.secrets), by name. */
 export type Secrets = Readonly<Record<string, string>>;
 
+/** What a venue-supplied transport gets from the runtime besides the feed and the handlers. */
+export interface TransportContext {
+  readonly secrets: Secrets;
+  readonly maxPayloadBytes: number;
+}
+
 /** One declarative file per venue: how to connect, what to send, how to read control frames. */
 export interface WsVenue {
   venue: string;
@@ -57,6 +63,13 @@ export interface WsVenue {
   channels: readonly string[];
   /** How frames arrive: a WebSocket (the default) or a newline-delimited HTTP stream. */
   transport?: TransportKind;
+  /**
+   * A venue reached through its own socket protocol and client library opens its connection
+   * here instead: it delivers each message as text (classified like any frame), subscribes by
+   * itself once open, and resubscribes when the venue says it lost the subscriptions. Its
+   * frames land with source 'socket'.
+   */
+  openTransport?(feed: FeedConfig, handlers: TransportHandlers, ctx: TransportContext): Transport;
   /** The venue closes connections after this long; the runtime rotates before it. */
   maxConnectionSeconds?: number;
   /** The venue's limit on new connections per second (shared by every feed of the venue in this process). */
