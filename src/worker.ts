@@ -3,6 +3,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Logger as WorkerLogger, run, type Runner, type Task, type TaskList } from 'graphile-worker';
 import type { Config } from './config.ts';
+import { connect } from './db.ts';
 import type { Logger } from './log.ts';
 import { ROOT } from './migrate.ts';
 import { redact } from './redact.ts';
@@ -24,12 +25,13 @@ function taskFiles(dir: string): string[] {
  * graphile-worker stores a failed job's error message in the queue (last_error) and logs it: a
  * secret that slipped into a message (a URL with a key, a payload echoed back) is masked first.
  */
-function redactingErrors(task: Task): Task {
+function redactingErrors(task: Task, lease?: (workerId: string) => Promise<void>): Task {
   return async (payload, helpers) => {
     if (payload && typeof payload === 'object' && !Array.isArray(payload) && '_cron' in payload) {
       const { _cron: _ignored, ...rest } = payload as Record<string, unknown>;
       payload = rest;
     }
+    if (lease && helpers.job.locked_by) await lease(helpers.job.locked_by);
     try {
       return await task(payload, helpers);
     } catch (err) {
@@ -45,16 +47,22 @@ function redactingErrors(task: Task): Task {
   };
 }
 
-/** One task per file under jobs/; the task name is the path without extension (jobs/a/b.ts -> a/b). */
-export async function loadTasks(): Promise<TaskList> {
+/**
+ * One task per file under jobs/; the task name is the path without extension (jobs/a/b.ts -> a/b).
+ * With `lease`, every job first records its worker pool as alive (see startWorker).
+ */
+export async function loadTasks(lease?: (workerId: string) => Promise<void>): Promise<TaskList> {
   const tasks: TaskList = {};
   for (const file of taskFiles(JOBS_DIR)) {
     const name = path.relative(JOBS_DIR, file).replace(/\.ts$/, '').split(path.sep).join('/');
     const mod = (await import(pathToFileURL(file).href)) as { default?: Task };
-    if (typeof mod.default === 'function') tasks[name] = redactingErrors(mod.default);
+    if (typeof mod.default === 'function') tasks[name] = redactingErrors(mod.default, lease);
   }
   return tasks;
 }
+
+/** The job_key of a worker pool's own lease in ops.job_leases (history jobs add one per job). */
+const POOL_LEASE = 'worker-pool';
 
 /** Recurring work; every entry calls into SQL through its task. */
 export const CRONTAB = [
@@ -67,9 +75,28 @@ export const CRONTAB = [
   '23 3 * * * quality_profile ?max=1&jobKey=quality_profile&jobKeyMode=replace',
 ].join('\n');
 
+/**
+ * A process killed mid-job (kill -9, power loss) leaves its jobs locked, and graphile-worker
+ * would wait four hours before running them again. Every job's worker pool holds a lease on one
+ * session of this process (ops.job_leases, refreshed by every job and every 10 s); at start, and
+ * in detect_gaps in any live process, ops.release_orphaned_jobs() frees the locks of pools whose
+ * sessions are gone.
+ */
 export async function startWorker(url: string, config: Config, log: Logger): Promise<Runner> {
   registerHistoryRuntime({ url, config, log: log.child({ component: 'history' }) }); // backfill_chunk, recover_gap
-  const taskList = await loadTasks();
+  const leaseSql = connect(url, { max: 1, application: 'tickflow-worker' });
+  const pools = new Set<string>();
+  const lease = async (workerId: string) => {
+    pools.add(workerId);
+    await leaseSql`select ops.take_job_lease(${workerId}, ${POOL_LEASE})`;
+  };
+  const [released] = await leaseSql<{ n: number }[]>`select ops.release_orphaned_jobs() as n`;
+  if (released!.n > 0) log.warn({ workers: released!.n }, 'released the jobs of workers that died mid-job');
+  const refresh = setInterval(() => {
+    for (const id of pools) void lease(id).catch((err: Error) => log.warn({ err: redact(err.message) }, 'could not refresh the worker lease'));
+  }, 10_000);
+  refresh.unref();
+  const taskList = await loadTasks(lease);
   const crontab = CRONTAB.split('\n').filter((line) => taskList[line.split(' ')[5] ?? ''] !== undefined).join('\n');
   const runner = await run({
     connectionString: url,
@@ -86,6 +113,11 @@ export async function startWorker(url: string, config: Config, log: Logger): Pro
       else child.debug(fields, message);
     }),
   });
+  void runner.promise.finally(async () => {
+    clearInterval(refresh);
+    for (const id of pools) await leaseSql`select ops.end_job_lease(${id}, ${POOL_LEASE})`.catch(() => {});
+    await leaseSql.end({ timeout: 2 });
+  }).catch(() => {});
   log.info({ tasks: Object.keys(taskList), concurrency: config.worker.concurrency }, 'worker started');
   return runner;
 }

@@ -21,6 +21,8 @@ export interface ProxiedConnection {
   /** Everything forwarded to the client (with recordDown). */
   readonly received: Buffer[];
   closed: boolean;
+  /** Bytes of this connection vanish (see FaultProxy.blackhole). */
+  blackholed: boolean;
 }
 
 interface Truncation { direction: Direction; bytes: number; then: 'cut' | 'reset' }
@@ -79,10 +81,19 @@ export class FaultProxy {
   }
 
   /**
-   * Black hole: open connections stay up, but no byte gets through either way (nor pings, nor
-   * pongs); new connections are accepted and black-holed too. Ends after forMs (if given).
+   * Black hole: the connections open now stay up, but no byte gets through either way (nor pings,
+   * nor pongs), as when a route or a NAT entry dies. Connections opened later pass (a reconnect
+   * finds a working path). Ends after forMs (if given); returns how many connections it caught.
    */
-  blackhole(on = true, forMs?: number): void {
+  blackhole(on = true, forMs?: number): number {
+    const open = this.open;
+    for (const c of open) c.blackholed = on;
+    if (on && forMs !== undefined) this.after(forMs, () => { for (const c of open) c.blackholed = false; });
+    return open.length;
+  }
+
+  /** Black-holes every connection, new ones included, until blackholeAll(false) or forMs has passed. */
+  blackholeAll(on = true, forMs?: number): void {
     this.blackholed = on;
     if (on && forMs !== undefined) this.after(forMs, () => { this.blackholed = false; });
   }
@@ -139,7 +150,7 @@ export class FaultProxy {
     if (this.refusing) { this.refusedCount++; client.resetAndDestroy(); return; }
     const server = net.connect({ host: LOOPBACK, port: this.opts.targetPort });
     const c: ProxiedConnection & { budget?: number } = {
-      id: this.accepted, client, server, up: 0, down: 0, received: [], closed: false,
+      id: this.accepted, client, server, up: 0, down: 0, received: [], closed: false, blackholed: this.blackholed,
     };
     this.connections.push(c);
     client.setNoDelay(true);
@@ -156,7 +167,7 @@ export class FaultProxy {
   }
 
   private forward(c: ProxiedConnection & { budget?: number }, direction: Direction, chunk: Buffer): void {
-    if (c.closed || this.blackholed) return;
+    if (c.closed || c.blackholed || this.blackholed) return;
     let data = chunk;
     let finish: Truncation['then'] | undefined;
     if (this.truncation?.direction === direction && c.budget !== undefined) {
