@@ -25,6 +25,8 @@ export interface FakeBinanceOptions {
   snapshots?: Record<string, string>;
   /** Delay before the REST snapshot answers. */
   snapshotDelayMs?: number;
+  /** Send frames of streams the connection did not ask for too (a venue that misroutes or invents a stream). */
+  sendUnsubscribed?: boolean;
 }
 
 /**
@@ -105,7 +107,7 @@ export class FakeBinance {
         const next = it.next();
         if (next.done) return;
         const m = /^\{"stream":"([^"]+)"/.exec(next.value);
-        if (m && !wanted.has(m[1]!)) continue;
+        if (m && !wanted.has(m[1]!) && !this.opts.sendUnsubscribed) continue;
         ws.send(next.value);
         if (this.opts.intervalMs) { setTimeout(send, this.opts.intervalMs); return; }
         if (ws.bufferedAmount > 1 << 20) break;
