@@ -169,6 +169,53 @@ describe('bad input from a Binance WebSocket', () => {
     expect(await db.sql`select reason from staging.quarantine`).toEqual([]);
   });
 
+  it('quarantines a frame over the payload limit (8 MiB) with its size; the connection goes on and its neighbours land', async () => {
+    // A real-shaped trade frame padded to 9 MiB, between good trades 1..20.
+    const huge = trade('777', { M: `true,"pad":"${'x'.repeat(9 * 1024 * 1024)}"` });
+    const good = Array.from({ length: 20 }, (_, k) => trade(String(k + 1)));
+    const stream = [...good.slice(0, 10), huge, ...good.slice(10)];
+    fake = new FakeBinance({ frames: () => stream, intervalMs: 1 });
+    const url = await fake.start();
+    const f = startBinance(db.url, binanceFeed(url, fake.restUrl, { channels: ['trade'] }));
+    stopFeed = f.stop;
+    await waitFor(async () => { await f.lander.flush(); return f.lander.landedFrames >= stream.length; }, 'every frame landed');
+    await f.stop(); stopFeed = undefined;
+    expect(fake.connections).toBe(1);
+    const trades = await db.sql<{ trade_id: string }[]>`select t.trade_id from market.trades t order by t.seq`;
+    expect(trades.map((t) => t.trade_id)).toEqual(good.map((_, k) => String(k + 1)));
+    // The frame itself is not landed (over the limit); a stand-in with its size and first 1024 bytes is, and quarantined.
+    const q = await db.sql<{ stream: string; reason: string; payload: string }[]>`select stream, reason, payload from staging.quarantine`;
+    expect(q).toHaveLength(1);
+    expect(q[0]!.stream).toBe('oversize');
+    expect(q[0]!.reason).toBe(`frame of ${Buffer.byteLength(huge)} bytes is over the payload limit of ${8 * 1024 * 1024} bytes (its first bytes are kept)`);
+    expect(JSON.parse(q[0]!.payload)).toEqual({ bytes: Buffer.byteLength(huge), limit: 8 * 1024 * 1024, head: huge.slice(0, 1024) });
+  });
+
+  it('a frame past the WebSocket\'s own limit ends the connection with 1009: the reason and the gap are recorded, the feed reconnects', async () => {
+    let n = 0;
+    function* frames(): Generator<string> {
+      n++;
+      for (let id = 1; id <= 10; id++) yield trade(String((n - 1) * 100 + id));
+      if (n === 1) yield trade('999', { M: `true,"pad":"${'x'.repeat(300 * 1024)}"` });
+    }
+    fake = new FakeBinance({ frames, intervalMs: 1 });
+    const url = await fake.start();
+    const f = startBinance(db.url, binanceFeed(url, fake.restUrl, { channels: ['trade'] }),
+      { maxPayloadBytes: 64 * 1024, maxReceiveBytes: 256 * 1024 });
+    stopFeed = f.stop;
+    await waitFor(async () => { await f.lander.flush(); return f.lander.landedFrames >= 20; }, 'both connections\' trades');
+    await f.stop(); stopFeed = undefined;
+    expect(fake.connections).toBe(2);
+    const [d] = await db.sql<{ detail: { reason: string; code: number } }[]>`
+      select detail from ops.session_events where kind = 'disconnected' order by event_id limit 1`;
+    // ws sends the venue a 1009 close and drops the socket (locally 1006): the reason says why.
+    expect(d!.detail.reason).toBe('error: Max payload size exceeded');
+    const trades = await db.sql<{ trade_id: string }[]>`select t.trade_id from market.trades t order by t.seq`;
+    expect(trades.map((t) => t.trade_id)).toEqual([...Array.from({ length: 10 }, (_, k) => String(k + 1)), ...Array.from({ length: 10 }, (_, k) => String(101 + k))]);
+    const gaps = await db.sql`select detected_by from quality.gaps`;
+    expect(gaps.map((g) => g.detected_by)).toEqual(['disconnect']);
+  });
+
   it('refuses instruments with SQL metacharacters in the configuration, naming the key and the value', () => {
     for (const bad of [`BTC/USDT'; drop table market.trades; --`, 'BTC/USDT"', 'BTC/USDT;', 'BTC/US DT', 'btc/usdt']) {
       let err: unknown;

@@ -1492,6 +1492,24 @@ WITH latest AS (
   leased_at timestamp with time zone not null default now()
   constraint job_leases_pkey: PRIMARY KEY (worker_id, job_key)
   CREATE UNIQUE INDEX job_leases_pkey ON ops.job_leases USING btree (worker_id, job_key)
+-- table ops.paced_requests
+  venue text not null
+  key text not null
+  request text not null
+  at timestamp with time zone not null
+  CREATE INDEX paced_requests_venue_at_idx ON ops.paced_requests USING btree (venue, at)
+-- table ops.pacing_rules
+  venue text not null
+  name text not null
+  scope text not null
+  window_length interval not null
+  max_per_window integer not null
+  updated_at timestamp with time zone not null default now()
+  constraint pacing_rules_max_check: CHECK ((max_per_window > 0))
+  constraint pacing_rules_pkey: PRIMARY KEY (venue, name)
+  constraint pacing_rules_scope_check: CHECK ((scope = ANY (ARRAY['request'::text, 'key'::text, 'venue'::text])))
+  constraint pacing_rules_window_check: CHECK ((window_length > '00:00:00'::interval))
+  CREATE UNIQUE INDEX pacing_rules_pkey ON ops.pacing_rules USING btree (venue, name)
 -- table ops.rate_limits
   venue text not null
   name text not null
@@ -3068,6 +3086,48 @@ AS $function$
                     where f.venue = p_venue and f.path = ltrim(p.path, '/') and f.complete)
   order by p.n
 $function$
+CREATE OR REPLACE FUNCTION ops.pacing_take(p_venue text, p_key text, p_request text, p_guard interval DEFAULT '00:00:00.25'::interval)
+ RETURNS integer
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_now timestamptz;
+  v_state ops.rate_state;
+  v_rule ops.pacing_rules;
+  v_nth timestamptz;
+  v_wait interval := interval '0';
+begin
+  insert into ops.rate_state (venue) values (p_venue) on conflict (venue) do nothing;
+  select * into v_state from ops.rate_state where venue = p_venue for update;
+  v_now := clock_timestamp(); -- after the lock: the time the request goes out
+  if v_state.banned_until > v_now or v_state.paused_until > v_now then
+    return ceil(extract(epoch from greatest(v_state.banned_until, v_state.paused_until) - v_now) * 1000)::integer;
+  end if;
+  for v_rule in select * from ops.pacing_rules where venue = p_venue loop
+    -- The max-th most recent request this rule counts: a new one may go once it is out of the
+    -- window (plus a guard for the time the request takes to reach the venue).
+    select r.at into v_nth
+    from ops.paced_requests r
+    where r.venue = p_venue and r.at > v_now - v_rule.window_length - p_guard
+      and (v_rule.scope = 'venue' or r.key = p_key)
+      and (v_rule.scope <> 'request' or r.request = p_request)
+    order by r.at desc
+    offset v_rule.max_per_window - 1 limit 1;
+    if found then
+      v_wait := greatest(v_wait, v_nth + v_rule.window_length + p_guard - v_now);
+    end if;
+  end loop;
+  if v_wait > interval '0' then
+    return greatest(1, ceil(extract(epoch from v_wait) * 1000))::integer;
+  end if;
+  insert into ops.paced_requests (venue, key, request, at) values (p_venue, p_key, p_request, v_now);
+  delete from ops.paced_requests
+  where venue = p_venue
+    and at < v_now - coalesce((select max(window_length) from ops.pacing_rules where venue = p_venue), interval '0') - p_guard;
+  update ops.rate_state set requests = requests + 1, updated_at = v_now where venue = p_venue;
+  return 0;
+end
+$function$
 CREATE OR REPLACE FUNCTION ops.partition_name(p_table regclass, p_start timestamp with time zone, p_interval interval)
  RETURNS text
  LANGUAGE sql
@@ -3426,6 +3486,16 @@ begin
   end if;
   return v_at;
 end
+$function$
+CREATE OR REPLACE FUNCTION ops.set_pacing_rule(p_venue text, p_name text, p_scope text, p_window interval, p_max integer)
+ RETURNS void
+ LANGUAGE sql
+AS $function$
+  insert into ops.pacing_rules (venue, name, scope, window_length, max_per_window)
+  values (p_venue, p_name, p_scope, p_window, p_max)
+  on conflict (venue, name) do update
+    set scope = excluded.scope, window_length = excluded.window_length, max_per_window = excluded.max_per_window, updated_at = now();
+  insert into ops.rate_state (venue) values (p_venue) on conflict (venue) do nothing;
 $function$
 CREATE OR REPLACE FUNCTION ops.set_rate_limit(p_venue text, p_name text, p_unit text, p_window interval, p_max integer, p_edge_guard interval DEFAULT '00:00:00.25'::interval)
  RETURNS void
@@ -5436,7 +5506,23 @@ declare
   v_norm record;
   v_counts jsonb := '{}';
   v_part jsonb;
+  v_oversize integer;
 begin
+  -- A frame over the runtime's payload limit lands as a stand-in written by tickflow
+  -- ({"bytes":N,"limit":M,"head":"..."}): quarantined first, so no venue normalizer reads it.
+  with q as (
+    insert into staging.quarantine (frame_id, item, batch_id, venue, stream, received_at, payload, reason, normalizer)
+    select f.frame_id, -1, f.batch_id, f.venue, f.stream, f.received_at, f.payload,
+           'frame of ' || coalesce(substring(f.payload from '^\{"bytes":([0-9]+)'), '?') || ' bytes is over the payload limit of '
+             || coalesce(substring(f.payload from '^\{"bytes":[0-9]+,"limit":([0-9]+)'), '?') || ' bytes (its first bytes are kept)',
+           'normalize_batch'
+    from staging.frames f
+    where f.batch_id = p_batch and f.stream = 'oversize'
+    on conflict (frame_id, item) do nothing
+    returning 1
+  )
+  select count(*) into v_oversize from q;
+  if v_oversize > 0 then v_counts := jsonb_build_object('quarantined', v_oversize); end if;
   for v_norm in
     select n.fn, n.valid_from, n.valid_to
     from staging.normalizers n
@@ -7234,6 +7320,8 @@ ops.clickhouse_lag: ClickHouse sync lag per stream: rows not yet in ClickHouse, 
 ops.clickhouse_watermarks: ClickHouse sync position per stream: every row visible in shipped_snapshot (taken at shipped_snapshot_at) is in ClickHouse; while a newer target_snapshot is drained, so are its new rows up to (cursor_xid, cursor_id); a batch up to (pending_xid, pending_id) may be in ClickHouse and is replayed with pending_token (its insert deduplication token) before anything else. Read ops.clickhouse_lag.
 ops.feed_status: Per feed: connection state, messages per second over the last minute, last message age, open gaps, quarantined payloads.
 ops.job_leases: graphile-worker worker ids running history jobs, with the Postgres session each holds (dead session: the job is released).
+ops.paced_requests: Requests sent under ops.pacing_rules, kept as long as the longest window of their venue.
+ops.pacing_rules: Sliding-window request limits per venue: scope request (identical requests), key (one instrument) or venue (all).
 ops.rate_limits: Request budgets per venue and limit, in fixed windows; drawn by ops.rate_take() from every worker process.
 ops.rate_state: Per venue: pause after a 429 (Retry-After), ban after a 418, temporary slowdown, and request counters.
 ops.rate_status: Per venue limit: budget, use in the current window, and whether the venue is paused (429) or banned (418).
@@ -7341,6 +7429,8 @@ relation ops.clickhouse_lag: tickflow_worker DELETE, tickflow_worker INSERT, tic
 relation ops.clickhouse_watermarks: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
 relation ops.feed_status: tickflow_grafana SELECT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
 relation ops.job_leases: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation ops.paced_requests: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation ops.pacing_rules: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
 relation ops.rate_limits: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
 relation ops.rate_state: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
 relation ops.rate_status: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE

@@ -17,8 +17,14 @@ export interface RuntimeOptions {
   circuitAfter: number;
   /** While the circuit is open, one attempt per this interval. */
   circuitRetryMs: number;
-  /** WebSocket payload limit; a larger frame closes the connection with 1009. */
+  /**
+   * The largest frame landed. A larger one (up to maxReceiveBytes on a WebSocket; any length on
+   * an HTTP stream, skipped to its newline) lands as a stand-in on stream 'oversize' (its size,
+   * the limit and its first bytes), which SQL quarantines with the reason; the connection goes on.
+   */
   maxPayloadBytes: number;
+  /** The WebSocket's own payload limit (ws maxPayload): a frame past it closes the connection with 1009. */
+  maxReceiveBytes: number;
   /** Frames that arrived before a rotation's new connection took over are cut this long after. */
   rotationOverlapMs: number;
   /** Secrets from the environment; venue files read their credentials from here. */
@@ -32,6 +38,7 @@ export const DEFAULT_RUNTIME: RuntimeOptions = {
   circuitAfter: 8,
   circuitRetryMs: 300_000,
   maxPayloadBytes: 8 * 1024 * 1024,
+  maxReceiveBytes: 64 * 1024 * 1024,
   rotationOverlapMs: 2_000,
   secrets: {},
 };
@@ -152,6 +159,7 @@ export class WsFeed {
         if (hs) { s.handshake = hs; this.step(s, hs.open()); } else this.subscribe(s);
       },
       onMessage: (text) => this.onMessage(s, text),
+      onOversize: (bytes, head) => this.onOversize(s, bytes, head),
       onActivity: () => { s.lastActivity = monotonicMs(); },
       onRefused: (status, body) => {
         // 401 and 403 say the credentials are wrong: reconnecting soon cannot help.
@@ -169,6 +177,7 @@ export class WsFeed {
       ? this.venue.openTransport(this.feed, handlers, { secrets: this.opts.secrets, maxPayloadBytes: this.opts.maxPayloadBytes })
       : openTransport(this.venue.transport ?? 'ws', {
         url, headers: this.venue.headers?.(this.feed, this.opts.secrets), maxPayloadBytes: this.opts.maxPayloadBytes,
+        maxReceiveBytes: this.opts.maxReceiveBytes,
       }, handlers);
   }
 
@@ -244,6 +253,14 @@ export class WsFeed {
     // The venue announced it will close this connection: take over with a new one first.
     this.event(s, 'rotating', { reason: 'venue shutdown notice', raw: text.slice(0, 200) });
     this.rotate();
+  }
+
+  /** A frame over the payload limit: never landed raw, never dropped unseen. */
+  private onOversize(s: Session, bytes: number, head: string): void {
+    if (s.ended) return;
+    s.lastActivity = monotonicMs();
+    this.log.warn({ session: s.id, bytes, limit: this.opts.maxPayloadBytes }, 'frame over the payload limit: quarantined');
+    this.land(s, 'oversize', JSON.stringify({ bytes, limit: this.opts.maxPayloadBytes, head }), receiveTime());
   }
 
   private onFirstData(s: Session): void {

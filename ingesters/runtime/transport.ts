@@ -32,6 +32,11 @@ export interface TransportHandlers {
   onOpen(): void;
   /** One complete message, as text. */
   onMessage(text: string, isBinary: boolean): void;
+  /**
+   * A message larger than maxPayloadBytes: not delivered, but reported with its size and its
+   * first bytes (as text; base64 for binary), and the connection goes on.
+   */
+  onOversize?(bytes: number, head: string): void;
   /** Bytes arrived (any, even an incomplete line): the connection is alive. */
   onActivity(): void;
   /** The venue refused the connection (HTTP status other than 200, with the start of its body). */
@@ -44,7 +49,27 @@ export interface TransportHandlers {
 export interface TransportOptions {
   url: string;
   headers?: Record<string, string>;
+  /** The largest message delivered; a larger one goes to onOversize (or, without it, ends the connection). */
   maxPayloadBytes: number;
+  /**
+   * WebSocket only: the most one message may carry at all (ws maxPayload, so memory stays
+   * bounded); past it the connection closes with 1009. Default: 8 times maxPayloadBytes.
+   */
+  maxReceiveBytes?: number;
+}
+
+/** How much of an oversized message is kept to say what it was. */
+export const OVERSIZE_HEAD_BYTES = 1024;
+
+function rawLength(data: WebSocket.RawData): number {
+  if (Array.isArray(data)) return data.reduce((n, b) => n + b.length, 0);
+  return data instanceof ArrayBuffer ? data.byteLength : data.length;
+}
+
+function rawHead(data: WebSocket.RawData, isBinary: boolean): string {
+  const buf = Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? Buffer.from(data) : data;
+  const head = buf.subarray(0, OVERSIZE_HEAD_BYTES);
+  return isBinary ? head.toString('base64') : head.toString('utf8');
 }
 
 export type TransportKind = 'ws' | 'http-stream';
@@ -54,14 +79,22 @@ export function openTransport(kind: TransportKind, opts: TransportOptions, h: Tr
 }
 
 function wsTransport(opts: TransportOptions, h: TransportHandlers): Transport {
+  const oversize = h.onOversize?.bind(h);
   const ws = new WebSocket(opts.url, {
-    maxPayload: opts.maxPayloadBytes, handshakeTimeout: 10_000, perMessageDeflate: false,
+    // Set explicitly (ws would allow 100 MiB): frames between maxPayloadBytes and this are
+    // received whole and reported as oversized; a larger one cannot be skipped (1009 close).
+    maxPayload: oversize ? (opts.maxReceiveBytes ?? opts.maxPayloadBytes * 8) : opts.maxPayloadBytes,
+    handshakeTimeout: 10_000, perMessageDeflate: false,
     ...(opts.headers ? { headers: opts.headers } : {}),
   });
   let closed = false;
   ws.on('open', () => h.onOpen());
   ws.on('message', (data: WebSocket.RawData, isBinary: boolean) => {
     h.onActivity();
+    if (oversize) {
+      const bytes = rawLength(data);
+      if (bytes > opts.maxPayloadBytes) { oversize(bytes, rawHead(data, isBinary)); return; }
+    }
     h.onMessage(isBinary ? Buffer.from(data as Buffer).toString('base64') : data.toString(), isBinary);
   });
   ws.on('pong', () => h.onActivity());
@@ -91,15 +124,39 @@ function wsTransport(opts: TransportOptions, h: TransportHandlers): Transport {
 export class LineSplitter {
   private parts: Buffer[] = [];
   private partBytes = 0;
+  /** Bytes of an oversized line skipped so far (0: not skipping), and its first bytes. */
+  private skipped = 0;
+  private skippedHead: Buffer | undefined;
 
-  constructor(private readonly maxLineBytes: number) {}
+  /**
+   * With onOversize, a line longer than maxLineBytes is skipped to its newline and reported
+   * (size, first bytes), and the stream goes on; without it, push() throws.
+   */
+  constructor(private readonly maxLineBytes: number,
+              private readonly onOversize?: (bytes: number, head: string) => void) {}
 
   /** The complete lines that chunk finishes (empty lines are skipped). */
   push(chunk: Buffer): string[] {
     const lines: string[] = [];
+    this.each(chunk, (line) => { lines.push(line); });
+    return lines;
+  }
+
+  /** Calls onLine for each complete line that chunk finishes, in order with the oversize reports. */
+  each(chunk: Buffer, onLine: (line: string) => void): void {
     let start = 0;
     for (let nl = chunk.indexOf(10, start); nl !== -1; nl = chunk.indexOf(10, start)) {
       let line: Buffer;
+      if (this.skipped > 0) {
+        // The end of an oversized line: report it, then carry on with the next line.
+        const bytes = this.skipped + (nl - start);
+        const head = this.skippedHead!;
+        this.skipped = 0;
+        this.skippedHead = undefined;
+        start = nl + 1;
+        this.onOversize!(bytes, head.toString('utf8'));
+        continue;
+      }
       if (this.partBytes > 0) {
         this.parts.push(chunk.subarray(start, nl));
         line = Buffer.concat(this.parts);
@@ -109,25 +166,37 @@ export class LineSplitter {
         line = chunk.subarray(start, nl);
       }
       const end = line.length > 0 && line[line.length - 1] === 13 ? line.length - 1 : line.length;
-      if (end > 0) lines.push(line.toString('utf8', 0, end));
       start = nl + 1;
+      if (end > this.maxLineBytes && this.onOversize) {
+        this.onOversize(end, line.subarray(0, OVERSIZE_HEAD_BYTES).toString('utf8'));
+        continue;
+      }
+      if (end > 0) onLine(line.toString('utf8', 0, end));
     }
     if (start < chunk.length) {
+      if (this.skipped > 0) { this.skipped += chunk.length - start; return; }
       this.parts.push(chunk.subarray(start));
       this.partBytes += chunk.length - start;
-      if (this.partBytes > this.maxLineBytes) throw new Error(`line longer than ${this.maxLineBytes} bytes without a newline`);
+      if (this.partBytes > this.maxLineBytes) {
+        if (!this.onOversize) throw new Error(`line longer than ${this.maxLineBytes} bytes without a newline`);
+        // Skip to the next newline: memory stays bounded, the lines after it are kept.
+        const part = Buffer.concat(this.parts);
+        this.skippedHead = Buffer.from(part.subarray(0, OVERSIZE_HEAD_BYTES)); // a copy: the rest is freed
+        this.skipped = part.length;
+        this.parts = [];
+        this.partBytes = 0;
+      }
     }
-    return lines;
   }
 
-  /** Bytes received after the last newline (an incomplete line). */
-  rest(): Buffer { return Buffer.concat(this.parts); }
+  /** Bytes received after the last newline (an incomplete line; the kept head of one being skipped). */
+  rest(): Buffer { return this.skipped > 0 ? this.skippedHead! : Buffer.concat(this.parts); }
 }
 
 /** A GET whose response body is an endless stream of newline-delimited messages (undici). */
 function httpStreamTransport(opts: TransportOptions, h: TransportHandlers): Transport {
   const abort = new AbortController();
-  const splitter = new LineSplitter(opts.maxPayloadBytes);
+  const splitter = new LineSplitter(opts.maxPayloadBytes, h.onOversize?.bind(h));
   let body: { pause(): void; resume(): void; destroy(err?: Error): void } | undefined;
   let open = false;
   let closed = false;
@@ -161,17 +230,11 @@ function httpStreamTransport(opts: TransportOptions, h: TransportHandlers): Tran
     h.onOpen();
     res.body.on('data', (chunk: Buffer) => {
       h.onActivity();
-      let lines: string[];
       try {
-        lines = splitter.push(chunk);
+        splitter.each(chunk, (line) => { if (!closed) h.onMessage(line, false); });
       } catch (err) {
         closeReason = `error: ${(err as Error).message}`;
         res.body.destroy();
-        return;
-      }
-      for (const line of lines) {
-        if (closed) return;
-        h.onMessage(line, false);
       }
     });
     res.body.on('end', () => finish(1000, 'stream ended by the venue'));

@@ -29,7 +29,23 @@ declare
   v_norm record;
   v_counts jsonb := '{}';
   v_part jsonb;
+  v_oversize integer;
 begin
+  -- A frame over the runtime's payload limit lands as a stand-in written by tickflow
+  -- ({"bytes":N,"limit":M,"head":"..."}): quarantined first, so no venue normalizer reads it.
+  with q as (
+    insert into staging.quarantine (frame_id, item, batch_id, venue, stream, received_at, payload, reason, normalizer)
+    select f.frame_id, -1, f.batch_id, f.venue, f.stream, f.received_at, f.payload,
+           'frame of ' || coalesce(substring(f.payload from '^\{"bytes":([0-9]+)'), '?') || ' bytes is over the payload limit of '
+             || coalesce(substring(f.payload from '^\{"bytes":[0-9]+,"limit":([0-9]+)'), '?') || ' bytes (its first bytes are kept)',
+           'normalize_batch'
+    from staging.frames f
+    where f.batch_id = p_batch and f.stream = 'oversize'
+    on conflict (frame_id, item) do nothing
+    returning 1
+  )
+  select count(*) into v_oversize from q;
+  if v_oversize > 0 then v_counts := jsonb_build_object('quarantined', v_oversize); end if;
   for v_norm in
     select n.fn, n.valid_from, n.valid_to
     from staging.normalizers n
