@@ -5,7 +5,8 @@
  *   open               open the embedded ClickHouse and report, or report the error's code/message;
  *   kill-after-insert  sync, and SIGKILL this process right after the first batch reached
  *                      ClickHouse and before Postgres confirmed it;
- *   kill-after-intent  the same, after the batch was recorded as pending and before the insert.
+ *   kill-after-intent  the same, after the batch was recorded as pending and before the insert;
+ *   sync               migrate ClickHouse and sync until caught up (killed from outside by tests).
  * Prints one JSON line on stdout.
  */
 import { loadConfig } from '../../src/config.ts';
@@ -13,11 +14,12 @@ import { connect } from '../../src/db.ts';
 import { createLogger } from '../../src/log.ts';
 import { clickhouseOptions, openClickHouse } from '../../src/clickhouse/client.ts';
 import { syncClickHouse } from '../../src/clickhouse/sync.ts';
+import { migrateClickHouse } from '../../src/clickhouse/migrate.ts';
 
 interface Args {
   dataDir: string;
   databaseUrl: string;
-  action: 'open' | 'kill-after-insert' | 'kill-after-intent';
+  action: 'open' | 'kill-after-insert' | 'kill-after-intent' | 'sync';
   batchRows?: number;
 }
 
@@ -38,11 +40,13 @@ if (args.action === 'open') {
   const ch = await openClickHouse(config, options);
   const sql = connect(args.databaseUrl, { max: 2 });
   const die = () => { process.kill(process.pid, 'SIGKILL'); };
-  await syncClickHouse({ sql, ch, options, log: createLogger({ level: 'warn' }) }, {
+  const log = createLogger({ level: 'warn' });
+  if (args.action === 'sync') await migrateClickHouse(ch, options, log);
+  const report = await syncClickHouse({ sql, ch, options, log }, {
     batchRows: args.batchRows,
-    hooks: args.action === 'kill-after-insert' ? { afterInsert: die } : { afterIntent: die },
+    hooks: args.action === 'sync' ? {} : args.action === 'kill-after-insert' ? { afterInsert: die } : { afterIntent: die },
   });
-  console.log(JSON.stringify({ killed: false }));
+  console.log(JSON.stringify({ killed: false, streams: report.streams }));
   await sql.end();
   await ch.close();
 }
