@@ -268,7 +268,7 @@ describe('dukascopy files through staging into market', () => {
     const ticks = TICK_FILES.reduce((n, rel) => n + decodeBi5(read(rel), 'ticks').count, 0);
     const candles = CANDLE_FILES.reduce((n, rel) => n + decodeBi5(read(rel), 'candles').count, 0);
     expect(counts).toEqual({
-      files: FILES.length, files_empty: 1, hours_empty_open: 0, records: ticks + candles, rows_new: ticks + candles,
+      files: FILES.length, files_empty: 1, hours_empty_open: 0, rows_received: ticks + candles, rows_new: ticks + candles,
       quotes: ticks, quotes_duplicate: 0, candles, candles_updated: 0, candles_duplicate: 0, pages_quarantined: 0, quarantined: 0,
     });
     const [q] = await db.sql<{ n: number }[]>`select count(*)::int as n from staging.quarantine`;
@@ -440,6 +440,7 @@ describe('dukascopy normalizer edge cases', () => {
   beforeAll(async () => { db = await createTestDatabase('dukq'); });
   afterAll(async () => { await db?.drop(); });
 
+
   it('keeps ticks sharing a millisecond apart, in file order, and re-lands them idempotently', async () => {
     const rel = 'EURUSD/2020/05/01/10h_ticks.bi5';
     const body = bi5Of('ticks', [[5, 110010, 110000, 1, 1.5], [5, 110011, 110001, 2, 2.5], [5, 110012, 110002, 3, 3.5],
@@ -535,6 +536,34 @@ describe('dukascopy normalizer edge cases', () => {
     expect(stale.counts).toMatchObject({ candles: 0, candles_updated: 0, candles_duplicate: 1 });
     const rows = await db.sql`select close::text, volume::text, complete from market.venue_candles where symbol = 'BTC/USD'`;
     expect(rows).toEqual([{ close: '50003.0', volume: '750000', complete: true }]);
+  });
+});
+
+describe('dukascopy candle normalization cost', () => {
+  let db: TestDatabase;
+  beforeAll(async () => { db = await createTestDatabase('dukl'); });
+  afterAll(async () => { await db?.drop(); });
+
+  it('normalizes a batch of candles in time linear in its size (8,640 then 17,280 minute candles)', async () => {
+    // Six (then twelve) days of BID and ASK minute candles in one batch. The counts once joined
+    // the upserted keys back to the batch's candles, which took 47 s for 8,640 candles.
+    const dayFiles = (firstDay: number, days: number) => Array.from({ length: days }, (_, d) => ['BID', 'ASK'].map((side) => {
+      const day = new Date(Date.UTC(2018, 0, firstDay + d));
+      const rel = `EURUSD/2018/00/${String(day.getUTCDate()).padStart(2, '0')}/${side}_candles_min_1.bi5`;
+      const records = Array.from({ length: 1440 }, (_, m) => [m * 60, 120000 + m, 120001 + m, 119990 + m, 120010 + m, 1.5]);
+      return frameOf(rel, undefined, bi5Of('candles', records));
+    })).flat();
+    const timed = async (frames: DukascopyFrame[]) => {
+      const t0 = performance.now();
+      const { counts } = await landAndNormalize(db.sql, frames);
+      return { ms: performance.now() - t0, counts };
+    };
+    const small = await timed(dayFiles(1, 3));
+    const large = await timed(dayFiles(4, 6));
+    expect([small.counts.candles, large.counts.candles]).toEqual([8640, 17280]);
+    // Twice the candles: about twice the time (quadratic would be four times); generous for a shared machine.
+    expect(large.ms, `${Math.round(small.ms)} ms then ${Math.round(large.ms)} ms`).toBeLessThan(Math.max(3.2 * small.ms, 3000));
+    expect(small.ms).toBeLessThan(10_000);
   });
 });
 

@@ -1,8 +1,9 @@
+import type { Config } from '../../src/config.ts';
 import type { Sql } from '../../src/db.ts';
 import type { Logger } from '../../src/log.ts';
 import { TickflowError } from '../../src/errors.ts';
 import type { Lander } from './lander.ts';
-import { RestRefused, type RestAnswer, type RestClient, type RestPage, type RestVenue } from './rest.ts';
+import { RestRefused, type RestAnswer, type RestPage, type RestVenue } from './rest.ts';
 
 /**
  * A venue's history API as one declarative file describes it (ingesters/<venue>-rest.ts): how to
@@ -34,9 +35,31 @@ export interface HistoryVenue extends RestVenue {
    * Venues that serve history as files (an hour of ticks, a day of candles): the files of a
    * chunk's [fromMs, toMs) for its kind and timeframe, in time order. When present, backfill
    * chunks fetch these instead of paging, skipping the files SQL has recorded whole
-   * (ops.missing_files); the venue's normalizer counts `records` and `rows_new`.
+   * (ops.missing_files); the venue's normalizer counts `rows_received` and `rows_new`.
    */
   filePages?(symbol: string, kind: string, timeframe: string | null, fromMs: number, toMs: number): RestPage[];
+  /**
+   * Venues whose history is not served over HTTP (a socket API): the fetcher the runner uses
+   * instead of the REST client. It takes its own budget and returns answers like the client's.
+   */
+  openFetcher?(env: FetcherEnv): PageFetcher;
+}
+
+/** What fetches a history page: the REST client, or a venue's own fetcher. */
+export interface PageFetcher {
+  get(page: RestPage, signal: AbortSignal, onBad: (answer: RestAnswer, why: string) => void): Promise<RestAnswer>;
+  readonly requests: number;
+  /** Called when the job ends (a fetcher holding a connection closes it). */
+  close?(): Promise<void>;
+}
+
+/** What a venue's own fetcher gets from the job that opens it. */
+export interface FetcherEnv {
+  sql: Sql;
+  config: Config;
+  log: Logger;
+  /** A budget wait longer than this defers the job (RestDeferred) instead of sleeping in it. */
+  maxInlineWaitMs: number;
 }
 
 export type Counts = Record<string, number>;
@@ -44,7 +67,7 @@ export type Counts = Record<string, number>;
 export interface HistoryContext {
   sql: Sql;
   lander: Lander;
-  client: RestClient;
+  client: PageFetcher;
   venue: HistoryVenue;
   signal: AbortSignal;
   log: Logger;
@@ -256,7 +279,7 @@ export async function backfillChunk(ctx: HistoryContext, landing: PageLanding, c
     const missing = new Set((await ctx.sql<{ path: string }[]>`
       select path from ops.missing_files(${ctx.venue.venue}, ${all.map((p) => p.path)}::text[]) path`).map((r) => r.path));
     await fetchAndLand(ctx, landing, all.filter((p) => missing.has(p.path)), async (b) => {
-      await ctx.sql`select ops.backfill_chunk_progress(${chunk.chunk_id}, ${b.pages}, ${b.weight}, ${b.counts.records ?? 0},
+      await ctx.sql`select ops.backfill_chunk_progress(${chunk.chunk_id}, ${b.pages}, ${b.weight}, ${b.counts.rows_received ?? 0},
                                                        ${b.counts.rows_new ?? 0}, null)`;
     });
   } else if (chunk.kind === 'candles') {

@@ -244,7 +244,7 @@ as $$
     'files', (select count(*) from files where problem is null),
     'files_empty', (select count(*) from files where problem is null and jsonb_array_length(d->'records') = 0),
     'hours_empty_open', (select count(*) from flagged),
-    'records', (select count(*) from items),
+    'rows_received', (select count(*) from items),
     'rows_new', (select count(*) from ins),
     'quotes', (select count(*) from ins),
     'quotes_duplicate', (select count(*) from ranked where k < 1000) - (select count(*) from ins),
@@ -342,7 +342,7 @@ as $$
   select jsonb_build_object(
     'files', (select count(*) from files where problem is null),
     'files_empty', (select count(*) from files where problem is null and jsonb_array_length(d->'records') = 0),
-    'records', (select count(*) from items),
+    'rows_received', (select count(*) from items),
     -- A key that was not there is inserted; the other rows the upsert wrote replaced incomplete candles.
     'rows_new', (select count(*) from good where not existed),
     'candles', (select count(*) from good where not existed),
