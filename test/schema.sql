@@ -5087,20 +5087,18 @@ AS $function$
     where c.calendar = p_calendar), '{}'::tstzmultirange)
     * coalesce(quality.open_hours(p_calendar, p_from, p_to), '{}'::tstzmultirange)
 $function$
-CREATE OR REPLACE FUNCTION staging.binance_frames(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_stream text)
+CREATE OR REPLACE FUNCTION staging.binance_frames(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_stream text, p_careful boolean DEFAULT true)
  RETURNS TABLE(frame_id bigint, batch_id uuid, venue text, stream text, received_at timestamp with time zone, source text, payload text, d jsonb)
  LANGUAGE sql
  STABLE
 AS $function$
-  -- Each payload is validated once and parsed once (materialized), however often d is used.
-  with v as materialized (
+  -- Each payload is parsed once (materialized), however often d is used.
+  with j as materialized (
     select f.frame_id, f.batch_id, f.venue, f.stream, f.received_at, f.source, f.payload,
-           pg_input_is_valid(f.payload, 'jsonb') as ok
+           case when not p_careful or pg_input_is_valid(f.payload, 'jsonb') then f.payload::jsonb end as j
     from staging.frames f
     where f.batch_id = p_batch and f.venue = 'binance' and f.stream = p_stream
       and f.received_at >= p_from and f.received_at < p_to
-  ), j as materialized (
-    select v.*, case when v.ok then v.payload::jsonb end as j from v
   )
   select frame_id, batch_id, venue, stream, received_at, source, payload, coalesce(j -> 'data', j) from j
 $function$
@@ -5258,6 +5256,25 @@ AS $function$
                          - (select count(*) from ups),
     'quarantined', (select count(*) from bad))
 $function$
+CREATE OR REPLACE FUNCTION staging.binance_live_streams(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_streams text[], p_careful boolean)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_counts jsonb := '{}';
+begin
+  if 'trade' = any (p_streams) then
+    v_counts := staging.merge_counts(v_counts, staging.normalize_binance_trades_v1(p_batch, p_from, p_to, p_careful));
+  end if;
+  if 'aggTrade' = any (p_streams) then
+    v_counts := staging.merge_counts(v_counts, staging.normalize_binance_agg_trades_v1(p_batch, p_from, p_to, p_careful));
+  end if;
+  if 'bookTicker' = any (p_streams) then
+    v_counts := staging.merge_counts(v_counts, staging.normalize_binance_quotes_v1(p_batch, p_from, p_to, p_careful));
+  end if;
+  return v_counts;
+end
+$function$
 CREATE OR REPLACE FUNCTION staging.binance_rest_instruments(p_symbols text[])
  RETURNS TABLE(instrument_id integer, venue_symbol text)
  LANGUAGE sql
@@ -5384,7 +5401,9 @@ CREATE OR REPLACE FUNCTION staging.epoch_ms(p_ms bigint)
  STABLE PARALLEL SAFE
 AS $function$
   -- Integer milliseconds times an exact interval: exact for every date before the year 2255.
-  select timestamptz '1970-01-01 00:00:00+00' + p_ms * interval '1 millisecond'
+  -- Null outside the years 1 to 9999 (the caller quarantines it), never an overflow error.
+  select case when p_ms between -62135596800000 and 253402300799999
+              then timestamptz '1970-01-01 00:00:00+00' + p_ms * interval '1 millisecond' end
 $function$
 CREATE OR REPLACE FUNCTION staging.epoch_us(p_us bigint)
  RETURNS timestamp with time zone
@@ -5545,19 +5564,25 @@ begin
   return v_counts;
 end
 $function$
-CREATE OR REPLACE FUNCTION staging.normalize_binance_agg_trades_v1(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
+CREATE OR REPLACE FUNCTION staging.normalize_binance_agg_trades_v1(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_careful boolean DEFAULT true)
  RETURNS jsonb
  LANGUAGE sql
 AS $function$
   with src as materialized (
-    select f.*, case when staging.is_int(f.d->'T') then staging.epoch_ms((f.d->>'T')::bigint) end as event_at
-    from staging.binance_frames(p_batch, p_from, p_to, 'aggTrade') f
+    select f.*, staging.epoch_ms(staging.read_bigint(f.d->'T', p_careful)) as event_at,
+           staging.read_bigint(f.d->'a', p_careful) as agg_id,
+           staging.read_bigint(f.d->'f', p_careful) as first_id,
+           staging.read_bigint(f.d->'l', p_careful) as last_id,
+           case when staging.is_decimal(f.d->>'p') then (f.d->>'p')::numeric end as price,
+           case when staging.is_decimal(f.d->>'q') then (f.d->>'q')::numeric end as size
+    from staging.binance_frames(p_batch, p_from, p_to, 'aggTrade', p_careful) f
   ), registered as (
     insert into market.instruments (venue, venue_symbol, symbol, base, quote, asset_class)
     select 'binance', n.s, c.symbol, c.base, c.quote, 'crypto'
-    from (select distinct src.d->>'s' as s from src where src.d->>'s' ~ '^[A-Za-z0-9]{2,30}$') n
+    from (select distinct src.d->>'s' as s from src) n
     cross join lateral market.binance_symbol(n.s) c
-    where not exists (select 1 from market.instruments i where i.venue = 'binance' and i.venue_symbol = n.s)
+    where n.s ~ '^[A-Za-z0-9]{2,30}$'
+      and not exists (select 1 from market.instruments i where i.venue = 'binance' and i.venue_symbol = n.s)
     on conflict (venue, venue_symbol) do nothing
     returning instrument_id, venue_symbol
   ), instruments as (
@@ -5571,11 +5596,10 @@ AS $function$
         when jsonb_typeof(s.d) <> 'object' then 'expected a JSON object, received ' || jsonb_typeof(s.d)
         when s.d->>'e' is distinct from 'aggTrade' then 'expected event e=aggTrade, received e=' || coalesce(s.d->>'e', '(none)')
         when i.instrument_id is null then 'missing or unknown symbol s=' || coalesce(s.d->>'s', '(none)')
-        when not (staging.is_int(s.d->'a') and staging.is_int(s.d->'f') and staging.is_int(s.d->'l'))
-          then 'ids a, f, l are not integers that fit 64 bits'
-        when not staging.is_decimal(s.d->>'p') or (s.d->>'p')::numeric = 0 then 'price p is not a positive decimal string: ' || coalesce((s.d->'p')::text, '(none)')
-        when not staging.is_decimal(s.d->>'q') or (s.d->>'q')::numeric = 0 then 'size q is not a positive decimal string: ' || coalesce((s.d->'q')::text, '(none)')
-        when not staging.is_int(s.d->'T') then 'trade time T is not an integer of milliseconds'
+        when s.agg_id is null or s.first_id is null or s.last_id is null then 'ids a, f, l are not integers that fit 64 bits'
+        when coalesce(s.price = 0, true) then 'price p is not a positive decimal string: ' || coalesce((s.d->'p')::text, '(none)')
+        when coalesce(s.size = 0, true) then 'size q is not a positive decimal string: ' || coalesce((s.d->'q')::text, '(none)')
+        when s.event_at is null then 'trade time T is not an integer of milliseconds'
         when jsonb_typeof(s.d->'m') is distinct from 'boolean' then 'maker flag m is not a boolean'
         else staging.time_problem(s.event_at, s.received_at)
       end as problem
@@ -5584,8 +5608,7 @@ AS $function$
   ), ins as (
     insert into market.agg_trades (instrument_id, traded_at, agg_id, first_trade_seq, last_trade_seq, price, size, side,
                                    received_at, source, frame_id)
-    select c.instrument_id, c.event_at, (c.d->>'a')::bigint, (c.d->>'f')::bigint,
-           (c.d->>'l')::bigint, (c.d->>'p')::numeric, (c.d->>'q')::numeric,
+    select c.instrument_id, c.event_at, c.agg_id, c.first_id, c.last_id, c.price, c.size,
            case when (c.d->>'m')::boolean then 'sell' else 'buy' end, c.received_at, c.source, c.frame_id
     from checked c where c.problem is null
     on conflict do nothing
@@ -5738,27 +5761,28 @@ AS $function$
   )
   select jsonb_build_object('quarantined', (select count(*) from q))
 $function$
-CREATE OR REPLACE FUNCTION staging.normalize_binance_quotes_v1(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
+CREATE OR REPLACE FUNCTION staging.normalize_binance_quotes_v1(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_careful boolean DEFAULT true)
  RETURNS jsonb
  LANGUAGE sql
 AS $function$
   -- Spot bookTicker carries no event time, so quoted_at is the receive time and the update id u
   -- is the identity: a quote seen by two overlapping connections is kept once.
   with src as materialized (
-    select f.*, case when staging.is_int(f.d->'T') then staging.epoch_ms((f.d->>'T')::bigint) end as event_at,
-           case when staging.is_int(f.d->'u') then (f.d->>'u')::bigint end as u,
-           case when jsonb_typeof(f.d->'b') = 'string' then staging.positive_decimal(f.d->>'b') end as bid,
-           case when jsonb_typeof(f.d->'a') = 'string' then staging.positive_decimal(f.d->>'a') end as ask,
-           case when jsonb_typeof(f.d->'B') = 'string' then staging.nonnegative_decimal(f.d->>'B') end as bid_size,
-           case when jsonb_typeof(f.d->'A') = 'string' then staging.nonnegative_decimal(f.d->>'A') end as ask_size
-    from staging.binance_frames(p_batch, p_from, p_to, 'bookTicker') f
+    select f.*, staging.epoch_ms(staging.read_bigint(f.d->'T', p_careful)) as event_at,
+           staging.read_bigint(f.d->'u', p_careful) as u,
+           case when jsonb_typeof(f.d->'b') = 'string' then staging.read_numeric(f.d->>'b', p_careful) end as bid,
+           case when jsonb_typeof(f.d->'a') = 'string' then staging.read_numeric(f.d->>'a', p_careful) end as ask,
+           case when jsonb_typeof(f.d->'B') = 'string' then staging.read_numeric(f.d->>'B', p_careful) end as bid_size,
+           case when jsonb_typeof(f.d->'A') = 'string' then staging.read_numeric(f.d->>'A', p_careful) end as ask_size
+    from staging.binance_frames(p_batch, p_from, p_to, 'bookTicker', p_careful) f
   ), registered as (
     -- Symbols seen for the first time become instruments (canonical form from the venue symbol).
     insert into market.instruments (venue, venue_symbol, symbol, base, quote, asset_class)
     select 'binance', n.s, c.symbol, c.base, c.quote, 'crypto'
-    from (select distinct src.d->>'s' as s from src where src.d->>'s' ~ '^[A-Za-z0-9]{2,30}$') n
+    from (select distinct src.d->>'s' as s from src) n
     cross join lateral market.binance_symbol(n.s) c
-    where not exists (select 1 from market.instruments i where i.venue = 'binance' and i.venue_symbol = n.s)
+    where n.s ~ '^[A-Za-z0-9]{2,30}$'
+      and not exists (select 1 from market.instruments i where i.venue = 'binance' and i.venue_symbol = n.s)
     on conflict (venue, venue_symbol) do nothing
     returning instrument_id, venue_symbol
   ), instruments as (
@@ -5776,8 +5800,10 @@ AS $function$
         when s.d ? 'e' and s.d->>'e' <> 'bookTicker' then 'expected a bookTicker, received e=' || (s.d->>'e')
         when i.instrument_id is null then 'missing or unknown symbol s=' || coalesce(s.d->>'s', '(none)')
         when s.u is null then 'update id u is not an integer that fits 64 bits: ' || coalesce((s.d->'u')::text, '(none)')
-        when s.bid is null or s.ask is null then 'bid b or ask a is not a positive decimal string'
-        when s.bid_size is null or s.ask_size is null then 'bid size B or ask size A is not a decimal string'
+        when coalesce(not (s.bid > 0 and s.bid < 'Infinity' and s.ask > 0 and s.ask < 'Infinity'), true)
+          then 'bid b or ask a is not a positive decimal string'
+        when coalesce(not (s.bid_size >= 0 and s.bid_size < 'Infinity' and s.ask_size >= 0 and s.ask_size < 'Infinity'), true)
+          then 'bid size B or ask size A is not a decimal string'
         when s.d ? 'T' and s.event_at is null then 'transaction time T is not an integer of milliseconds'
         when s.event_at is not null then staging.time_problem(s.event_at, s.received_at)
       end as problem
@@ -5958,22 +5984,25 @@ begin
   return v_counts;
 end
 $function$
-CREATE OR REPLACE FUNCTION staging.normalize_binance_trades_v1(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
+CREATE OR REPLACE FUNCTION staging.normalize_binance_trades_v1(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_careful boolean DEFAULT true)
  RETURNS jsonb
  LANGUAGE sql
 AS $function$
   with src as materialized (
-    select f.*, case when staging.is_int(f.d->'T') then staging.epoch_ms((f.d->>'T')::bigint) end as event_at,
-           case when jsonb_typeof(f.d->'p') = 'string' then staging.positive_decimal(f.d->>'p') end as price,
-           case when jsonb_typeof(f.d->'q') = 'string' then staging.positive_decimal(f.d->>'q') end as size
-    from staging.binance_frames(p_batch, p_from, p_to, 'trade') f
+    select f.*, staging.epoch_ms(staging.read_bigint(f.d->'T', p_careful)) as event_at,
+           staging.read_bigint(f.d->'t', p_careful) as trade_id,
+           case when jsonb_typeof(f.d->'p') = 'string' then staging.read_numeric(f.d->>'p', p_careful) end as price,
+           case when jsonb_typeof(f.d->'q') = 'string' then staging.read_numeric(f.d->>'q', p_careful) end as size,
+           case when jsonb_typeof(f.d->'m') = 'boolean' then (f.d->>'m')::boolean end as buyer_maker
+    from staging.binance_frames(p_batch, p_from, p_to, 'trade', p_careful) f
   ), registered as (
     -- Symbols seen for the first time become instruments (canonical form from the venue symbol).
     insert into market.instruments (venue, venue_symbol, symbol, base, quote, asset_class)
     select 'binance', n.s, c.symbol, c.base, c.quote, 'crypto'
-    from (select distinct src.d->>'s' as s from src where src.d->>'s' ~ '^[A-Za-z0-9]{2,30}$') n
+    from (select distinct src.d->>'s' as s from src) n
     cross join lateral market.binance_symbol(n.s) c
-    where not exists (select 1 from market.instruments i where i.venue = 'binance' and i.venue_symbol = n.s)
+    where n.s ~ '^[A-Za-z0-9]{2,30}$'
+      and not exists (select 1 from market.instruments i where i.venue = 'binance' and i.venue_symbol = n.s)
     on conflict (venue, venue_symbol) do nothing
     returning instrument_id, venue_symbol
   ), instruments as (
@@ -5981,25 +6010,28 @@ AS $function$
     union all
     select instrument_id, venue_symbol from registered
   ), checked as materialized (
-    select s.*, i.instrument_id,
+    select s.frame_id, s.batch_id, s.venue, s.stream, s.received_at, s.source, s.payload, s.event_at, s.trade_id,
+           s.price, s.size, s.buyer_maker, i.instrument_id,
       case
         when s.d is null then 'payload is not valid JSON'
         when jsonb_typeof(s.d) <> 'object' then 'expected a JSON object, received ' || jsonb_typeof(s.d)
         when s.d->>'e' is distinct from 'trade' then 'expected event e=trade, received e=' || coalesce(s.d->>'e', '(none)')
         when i.instrument_id is null then 'missing or unknown symbol s=' || coalesce(s.d->>'s', '(none)')
-        when not staging.is_int(s.d->'t') then 'trade id t is not an integer that fits 64 bits: ' || coalesce((s.d->'t')::text, '(none)')
-        when s.price is null then 'price p is not a positive decimal string: ' || coalesce((s.d->'p')::text, '(none)')
-        when s.size is null then 'size q is not a positive decimal string: ' || coalesce((s.d->'q')::text, '(none)')
-        when not staging.is_int(s.d->'T') then 'trade time T is not an integer of milliseconds: ' || coalesce((s.d->'T')::text, '(none)')
-        when jsonb_typeof(s.d->'m') is distinct from 'boolean' then 'maker flag m is not a boolean: ' || coalesce((s.d->'m')::text, '(none)')
+        when s.trade_id is null then 'trade id t is not an integer that fits 64 bits: ' || coalesce((s.d->'t')::text, '(none)')
+        when coalesce(not (s.price > 0 and s.price < 'Infinity'), true)
+          then 'price p is not a positive decimal string: ' || coalesce((s.d->'p')::text, '(none)')
+        when coalesce(not (s.size > 0 and s.size < 'Infinity'), true)
+          then 'size q is not a positive decimal string: ' || coalesce((s.d->'q')::text, '(none)')
+        when s.event_at is null then 'trade time T is not an integer of milliseconds: ' || coalesce((s.d->'T')::text, '(none)')
+        when s.buyer_maker is null then 'maker flag m is not a boolean: ' || coalesce((s.d->'m')::text, '(none)')
         else staging.time_problem(s.event_at, s.received_at)
       end as problem
     from src s
     left join instruments i on i.venue_symbol = s.d->>'s'
   ), ins as (
     insert into market.trades (instrument_id, traded_at, trade_id, seq, price, size, side, received_at, source, frame_id)
-    select c.instrument_id, c.event_at, c.d->>'t', (c.d->>'t')::bigint, c.price, c.size,
-           case when (c.d->>'m')::boolean then 'sell' else 'buy' end,
+    select c.instrument_id, c.event_at, c.trade_id::text, c.trade_id, c.price, c.size,
+           case when c.buyer_maker then 'sell' else 'buy' end,
            c.received_at, c.source, c.frame_id
     from checked c
     where c.problem is null
@@ -6033,15 +6065,13 @@ begin
   select array_agg(distinct f.stream) into v_streams
   from staging.frames f
   where f.batch_id = p_batch and f.venue = 'binance' and f.received_at >= p_from and f.received_at < p_to;
-  if 'trade' = any (v_streams) then
-    v_counts := staging.merge_counts(v_counts, staging.normalize_binance_trades_v1(p_batch, p_from, p_to));
-  end if;
-  if 'aggTrade' = any (v_streams) then
-    v_counts := staging.merge_counts(v_counts, staging.normalize_binance_agg_trades_v1(p_batch, p_from, p_to));
-  end if;
-  if 'bookTicker' = any (v_streams) then
-    v_counts := staging.merge_counts(v_counts, staging.normalize_binance_quotes_v1(p_batch, p_from, p_to));
-  end if;
+  -- Trades and quotes the fast way; a batch with a payload or value it cannot read is done
+  -- again the careful way, which quarantines that frame with its reason (binance_020).
+  begin
+    v_counts := staging.binance_live_streams(p_batch, p_from, p_to, v_streams, false);
+  exception when data_exception then
+    v_counts := staging.binance_live_streams(p_batch, p_from, p_to, v_streams, true);
+  end;
   if v_streams && array['depth', 'depth_snapshot'] then
     v_counts := staging.merge_counts(v_counts, staging.normalize_binance_book_v1(p_batch, p_from, p_to));
   end if;
@@ -6369,6 +6399,7 @@ AS $function$
   )
   select jsonb_build_object(
     'history_pages', (select count(*) from checked_pages where problem is null),
+    'rows_received', (select count(*) from items),
     'pages_quarantined', (select count(*) from checked_pages where problem is not null),
     'candles', (select count(*) from ups),
     'candles_duplicate', (select count(*) from checked where problem is null) - (select count(*) from ups),
@@ -7201,6 +7232,21 @@ AS $function$
   select f.frame_id, p_item, f.batch_id, f.venue, f.stream, f.received_at, f.payload, p_reason, p_normalizer
   from staging.frames f where f.frame_id = p_frame_id
   on conflict (frame_id, item) do nothing
+$function$
+CREATE OR REPLACE FUNCTION staging.read_bigint(p_value jsonb, p_careful boolean)
+ RETURNS bigint
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+AS $function$
+  select case when jsonb_typeof(p_value) = 'number' and (not p_careful or pg_input_is_valid(p_value::text, 'bigint'))
+              then p_value::text::bigint end
+$function$
+CREATE OR REPLACE FUNCTION staging.read_numeric(p_text text, p_careful boolean)
+ RETURNS numeric
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+AS $function$
+  select case when not p_careful or pg_input_is_valid(p_text, 'numeric') then p_text::numeric end
 $function$
 CREATE OR REPLACE FUNCTION staging.received_quotes_stored(p_instrument integer[], p_seq bigint[], p_at timestamp with time zone[])
  RETURNS TABLE(instrument_id integer, seq bigint)
