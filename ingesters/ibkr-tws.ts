@@ -73,10 +73,22 @@ export class TwsClient {
     this.ib.on(EventName.error, (err: Error, code: number, reqId: number) => {
       this.details.get(reqId)?.done(new TwsRequestError(code, err.message));
     });
+    this.ib.on(EventName.disconnected, () => {
+      this.closed = true;
+      for (const d of [...this.details.values()]) d.done(new Error(`TWS at ${this.key} closed the connection`));
+    });
   }
 
-  /** Listens to the text fields of every message TWS sends (message id first). */
-  onWire(listener: (fields: string[]) => void): void { this.wire.push(listener); }
+  private closed = false;
+
+  /** Connected, API started, and not closed since. */
+  get alive(): boolean { return this.ready && !this.closed; }
+
+  /** Listens to the text fields of every message TWS sends (message id first); returns the unsubscribe. */
+  onWire(listener: (fields: string[]) => void): () => void {
+    this.wire.push(listener);
+    return () => { this.wire = this.wire.filter((l) => l !== listener); };
+  }
 
   reqId(): number { return this.nextId++; }
 

@@ -5,10 +5,11 @@ import { oanda } from './oanda.ts';
 import { polygon } from './polygon.ts';
 import { binanceRest } from './binance-rest.ts';
 import { ibkr } from './ibkr.ts';
+import { ibkrHistory } from './ibkr-history.ts';
 import { dukascopyRest } from './dukascopy-rest.ts';
 
 /** Live venues by name. A new venue is one file here plus its normalizer in sql/venues/. */
 export const WS_VENUES: Readonly<Record<string, WsVenue>> = Object.freeze({ binance, oanda, polygon, ib: ibkr });
 
 /** Venues with a REST history (backfill and gap recovery). A new one is a *-rest.ts file here plus its normalizer. */
-export const HISTORY_VENUES: Readonly<Record<string, HistoryVenue>> = Object.freeze({ binance: binanceRest, dukascopy: dukascopyRest });
+export const HISTORY_VENUES: Readonly<Record<string, HistoryVenue>> = Object.freeze({ binance: binanceRest, dukascopy: dukascopyRest, ib: ibkrHistory });

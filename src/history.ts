@@ -9,7 +9,7 @@ import { TickflowError } from './errors.ts';
 import { redact } from './redact.ts';
 import { Lander } from '../ingesters/runtime/lander.ts';
 import { DEFAULT_REST, RestClient, type RestOptions } from '../ingesters/runtime/rest.ts';
-import { PageLanding, type HistoryContext, type HistoryVenue } from '../ingesters/runtime/history.ts';
+import { PageLanding, type HistoryContext, type HistoryVenue, type PageFetcher } from '../ingesters/runtime/history.ts';
 import { HISTORY_VENUES } from '../ingesters/index.ts';
 
 /** What history jobs (backfill_chunk, recover_gap) need of the process that runs them. */
@@ -72,6 +72,7 @@ export async function withHistoryJob<T>(helpers: JobHelpers, jobKey: string, fn:
   const sql = connect(rt.url, { max: 1, application: 'tickflow-history' });
   const workerId = helpers.job.locked_by; // the worker pool's id (one per process)
   let lander: Lander | undefined;
+  let fetcher: PageFetcher | undefined;
   try {
     if (workerId) await sql`select ops.take_job_lease(${workerId}, ${jobKey})`;
     return await fn({
@@ -80,7 +81,10 @@ export async function withHistoryJob<T>(helpers: JobHelpers, jobKey: string, fn:
         await RestClient.ensureBudget(sql, venue);
         lander = new Lander(rt.url, { ...rt.config.landing, maxBufferedBytes: Math.max(rt.config.landing.maxBufferedBytes, 64 << 20) },
           log.child({ component: 'lander' }));
-        const client = new RestClient(sql, venue, restBaseUrl(rt.config, venue), log, { ...DEFAULT_REST, ...rt.rest }, rt.config.secrets);
+        const rest = { ...DEFAULT_REST, ...rt.rest };
+        const client = venue.openFetcher?.({ sql, config: rt.config, log, maxInlineWaitMs: rest.maxInlineWaitMs })
+          ?? new RestClient(sql, venue, restBaseUrl(rt.config, venue), log, rest, rt.config.secrets);
+        fetcher = client;
         const signal = helpers.abortSignal ?? new AbortController().signal;
         setMaxListeners(64, signal); // every request and backoff sleep of the job listens to it
         const ctx: HistoryContext = {
@@ -92,6 +96,7 @@ export async function withHistoryJob<T>(helpers: JobHelpers, jobKey: string, fn:
       },
     });
   } finally {
+    await fetcher?.close?.().catch((err: Error) => log.warn({ err: redact(err.message) }, 'history fetcher did not close cleanly'));
     await lander?.close().catch((err: Error) => log.warn({ err: redact(err.message) }, 'landing writer did not close cleanly'));
     if (workerId) await sql`select ops.end_job_lease(${workerId}, ${jobKey})`.catch(() => {});
     await sql.end({ timeout: 2 });

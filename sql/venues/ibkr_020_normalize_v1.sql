@@ -274,6 +274,7 @@ as $$
   )
   select jsonb_build_object(
     'history_pages', (select count(*) from checked_pages where problem is null),
+    'rows_received', (select count(*) from items),
     'pages_quarantined', (select count(*) from checked_pages where problem is not null),
     'candles', (select count(*) from ups),
     'candles_duplicate', (select count(*) from checked where problem is null) - (select count(*) from ups),

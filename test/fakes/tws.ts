@@ -62,8 +62,12 @@ export interface FakeTwsOptions {
   contracts: FakeContract[];
   /** Called once a subscription is taken: the test (or a script) sends its data with tws.data(). */
   onSubscribe?: (sub: Subscription, tws: FakeTws) => void;
-  /** Bars for a historical request: rows of [date, open, high, low, close, volume, wap, barCount] as wire text. */
-  history?: (req: HistoryRequest) => string[][] | { error: [string, string] };
+  /**
+   * The answer to a historical request: bars as rows of [date, open, high, low, close, volume,
+   * wap, barCount] (wire text) with the start and end TWS reports, an error (code, message), or
+   * 'drop' (the Gateway closes the connection instead of answering).
+   */
+  history?: (req: HistoryRequest) => { start: string; end: string; bars: string[][] } | { error: [number, string] } | 'drop';
   pacing?: PacingRules;
   /** Contracts (conIds) whose market data the account is not permissioned for (error 10089). */
   denied?: string[];
@@ -230,9 +234,10 @@ export class FakeTws {
           error(req.reqId, 162, 'Historical Market Data Service error message:Pacing violation');
           return;
         }
-        const answer = this.opts.history?.(req) ?? [];
-        if (!Array.isArray(answer)) { error(req.reqId, Number(answer.error[0]), answer.error[1]); return; }
-        write(['17', req.reqId, 'start', 'end', String(answer.length), ...answer.flat()]);
+        const answer = this.opts.history?.(req) ?? { error: [162, 'Historical Market Data Service error message:HMDS query returned no data'] };
+        if (answer === 'drop') { c.socket.destroy(); return; }
+        if ('error' in answer) { error(req.reqId, answer.error[0], answer.error[1]); return; }
+        write(['17', req.reqId, answer.start, answer.end, String(answer.bars.length), ...answer.bars.flat()]);
         return;
       }
       default:
