@@ -20,7 +20,8 @@ import { TwsClient, TwsRequestError, twsSettings, type QualifiedContract } from 
 //   An error for one request (10089 no market-data permission, 200 unknown contract, 354 not
 //   subscribed ...) is reported for that contract and stream; the other contracts keep streaming.
 // Pacing is avoided, not retried: one tick-by-tick request per instrument and type per 15 s
-// (a resubscription waits), 40 messages a second at most; a pacing error waits and doubles.
+// (a resubscription waits), 40 messages a second at most; a pacing error (162, 420) waits that
+// spacing before asking again, doubling at each repeat.
 
 export const IB_CHANNELS = ['AllLast', 'BidAsk', 'RealTimeBars'] as const;
 type Channel = typeof IB_CHANNELS[number];
@@ -158,10 +159,12 @@ function openTwsTransport(feed: FeedConfig, h: TransportHandlers): Transport {
       return;
     }
     subs.delete(reqId);
+    // A pacing violation is waited out (the spacing, doubled at each repeat), never retried at once.
     const pacing = PACING_CODES.has(code) && /pacing/i.test(err.message);
+    const retryInMs = Math.min(600_000, Math.max(tws.tickByTickSpacingMs, 1) * 2 ** sub.pacingRetries);
     control({ notice: String(code), reqId: String(reqId), symbol: sub.instrument, stream: sub.channel, conId: sub.q.conId,
-      message: err.message, ...(pacing ? { retryInMs: 15_000 * 2 ** sub.pacingRetries } : {}) });
-    if (pacing) later(15_000 * 2 ** sub.pacingRetries, () => request({ ...sub, pacingRetries: sub.pacingRetries + 1 }));
+      message: err.message, ...(pacing ? { retryInMs } : {}) });
+    if (pacing) later(retryInMs, () => request({ ...sub, pacingRetries: sub.pacingRetries + 1 }));
   });
 
   const finish = (code: number, reason: string) => {

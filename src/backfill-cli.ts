@@ -42,8 +42,8 @@ export function backfillRequest(a: BackfillArgs): PlanRequest {
   }
   const venue = historyVenue(a.venue!);
   if (!venue) throw new TickflowError('BACKFILL_INVALID', `backfill: --venue: expected a venue with REST history, received ${a.venue}`);
-  if (!/^[A-Z0-9.]+\/[A-Z0-9.]+$/.test(a.instrument!)) {
-    throw new TickflowError('BACKFILL_INVALID', `backfill: --instrument: expected a canonical instrument such as BTC/USDT, received ${a.instrument}`);
+  if (!/^[A-Z0-9.]+(\/[A-Z0-9.]+)?$/.test(a.instrument!)) {
+    throw new TickflowError('BACKFILL_INVALID', `backfill: --instrument: expected a canonical instrument such as BTC/USDT or AAPL, received ${a.instrument}`);
   }
   if (a.kind !== 'candles' && a.kind !== 'trades' && a.kind !== 'ticks') {
     throw new TickflowError('BACKFILL_INVALID', `backfill: --kind: expected candles, trades or ticks, received ${a.kind}`);

@@ -63,7 +63,7 @@ const events = async (kind: string) => db.sql<{ code: number | string | null; sy
 
 beforeAll(async () => {
   db = await createTestDatabase('ibkr');
-  fake = new FakeTws({ contracts: [EURUSD, AAPL, MSFT], denied: [MSFT.conId], onSubscribe: script });
+  fake = new FakeTws({ contracts: [EURUSD, AAPL, MSFT], denied: [MSFT.conId], pacedOnce: [EURUSD.conId], onSubscribe: script });
   const port = await fake.start();
   const config = loadConfig({ env: {}, overrides: { feeds: [{ name: 'ib-live', venue: 'ib', channels: ['AllLast', 'BidAsk', 'RealTimeBars'],
     instruments: ['AAPL', 'EUR/USD', 'MSFT'], tws: { host: '127.0.0.1', port, clientId: 5, tickByTickSpacingMs: 300 } }] } });
@@ -86,7 +86,7 @@ afterAll(async () => {
 
 describe('IBKR live through TWS', () => {
   it('connects with the API handshake, qualifies each contract once and subscribes per contract and channel', async () => {
-    await waitFor(() => requestsOf(97) === 5 && requestsOf(50) === 3, 'every subscription request');
+    await waitFor(() => requestsOf(97) === 5 && requestsOf(50) === 4, 'every subscription request');
     expect(fake.connections).toBe(1);
     expect(fake.sent(71)[0]!.slice(0, 3)).toEqual(['71', '2', '5']); // START_API, version 2, our client id
     expect(fake.sent(9).map((f) => f[4])).toEqual(['AAPL', 'EUR', 'MSFT']);
@@ -94,7 +94,18 @@ describe('IBKR live through TWS', () => {
     // no AllLast for cash: forex has no trades at IBKR
     expect(tbt).toEqual([`${AAPL.conId}:AllLast`, `${AAPL.conId}:BidAsk`, `${MSFT.conId}:AllLast`, `${MSFT.conId}:BidAsk`,
       `${EURUSD.conId}:BidAsk`].sort());
-    expect(fake.sent(50).map((f) => `${f[3]}:${f[16]}`).sort()).toEqual([`${AAPL.conId}:TRADES`, `${EURUSD.conId}:MIDPOINT`, `${MSFT.conId}:TRADES`].sort());
+    expect(fake.sent(50).map((f) => `${f[3]}:${f[16]}`).sort()).toEqual([`${AAPL.conId}:TRADES`, `${EURUSD.conId}:MIDPOINT`,
+      `${EURUSD.conId}:MIDPOINT`, `${MSFT.conId}:TRADES`].sort());
+  });
+
+  it('waits out a pacing violation (420) before asking for the same bars again, and records it', async () => {
+    const asked = fake.requests.filter((r) => r.fields[0] === '50' && r.fields[3] === EURUSD.conId);
+    expect(asked).toHaveLength(2);
+    expect(asked[1]!.at - asked[0]!.at).toBeGreaterThanOrEqual(300); // the spacing (15 s at IBKR)
+    await lander.flush();
+    const [e] = await db.sql`select detail->>'symbol' as symbol, detail->>'stream' as stream, (detail->>'retryInMs')::int as retry
+                             from ops.session_events where venue = 'ib' and detail->>'code' = '420'`;
+    expect({ ...e }).toEqual({ symbol: 'EUR/USD', stream: 'RealTimeBars', retry: 300 });
   });
 
   it('lands the wire text of every data message and normalizes trades, quotes and 5-second bars exactly', async () => {

@@ -71,6 +71,8 @@ export interface FakeTwsOptions {
   pacing?: PacingRules;
   /** Contracts (conIds) whose market data the account is not permissioned for (error 10089). */
   denied?: string[];
+  /** Contracts (conIds) whose first real-time bars request is refused as a pacing violation (420). */
+  pacedOnce?: string[];
 }
 
 const frame = (fields: string[]): Buffer => {
@@ -99,6 +101,7 @@ export class FakeTws {
   /** Historical requests answered with a pacing violation (162), and why. */
   readonly violations: string[] = [];
   private clients = new Map<number, Client>();
+  private pacedOnce = new Set<string>();
   private readonly pacing: PacingRules;
 
   constructor(private readonly opts: FakeTwsOptions) {
@@ -214,6 +217,11 @@ export class FakeTws {
         const conId = tbt ? f[2]! : f[3]!;
         if (this.opts.denied?.includes(conId)) {
           error(reqId, 10089, 'Requested market data requires additional subscription for API. See link in \'Market Data Connections\' dialog for more details.');
+          return;
+        }
+        if (!tbt && this.opts.pacedOnce?.includes(conId) && !this.pacedOnce.has(conId)) {
+          this.pacedOnce.add(conId);
+          error(reqId, 420, 'Invalid Real-time Query:Historical data request pacing violation');
           return;
         }
         const sub: Subscription = { msgId: tbt ? 97 : 50, reqId, conId, what: tbt ? f[14]! : f[16]!, client: c.id };
