@@ -37,7 +37,10 @@ language sql
 stable parallel safe
 as $$
   -- Integer milliseconds times an exact interval: exact for every date before the year 2255.
-  select timestamptz '1970-01-01 00:00:00+00' + p_ms * interval '1 millisecond'
+  -- Null where timestamptz ends (before 4713 BC, after the year 287,000; the caller quarantines
+  -- it), never an overflow error that would fail the whole batch.
+  select case when p_ms between -210000000000000 and 9000000000000000
+              then timestamptz '1970-01-01 00:00:00+00' + p_ms * interval '1 millisecond' end
 $$;
 
 create or replace function staging.epoch_us(p_us bigint)

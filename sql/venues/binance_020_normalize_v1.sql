@@ -2,41 +2,53 @@
 -- REST depth snapshots. Field meanings: docs of the venue; evidence in ingesters/README.md.
 -- m = true means the buyer was the maker, so the aggressor (side) was the seller.
 
-create or replace function staging.binance_frames(p_batch uuid, p_from timestamptz, p_to timestamptz, p_stream text)
+-- Live frames take one of two ways through the same checks (normalize_binance_v1 chooses): the
+-- fast way parses each payload and value once, trusting it to be JSON and numbers, so text that
+-- is not raises; the careful way, taken only for a batch where that happened, tests everything
+-- first and quarantines what fails with its reason. Both quarantine the same frames.
+drop function if exists staging.binance_frames(uuid, timestamptz, timestamptz, text);
+drop function if exists staging.normalize_binance_trades_v1(uuid, timestamptz, timestamptz);
+drop function if exists staging.normalize_binance_agg_trades_v1(uuid, timestamptz, timestamptz);
+drop function if exists staging.normalize_binance_quotes_v1(uuid, timestamptz, timestamptz);
+
+create or replace function staging.binance_frames(p_batch uuid, p_from timestamptz, p_to timestamptz, p_stream text,
+                                                  p_careful boolean default true)
 returns table (frame_id bigint, batch_id uuid, venue text, stream text, received_at timestamptz,
                source text, payload text, d jsonb)
 language sql
 stable
 as $$
-  -- Each payload is validated once and parsed once (materialized), however often d is used.
-  with v as materialized (
+  -- Each payload is parsed once (materialized), however often d is used.
+  with j as materialized (
     select f.frame_id, f.batch_id, f.venue, f.stream, f.received_at, f.source, f.payload,
-           pg_input_is_valid(f.payload, 'jsonb') as ok
+           case when not p_careful or pg_input_is_valid(f.payload, 'jsonb') then f.payload::jsonb end as j
     from staging.frames f
     where f.batch_id = p_batch and f.venue = 'binance' and f.stream = p_stream
       and f.received_at >= p_from and f.received_at < p_to
-  ), j as materialized (
-    select v.*, case when v.ok then v.payload::jsonb end as j from v
   )
   select frame_id, batch_id, venue, stream, received_at, source, payload, coalesce(j -> 'data', j) from j
 $$;
 
-create or replace function staging.normalize_binance_trades_v1(p_batch uuid, p_from timestamptz, p_to timestamptz)
+create or replace function staging.normalize_binance_trades_v1(p_batch uuid, p_from timestamptz, p_to timestamptz,
+                                                               p_careful boolean default true)
 returns jsonb
 language sql
 as $$
   with src as materialized (
-    select f.*, case when staging.is_int(f.d->'T') then staging.epoch_ms((f.d->>'T')::bigint) end as event_at,
-           case when jsonb_typeof(f.d->'p') = 'string' then staging.positive_decimal(f.d->>'p') end as price,
-           case when jsonb_typeof(f.d->'q') = 'string' then staging.positive_decimal(f.d->>'q') end as size
-    from staging.binance_frames(p_batch, p_from, p_to, 'trade') f
+    select f.*, staging.epoch_ms(staging.read_bigint(f.d->'T', p_careful)) as event_at,
+           staging.read_bigint(f.d->'t', p_careful) as trade_id,
+           case when jsonb_typeof(f.d->'p') = 'string' then staging.read_numeric(f.d->>'p', p_careful) end as price,
+           case when jsonb_typeof(f.d->'q') = 'string' then staging.read_numeric(f.d->>'q', p_careful) end as size,
+           case when jsonb_typeof(f.d->'m') = 'boolean' then (f.d->>'m')::boolean end as buyer_maker
+    from staging.binance_frames(p_batch, p_from, p_to, 'trade', p_careful) f
   ), registered as (
     -- Symbols seen for the first time become instruments (canonical form from the venue symbol).
     insert into market.instruments (venue, venue_symbol, symbol, base, quote, asset_class)
     select 'binance', n.s, c.symbol, c.base, c.quote, 'crypto'
-    from (select distinct src.d->>'s' as s from src where src.d->>'s' ~ '^[A-Za-z0-9]{2,30}$') n
+    from (select distinct src.d->>'s' as s from src) n
     cross join lateral market.binance_symbol(n.s) c
-    where not exists (select 1 from market.instruments i where i.venue = 'binance' and i.venue_symbol = n.s)
+    where n.s ~ '^[A-Za-z0-9]{2,30}$'
+      and not exists (select 1 from market.instruments i where i.venue = 'binance' and i.venue_symbol = n.s)
     on conflict (venue, venue_symbol) do nothing
     returning instrument_id, venue_symbol
   ), instruments as (
@@ -44,25 +56,28 @@ as $$
     union all
     select instrument_id, venue_symbol from registered
   ), checked as materialized (
-    select s.*, i.instrument_id,
+    select s.frame_id, s.batch_id, s.venue, s.stream, s.received_at, s.source, s.payload, s.event_at, s.trade_id,
+           s.price, s.size, s.buyer_maker, i.instrument_id,
       case
         when s.d is null then 'payload is not valid JSON'
         when jsonb_typeof(s.d) <> 'object' then 'expected a JSON object, received ' || jsonb_typeof(s.d)
         when s.d->>'e' is distinct from 'trade' then 'expected event e=trade, received e=' || coalesce(s.d->>'e', '(none)')
         when i.instrument_id is null then 'missing or unknown symbol s=' || coalesce(s.d->>'s', '(none)')
-        when not staging.is_int(s.d->'t') then 'trade id t is not an integer that fits 64 bits: ' || coalesce((s.d->'t')::text, '(none)')
-        when s.price is null then 'price p is not a positive decimal string: ' || coalesce((s.d->'p')::text, '(none)')
-        when s.size is null then 'size q is not a positive decimal string: ' || coalesce((s.d->'q')::text, '(none)')
-        when not staging.is_int(s.d->'T') then 'trade time T is not an integer of milliseconds: ' || coalesce((s.d->'T')::text, '(none)')
-        when jsonb_typeof(s.d->'m') is distinct from 'boolean' then 'maker flag m is not a boolean: ' || coalesce((s.d->'m')::text, '(none)')
+        when s.trade_id is null then 'trade id t is not an integer that fits 64 bits: ' || coalesce((s.d->'t')::text, '(none)')
+        when coalesce(not (s.price > 0 and s.price < 'Infinity'), true)
+          then 'price p is not a positive decimal string: ' || coalesce((s.d->'p')::text, '(none)')
+        when coalesce(not (s.size > 0 and s.size < 'Infinity'), true)
+          then 'size q is not a positive decimal string: ' || coalesce((s.d->'q')::text, '(none)')
+        when s.event_at is null then 'trade time T is not an integer of milliseconds: ' || coalesce((s.d->'T')::text, '(none)')
+        when s.buyer_maker is null then 'maker flag m is not a boolean: ' || coalesce((s.d->'m')::text, '(none)')
         else staging.time_problem(s.event_at, s.received_at)
       end as problem
     from src s
     left join instruments i on i.venue_symbol = s.d->>'s'
   ), ins as (
     insert into market.trades (instrument_id, traded_at, trade_id, seq, price, size, side, received_at, source, frame_id)
-    select c.instrument_id, c.event_at, c.d->>'t', (c.d->>'t')::bigint, c.price, c.size,
-           case when (c.d->>'m')::boolean then 'sell' else 'buy' end,
+    select c.instrument_id, c.event_at, c.trade_id::text, c.trade_id, c.price, c.size,
+           case when c.buyer_maker then 'sell' else 'buy' end,
            c.received_at, c.source, c.frame_id
     from checked c
     where c.problem is null
@@ -85,19 +100,26 @@ as $$
     'quarantined', (select count(*) from checked where problem is not null))
 $$;
 
-create or replace function staging.normalize_binance_agg_trades_v1(p_batch uuid, p_from timestamptz, p_to timestamptz)
+create or replace function staging.normalize_binance_agg_trades_v1(p_batch uuid, p_from timestamptz, p_to timestamptz,
+                                                                   p_careful boolean default true)
 returns jsonb
 language sql
 as $$
   with src as materialized (
-    select f.*, case when staging.is_int(f.d->'T') then staging.epoch_ms((f.d->>'T')::bigint) end as event_at
-    from staging.binance_frames(p_batch, p_from, p_to, 'aggTrade') f
+    select f.*, staging.epoch_ms(staging.read_bigint(f.d->'T', p_careful)) as event_at,
+           staging.read_bigint(f.d->'a', p_careful) as agg_id,
+           staging.read_bigint(f.d->'f', p_careful) as first_id,
+           staging.read_bigint(f.d->'l', p_careful) as last_id,
+           case when staging.is_decimal(f.d->>'p') then (f.d->>'p')::numeric end as price,
+           case when staging.is_decimal(f.d->>'q') then (f.d->>'q')::numeric end as size
+    from staging.binance_frames(p_batch, p_from, p_to, 'aggTrade', p_careful) f
   ), registered as (
     insert into market.instruments (venue, venue_symbol, symbol, base, quote, asset_class)
     select 'binance', n.s, c.symbol, c.base, c.quote, 'crypto'
-    from (select distinct src.d->>'s' as s from src where src.d->>'s' ~ '^[A-Za-z0-9]{2,30}$') n
+    from (select distinct src.d->>'s' as s from src) n
     cross join lateral market.binance_symbol(n.s) c
-    where not exists (select 1 from market.instruments i where i.venue = 'binance' and i.venue_symbol = n.s)
+    where n.s ~ '^[A-Za-z0-9]{2,30}$'
+      and not exists (select 1 from market.instruments i where i.venue = 'binance' and i.venue_symbol = n.s)
     on conflict (venue, venue_symbol) do nothing
     returning instrument_id, venue_symbol
   ), instruments as (
@@ -111,11 +133,10 @@ as $$
         when jsonb_typeof(s.d) <> 'object' then 'expected a JSON object, received ' || jsonb_typeof(s.d)
         when s.d->>'e' is distinct from 'aggTrade' then 'expected event e=aggTrade, received e=' || coalesce(s.d->>'e', '(none)')
         when i.instrument_id is null then 'missing or unknown symbol s=' || coalesce(s.d->>'s', '(none)')
-        when not (staging.is_int(s.d->'a') and staging.is_int(s.d->'f') and staging.is_int(s.d->'l'))
-          then 'ids a, f, l are not integers that fit 64 bits'
-        when not staging.is_decimal(s.d->>'p') or (s.d->>'p')::numeric = 0 then 'price p is not a positive decimal string: ' || coalesce((s.d->'p')::text, '(none)')
-        when not staging.is_decimal(s.d->>'q') or (s.d->>'q')::numeric = 0 then 'size q is not a positive decimal string: ' || coalesce((s.d->'q')::text, '(none)')
-        when not staging.is_int(s.d->'T') then 'trade time T is not an integer of milliseconds'
+        when s.agg_id is null or s.first_id is null or s.last_id is null then 'ids a, f, l are not integers that fit 64 bits'
+        when coalesce(s.price = 0, true) then 'price p is not a positive decimal string: ' || coalesce((s.d->'p')::text, '(none)')
+        when coalesce(s.size = 0, true) then 'size q is not a positive decimal string: ' || coalesce((s.d->'q')::text, '(none)')
+        when s.event_at is null then 'trade time T is not an integer of milliseconds'
         when jsonb_typeof(s.d->'m') is distinct from 'boolean' then 'maker flag m is not a boolean'
         else staging.time_problem(s.event_at, s.received_at)
       end as problem
@@ -124,8 +145,7 @@ as $$
   ), ins as (
     insert into market.agg_trades (instrument_id, traded_at, agg_id, first_trade_seq, last_trade_seq, price, size, side,
                                    received_at, source, frame_id)
-    select c.instrument_id, c.event_at, (c.d->>'a')::bigint, (c.d->>'f')::bigint,
-           (c.d->>'l')::bigint, (c.d->>'p')::numeric, (c.d->>'q')::numeric,
+    select c.instrument_id, c.event_at, c.agg_id, c.first_id, c.last_id, c.price, c.size,
            case when (c.d->>'m')::boolean then 'sell' else 'buy' end, c.received_at, c.source, c.frame_id
     from checked c where c.problem is null
     on conflict do nothing
@@ -142,27 +162,29 @@ as $$
     'quarantined', (select count(*) from checked where problem is not null))
 $$;
 
-create or replace function staging.normalize_binance_quotes_v1(p_batch uuid, p_from timestamptz, p_to timestamptz)
+create or replace function staging.normalize_binance_quotes_v1(p_batch uuid, p_from timestamptz, p_to timestamptz,
+                                                               p_careful boolean default true)
 returns jsonb
 language sql
 as $$
   -- Spot bookTicker carries no event time, so quoted_at is the receive time and the update id u
   -- is the identity: a quote seen by two overlapping connections is kept once.
   with src as materialized (
-    select f.*, case when staging.is_int(f.d->'T') then staging.epoch_ms((f.d->>'T')::bigint) end as event_at,
-           case when staging.is_int(f.d->'u') then (f.d->>'u')::bigint end as u,
-           case when jsonb_typeof(f.d->'b') = 'string' then staging.positive_decimal(f.d->>'b') end as bid,
-           case when jsonb_typeof(f.d->'a') = 'string' then staging.positive_decimal(f.d->>'a') end as ask,
-           case when jsonb_typeof(f.d->'B') = 'string' then staging.nonnegative_decimal(f.d->>'B') end as bid_size,
-           case when jsonb_typeof(f.d->'A') = 'string' then staging.nonnegative_decimal(f.d->>'A') end as ask_size
-    from staging.binance_frames(p_batch, p_from, p_to, 'bookTicker') f
+    select f.*, staging.epoch_ms(staging.read_bigint(f.d->'T', p_careful)) as event_at,
+           staging.read_bigint(f.d->'u', p_careful) as u,
+           case when jsonb_typeof(f.d->'b') = 'string' then staging.read_numeric(f.d->>'b', p_careful) end as bid,
+           case when jsonb_typeof(f.d->'a') = 'string' then staging.read_numeric(f.d->>'a', p_careful) end as ask,
+           case when jsonb_typeof(f.d->'B') = 'string' then staging.read_numeric(f.d->>'B', p_careful) end as bid_size,
+           case when jsonb_typeof(f.d->'A') = 'string' then staging.read_numeric(f.d->>'A', p_careful) end as ask_size
+    from staging.binance_frames(p_batch, p_from, p_to, 'bookTicker', p_careful) f
   ), registered as (
     -- Symbols seen for the first time become instruments (canonical form from the venue symbol).
     insert into market.instruments (venue, venue_symbol, symbol, base, quote, asset_class)
     select 'binance', n.s, c.symbol, c.base, c.quote, 'crypto'
-    from (select distinct src.d->>'s' as s from src where src.d->>'s' ~ '^[A-Za-z0-9]{2,30}$') n
+    from (select distinct src.d->>'s' as s from src) n
     cross join lateral market.binance_symbol(n.s) c
-    where not exists (select 1 from market.instruments i where i.venue = 'binance' and i.venue_symbol = n.s)
+    where n.s ~ '^[A-Za-z0-9]{2,30}$'
+      and not exists (select 1 from market.instruments i where i.venue = 'binance' and i.venue_symbol = n.s)
     on conflict (venue, venue_symbol) do nothing
     returning instrument_id, venue_symbol
   ), instruments as (
@@ -180,8 +202,10 @@ as $$
         when s.d ? 'e' and s.d->>'e' <> 'bookTicker' then 'expected a bookTicker, received e=' || (s.d->>'e')
         when i.instrument_id is null then 'missing or unknown symbol s=' || coalesce(s.d->>'s', '(none)')
         when s.u is null then 'update id u is not an integer that fits 64 bits: ' || coalesce((s.d->'u')::text, '(none)')
-        when s.bid is null or s.ask is null then 'bid b or ask a is not a positive decimal string'
-        when s.bid_size is null or s.ask_size is null then 'bid size B or ask size A is not a decimal string'
+        when coalesce(not (s.bid > 0 and s.bid < 'Infinity' and s.ask > 0 and s.ask < 'Infinity'), true)
+          then 'bid b or ask a is not a positive decimal string'
+        when coalesce(not (s.bid_size >= 0 and s.bid_size < 'Infinity' and s.ask_size >= 0 and s.ask_size < 'Infinity'), true)
+          then 'bid size B or ask size A is not a decimal string'
         when s.d ? 'T' and s.event_at is null then 'transaction time T is not an integer of milliseconds'
         when s.event_at is not null then staging.time_problem(s.event_at, s.received_at)
       end as problem

@@ -174,6 +174,27 @@ begin
 end
 $$;
 
+create or replace function staging.binance_live_streams(p_batch uuid, p_from timestamptz, p_to timestamptz,
+                                                        p_streams text[], p_careful boolean)
+returns jsonb
+language plpgsql
+as $$
+declare
+  v_counts jsonb := '{}';
+begin
+  if 'trade' = any (p_streams) then
+    v_counts := staging.merge_counts(v_counts, staging.normalize_binance_trades_v1(p_batch, p_from, p_to, p_careful));
+  end if;
+  if 'aggTrade' = any (p_streams) then
+    v_counts := staging.merge_counts(v_counts, staging.normalize_binance_agg_trades_v1(p_batch, p_from, p_to, p_careful));
+  end if;
+  if 'bookTicker' = any (p_streams) then
+    v_counts := staging.merge_counts(v_counts, staging.normalize_binance_quotes_v1(p_batch, p_from, p_to, p_careful));
+  end if;
+  return v_counts;
+end
+$$;
+
 create or replace function staging.normalize_binance_v1(p_batch uuid, p_from timestamptz, p_to timestamptz)
 returns jsonb
 language plpgsql
@@ -186,15 +207,13 @@ begin
   select array_agg(distinct f.stream) into v_streams
   from staging.frames f
   where f.batch_id = p_batch and f.venue = 'binance' and f.received_at >= p_from and f.received_at < p_to;
-  if 'trade' = any (v_streams) then
-    v_counts := staging.merge_counts(v_counts, staging.normalize_binance_trades_v1(p_batch, p_from, p_to));
-  end if;
-  if 'aggTrade' = any (v_streams) then
-    v_counts := staging.merge_counts(v_counts, staging.normalize_binance_agg_trades_v1(p_batch, p_from, p_to));
-  end if;
-  if 'bookTicker' = any (v_streams) then
-    v_counts := staging.merge_counts(v_counts, staging.normalize_binance_quotes_v1(p_batch, p_from, p_to));
-  end if;
+  -- Trades and quotes the fast way; a batch with a payload or value it cannot read is done
+  -- again the careful way, which quarantines that frame with its reason (binance_020).
+  begin
+    v_counts := staging.binance_live_streams(p_batch, p_from, p_to, v_streams, false);
+  exception when data_exception then
+    v_counts := staging.binance_live_streams(p_batch, p_from, p_to, v_streams, true);
+  end;
   if v_streams && array['depth', 'depth_snapshot'] then
     v_counts := staging.merge_counts(v_counts, staging.normalize_binance_book_v1(p_batch, p_from, p_to));
   end if;
