@@ -149,8 +149,11 @@ class TwsHistoryFetcher implements PageFetcher {
           fields = ['17', String(reqId), '', '', '0']; // an empty window (a closed market): a page without bars
         } else if (err.code === 162 && /pacing/i.test(err.message)) {
           // Everyone waits (the pause is in Postgres); the request goes again after it.
+          // (Another client of the account spent the budget.) The pause is the longest per-request or
+          // per-contract window: 15 s at IBKR.
           onBad(answer, `pacing violation`);
-          await this.env.sql`select ops.rate_report('ib', 429, null, null, null)`;
+          await this.env.sql`select ops.rate_report('ib', 429, null, null,
+            (select extract(epoch from max(window_length)) from ops.pacing_rules where venue = 'ib' and scope <> 'venue'))`;
           this.env.log.warn({ venue: 'ib', request }, 'TWS reported a historical-data pacing violation; pausing the venue');
           continue;
         } else {

@@ -115,6 +115,21 @@ describe('IBKR historical bars through the backfill engine', () => {
     for (let k = 6; k < at.length; k++) expect(at[k]! - at[k - 6]!).toBeGreaterThanOrEqual(2_000);
   });
 
+  it('waits out a pacing violation TWS reports (every worker pauses), then asks again', async () => {
+    const before = fake.history.length;
+    fake.paceNextHistory = true;
+    const p = await plan('1m', '2021-01-10T00:00:00Z', '2021-01-10T12:00:00Z');
+    expect(p.state).toBe('done');
+    const asked = fake.history.slice(before);
+    expect(asked.map((h) => h.endDateTime)).toEqual(['20210110-12:00:00', '20210110-12:00:00']);
+    expect(asked[1]!.at - asked[0]!.at).toBeGreaterThanOrEqual(IDENTICAL_MS); // the pause: the longest per-request window
+    const [s] = await db.sql`select throttled::int from ops.rate_state where venue = 'ib'`;
+    expect(s!.throttled).toBe(1);
+    const q = await db.sql`select reason from staging.quarantine where venue = 'ib'`;
+    expect(q.map((r) => r.reason)).toEqual(['TWS refused the request: TWS error 162: Historical Market Data Service error message:Pacing violation']);
+    expect(fake.violations).toEqual([]);
+  });
+
   it('reads the end of a daily data set and its yyyymmdd dates, and a rerun asks nothing again', async () => {
     const before = fake.history.length;
     const p = await plan('1d', '2023-04-13', '2023-04-15');

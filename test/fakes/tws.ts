@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 
 /**
  * A local TWS / IB Gateway speaking the TWS API socket protocol (the "V100+" framing), written
@@ -73,6 +75,7 @@ export interface FakeTwsOptions {
   denied?: string[];
   /** Contracts (conIds) whose first real-time bars request is refused as a pacing violation (420). */
   pacedOnce?: string[];
+
 }
 
 const frame = (fields: string[]): Buffer => {
@@ -84,6 +87,12 @@ const frame = (fields: string[]): Buffer => {
 
 /** A wire message stored with its NUL separators written as the four characters \x00. */
 export const escapedFields = (text: string): string[] => text.trim().split('\\x00').slice(0, -1);
+
+/** The captured handshake messages a real Gateway sends after START_API (test/fixtures/ib). */
+const captured = (name: string): string[] =>
+  escapedFields(readFileSync(path.join(import.meta.dirname, '..', 'fixtures', 'ib', name), 'utf8'));
+const MANAGED_ACCOUNTS = captured('nautilus-tws-wire-managed_accounts.escaped.txt');
+const NEXT_VALID_ID = captured('nautilus-tws-wire-next_valid_id.escaped.txt');
 /** A wire message stored with its NUL separators shown as '|'. */
 export const pipeFields = (text: string): string[] => text.split('|').slice(0, -1);
 
@@ -100,6 +109,8 @@ export class FakeTws {
   readonly history: HistoryRequest[] = [];
   /** Historical requests answered with a pacing violation (162), and why. */
   readonly violations: string[] = [];
+  /** Answer the next historical request with a pacing violation whatever the rules say (another client used the budget). */
+  paceNextHistory = false;
   private clients = new Map<number, Client>();
   private pacedOnce = new Set<string>();
   private readonly pacing: PacingRules;
@@ -195,8 +206,8 @@ export class FakeTws {
           return;
         }
         c.started = true;
-        write(['15', '1', 'DU1234567']);
-        write(['9', '1', '574']);
+        write(MANAGED_ACCOUNTS);
+        write(NEXT_VALID_ID);
         write(['4', '2', '-1', '2104', 'Market data farm connection is OK:usfarm', '']);
         write(['4', '2', '-1', '2106', 'HMDS data farm connection is OK:ushmds', '']);
         write(['4', '2', '-1', '2158', 'Sec-def data farm connection is OK:secdefnj', '']);
@@ -237,8 +248,9 @@ export class FakeTws {
           useRth: f[18]!, whatToShow: f[19]!, formatDate: f[20]!, at };
         const violation = this.paced(req);
         this.history.push(req);
-        if (violation) {
-          this.violations.push(violation);
+        if (violation || this.paceNextHistory) {
+          if (violation) this.violations.push(violation);
+          this.paceNextHistory = false;
           error(req.reqId, 162, 'Historical Market Data Service error message:Pacing violation');
           return;
         }
