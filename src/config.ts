@@ -5,7 +5,7 @@ import { TickflowError } from './errors.ts';
 import { registerSecret } from './redact.ts';
 import { clickhouseConfigSchema } from './clickhouse/options.ts';
 
-const VENUES = ['binance', 'oanda', 'polygon', 'ib', 'dukascopy'] as const;
+const VENUES = ['binance', 'oanda', 'polygon', 'ib', 'dukascopy', 'dukascopy-json'] as const;
 
 const instrument = z.string().regex(/^[A-Z0-9.]+(\/[A-Z0-9.]+)?$/, 'a canonical instrument such as BTC/USDT or AAPL');
 

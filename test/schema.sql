@@ -5116,20 +5116,29 @@ AS $function$
                ('1d', interval '1 day'), ('3d', interval '3 days')) v(name, width)
   where v.name = p_interval
 $function$
-CREATE OR REPLACE FUNCTION staging.binance_klines_apply(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_careful boolean)
+CREATE OR REPLACE FUNCTION staging.binance_kline_refused(p_frame_id bigint, p_kline jsonb)
+ RETURNS timestamp with time zone
+ LANGUAGE plpgsql
+AS $function$
+begin
+  -- Raised by the fast way for a kline or page it cannot take as it is; the careful way then
+  -- does the batch again and names the problem.
+  raise exception 'kline of frame % is not taken by the fast way: %', p_frame_id, coalesce(left(p_kline::text, 120), '(the page)')
+    using errcode = 'data_exception';
+end
+$function$
+CREATE OR REPLACE FUNCTION staging.binance_klines_careful(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
  RETURNS jsonb
  LANGUAGE sql
 AS $function$
-  -- Two ways through the same checks (see normalize_binance_klines_v1): the fast one casts
-  -- without testing first and inserts without conflict handling, so bad text or a candle that
-  -- is already stored raises; the careful one tests every value first (a bad one is
-  -- quarantined) and upserts. A kline is complete when it closed before the page was
-  -- received; an incomplete one is replaced by a later complete one, never the reverse.
+  -- Every value is tested before it is used (a bad kline is quarantined with its reason, the
+  -- rest of its page is kept) and candles are upserted. A kline is complete when it closed
+  -- before the page was received; an incomplete one is replaced by a later complete one, never
+  -- the reverse.
   with pages as materialized (
     select p.frame_id, p.batch_id, p.received_at, p.source, p.payload, p.request, p.symbol, p.status,
            substring(p.request from '[?&]interval=([0-9]+[smhdwM])') as interval,
-           case when p_careful then (case when pg_input_is_valid(p.payload, 'jsonb') then p.payload::jsonb end)
-                else p.payload::jsonb end as d
+           case when pg_input_is_valid(p.payload, 'jsonb') then p.payload::jsonb end as d
     from (select f.frame_id, f.batch_id, f.received_at, f.source, f.payload, f.request,
                  upper(substring(f.request from '[?&]symbol=([A-Za-z0-9]{2,30})')) as symbol,
                  substring(f.request from ' ([0-9]{3})$') as status
@@ -5155,20 +5164,17 @@ AS $function$
     left join instruments i on i.venue_symbol = p.symbol
     left join lateral staging.binance_interval(p.interval) tf on true
   ), valued as materialized (
-    -- The klines and their values: cast at once on the fast path, tested first on the careful one.
+    -- The klines and their values, each tested before it is cast.
     select p.frame_id, p.received_at, p.source, p.instrument_id, p.timeframe, p.width_ms, (e.n - 1)::integer as item, e.r,
            k.shape_ok, t.ints_ok, t.strings_ok,
-           case when not k.shape_ok then null when p_careful then (case when staging.is_int_text(e.r->>0) then (e.r->>0)::bigint end)
-                else (e.r->>0)::bigint end as open_ms,
-           case when not k.shape_ok then null when p_careful then (case when staging.is_int_text(e.r->>6) then (e.r->>6)::bigint end)
-                else (e.r->>6)::bigint end as close_ms,
-           case when not k.shape_ok then null when p_careful then (case when staging.is_int_text(e.r->>8) then (e.r->>8)::bigint end)
-                else (e.r->>8)::bigint end as trades,
-           case when not k.shape_ok then null when p_careful then staging.numeric_or_null(e.r->>1) else (e.r->>1)::numeric end as o,
-           case when not k.shape_ok then null when p_careful then staging.numeric_or_null(e.r->>2) else (e.r->>2)::numeric end as h,
-           case when not k.shape_ok then null when p_careful then staging.numeric_or_null(e.r->>3) else (e.r->>3)::numeric end as l,
-           case when not k.shape_ok then null when p_careful then staging.numeric_or_null(e.r->>4) else (e.r->>4)::numeric end as c,
-           case when not k.shape_ok then null when p_careful then staging.numeric_or_null(e.r->>5) else (e.r->>5)::numeric end as v
+           case when k.shape_ok and staging.is_int_text(e.r->>0) then (e.r->>0)::bigint end as open_ms,
+           case when k.shape_ok and staging.is_int_text(e.r->>6) then (e.r->>6)::bigint end as close_ms,
+           case when k.shape_ok and staging.is_int_text(e.r->>8) then (e.r->>8)::bigint end as trades,
+           case when k.shape_ok then staging.numeric_or_null(e.r->>1) end as o,
+           case when k.shape_ok then staging.numeric_or_null(e.r->>2) end as h,
+           case when k.shape_ok then staging.numeric_or_null(e.r->>3) end as l,
+           case when k.shape_ok then staging.numeric_or_null(e.r->>4) end as c,
+           case when k.shape_ok then staging.numeric_or_null(e.r->>5) end as v
     from checked_pages p
     cross join lateral jsonb_array_elements(p.d) with ordinality e(r, n)
     cross join lateral (select jsonb_typeof(e.r) = 'array' and jsonb_array_length(e.r) >= 9 as shape_ok) k
@@ -5193,35 +5199,25 @@ AS $function$
         when not v.strings_ok then 'open, high, low, close and volume must be decimal strings: ' || left(v.r::text, 120)
         when v.open_ms % v.width_ms <> 0 then 'open time ' || v.open_ms || ' is not on a ' || v.timeframe || ' boundary'
         when v.close_ms <> v.open_ms + v.width_ms - 1 then 'close time ' || v.close_ms || ' does not end the ' || v.timeframe || ' bucket'
-        -- market.candles' own checks hold these on the fast path (a violation raises, and the
-        -- careful path then names it here).
-        when p_careful and coalesce(not (v.o > 0 and v.h > 0 and v.l > 0 and v.c > 0 and v.h < 'Infinity' and v.o <> 'NaN'
+        when coalesce(not (v.o > 0 and v.h > 0 and v.l > 0 and v.c > 0 and v.h < 'Infinity' and v.o <> 'NaN'
                                          and v.c <> 'NaN'), true)
           then 'open, high, low or close is not a positive finite decimal: ' || left(v.r::text, 120)
-        when p_careful and (v.l > least(v.o, v.c) or v.h < greatest(v.o, v.c))
+        when (v.l > least(v.o, v.c) or v.h < greatest(v.o, v.c))
           then 'low or high does not bound open and close: ' || left(v.r::text, 120)
-        when p_careful and coalesce(not (v.v >= 0 and v.v < 'Infinity'), true)
+        when coalesce(not (v.v >= 0 and v.v < 'Infinity'), true)
           then 'volume is not a non-negative decimal: ' || coalesce((v.r->5)::text, '(none)')
-        when p_careful and v.trades < 0 then 'trade count is negative: ' || (v.r->8)::text
+        when v.trades < 0 then 'trade count is negative: ' || (v.r->8)::text
         else staging.time_problem(staging.epoch_ms(v.open_ms), v.received_at)
       end as problem) x
-  ), ins as (
-    insert into market.candles (instrument_id, timeframe, bucket, price_side, open, high, low, close, volume,
-                                volume_kind, trade_count, complete, source, received_at, frame_id)
-    select j.instrument_id, j.timeframe, j.bucket, 'trade', j.o, j.h, j.l, j.c, j.v, 'base', j.trades,
-           staging.epoch_ms(j.close_ms) < j.received_at, j.source, j.received_at, j.frame_id
-    from judged j
-    where not p_careful and j.problem is null
-    returning 1
   ), good as materialized (
-    -- Careful path: one row per candle key (the same kline on two pages of a batch: the later
-    -- one), and whether it replaces an incomplete stored candle (an update, not an insert).
+    -- One row per candle key (the same kline on two pages of a batch: the later one), and
+    -- whether it replaces an incomplete stored candle (an update, not an insert).
     select distinct on (g.instrument_id, g.timeframe, g.bucket) g.*,
            exists (select 1 from market.candles c
                    where c.instrument_id = g.instrument_id and c.timeframe = g.timeframe
                      and c.price_side = 'trade' and c.bucket = g.bucket and not c.complete) as replaces
     from judged g
-    where p_careful and g.problem is null
+    where g.problem is null
     order by g.instrument_id, g.timeframe, g.bucket, g.received_at desc, g.frame_id desc
   ), ups as (
     insert into market.candles as c (instrument_id, timeframe, bucket, price_side, open, high, low, close, volume,
@@ -5250,11 +5246,68 @@ AS $function$
     'rest_pages', (select count(*) from pages),
     'pages_quarantined', (select count(*) from checked_pages where problem is not null),
     'klines', (select count(*) from judged),
-    'candles', (select count(*) from ins) + (select count(*) from ups) - (select count(*) from good where replaces),
+    'candles', (select count(*) from ups) - (select count(*) from good where replaces),
     'candles_updated', (select count(*) from good where replaces),
-    'candles_duplicate', (select count(*) from judged where problem is null) - (select count(*) from ins)
-                         - (select count(*) from ups),
+    'candles_duplicate', (select count(*) from judged where problem is null) - (select count(*) from ups),
     'quarantined', (select count(*) from bad))
+$function$
+CREATE OR REPLACE FUNCTION staging.binance_klines_fast(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS jsonb
+ LANGUAGE sql
+AS $function$
+  -- The careful way's checks, in one pass that raises instead of explaining: casts without a
+  -- test first (bad text raises), a plain insert (a candle already stored raises), the JSON type
+  -- of every value read and the kline's place in time tested per kline (a failure raises), and
+  -- what market.candles enforces itself (positive, finite, ordered prices; non-negative volume
+  -- and trade count; no NaN or Infinity) left to its check constraints, which raise. Nothing is
+  -- materialized per kline, and each value is read once.
+  with pages as materialized (
+    select f.frame_id, f.received_at, f.source,
+           upper(substring(f.request from '[?&]symbol=([A-Za-z0-9]{2,30})')) as symbol,
+           substring(f.request from '[?&]interval=([0-9]+[smhdwM])') as interval,
+           substring(f.request from ' ([0-9]{3})$') as status,
+           f.payload::jsonb as d
+    from staging.frames f
+    where f.batch_id = p_batch and f.venue = 'binance' and f.stream = 'klines'
+      and f.received_at >= p_from and f.received_at < p_to
+  ), instruments as materialized (
+    select * from staging.binance_rest_instruments(array(select distinct symbol from pages where symbol is not null))
+  ), checked_pages as materialized (
+    select p.frame_id, p.received_at, p.source, p.d, i.instrument_id, tf.timeframe,
+           (extract(epoch from tf.width) * 1000)::bigint as width_ms,
+           -- staging.time_problem's bounds in epoch milliseconds: 2009-01-01, a day after receipt
+           1230768000000 as earliest_ms,
+           (extract(epoch from greatest(p.received_at, now()) + interval '1 day') * 1000)::bigint as latest_ms
+    from pages p
+    left join instruments i on i.venue_symbol = p.symbol
+    left join lateral staging.binance_interval(p.interval) tf on true
+    where case when p.status = '200' and jsonb_typeof(p.d) = 'array' and tf.timeframe is not null and i.instrument_id is not null
+               then true else staging.binance_kline_refused(p.frame_id, null) is null end
+  ), ins as (
+    insert into market.candles (instrument_id, timeframe, bucket, price_side, open, high, low, close, volume,
+                                volume_kind, trade_count, complete, source, received_at, frame_id)
+    select p.instrument_id, p.timeframe,
+           case when k.typed and k.open_ms % p.width_ms = 0 and k.close_ms = k.open_ms + p.width_ms - 1
+                     and k.open_ms >= p.earliest_ms and k.open_ms <= p.latest_ms
+                then staging.epoch_ms(k.open_ms) else staging.binance_kline_refused(p.frame_id, k.r) end,
+           'trade', (k.r->>1)::numeric, (k.r->>2)::numeric, (k.r->>3)::numeric, (k.r->>4)::numeric, (k.r->>5)::numeric,
+           'base', k.trades, staging.epoch_ms(k.close_ms) < p.received_at, p.source, p.received_at, p.frame_id
+    from checked_pages p
+    cross join lateral (
+      -- "offset 0" keeps the integers computed once each (the planner would otherwise repeat
+      -- the casts wherever they are used).
+      select e.r, (e.r->>0)::bigint as open_ms, (e.r->>6)::bigint as close_ms, (e.r->>8)::bigint as trades,
+             -- a kline is an array of at least nine: times and trade count numbers, prices and volume strings
+             jsonb_typeof(e.r->0) = 'number' and jsonb_typeof(e.r->6) = 'number' and jsonb_typeof(e.r->8) = 'number'
+             and jsonb_typeof(e.r->1) = 'string' and jsonb_typeof(e.r->2) = 'string' and jsonb_typeof(e.r->3) = 'string'
+             and jsonb_typeof(e.r->4) = 'string' and jsonb_typeof(e.r->5) = 'string' as typed
+      from jsonb_array_elements(p.d) e(r)
+      offset 0) k
+    returning 1
+  )
+  select jsonb_build_object('rest_pages', (select count(*) from pages), 'pages_quarantined', 0,
+                            'klines', (select count(*) from ins), 'candles', (select count(*) from ins),
+                            'candles_updated', 0, 'candles_duplicate', 0, 'quarantined', 0)
 $function$
 CREATE OR REPLACE FUNCTION staging.binance_live_streams(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_streams text[], p_careful boolean)
  RETURNS jsonb
@@ -5327,6 +5380,47 @@ AS $function$
          end
   from f
 $function$
+CREATE OR REPLACE FUNCTION staging.dukascopy_check_empty_hours(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS jsonb
+ LANGUAGE sql
+AS $function$
+  -- The hours of ticks this batch recorded (market.venue_files, either source): an empty one is
+  -- the venue saying it has no ticks, normal while the market is closed and a gap of the venue's
+  -- while the instrument's calendar expects quotes; a later hour with ticks resolves its finding.
+  with hours as materialized (
+    select v.*
+    from market.venue_files v
+    join staging.frames f on f.frame_id = v.frame_id
+    where f.batch_id = p_batch and f.received_at >= p_from and f.received_at < p_to
+      and v.venue in ('dukascopy', 'dukascopy-json') and v.stream = 'ticks'
+  ), empty_open as (
+    select distinct on (h.instrument_id, h.period_from) h.instrument_id, h.path, h.period_from, h.period_to, e.expected
+    from hours h
+    cross join lateral (select quality.expected_hours(quality.instrument_calendar(h.instrument_id), h.period_from,
+                                                      h.period_to) as expected) e
+    where h.records = 0 and not isempty(e.expected)
+    order by h.instrument_id, h.period_from, h.received_at desc
+  ), flagged as (
+    insert into quality.findings as q (kind, label, severity, instrument_id, source, window_from, window_to, value,
+                                       detail, detector)
+    select 'gap', 'venue_outage', 'warning', e.instrument_id, 'dukascopy', e.period_from, e.period_to,
+           (select sum(extract(epoch from upper(r) - lower(r)) / 60) from unnest(e.expected) r),
+           jsonb_build_object('evidence', 'empty file in expected hours', 'file', e.path, 'expected', e.expected::text),
+           'dukascopy_files'
+    from empty_open e
+    on conflict on constraint findings_key do update
+      set label = excluded.label, severity = excluded.severity, window_to = excluded.window_to, value = excluded.value,
+          detail = excluded.detail, detector = excluded.detector, last_seen_at = now(), resolved_at = null
+    returning 1
+  ), refilled as (
+    update quality.findings q set resolved_at = now()
+    from hours h
+    where h.records > 0 and q.detector = 'dukascopy_files' and q.kind = 'gap' and q.source = 'dukascopy'
+      and q.instrument_id = h.instrument_id and q.window_from = h.period_from and q.resolved_at is null
+    returning 1
+  )
+  select jsonb_build_object('hours_empty_open', (select count(*) from flagged))
+$function$
 CREATE OR REPLACE FUNCTION staging.dukascopy_files(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_streams text[])
  RETURNS TABLE(frame_id bigint, batch_id uuid, stream text, received_at timestamp with time zone, source text, payload text, d jsonb, path text, instrument_id integer, start_at timestamp with time zone, point numeric, scale integer, problem text)
  LANGUAGE sql
@@ -5379,6 +5473,77 @@ AS $function$
   from s
   left join market.instruments i on i.venue = 'dukascopy' and i.venue_symbol = s.d->>'instrument'
 $function$
+CREATE OR REPLACE FUNCTION staging.dukascopy_json_files(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_streams text[])
+ RETURNS TABLE(frame_id bigint, batch_id uuid, stream text, received_at timestamp with time zone, source text, payload text, d jsonb, path text, instrument_id integer, start_at timestamp with time zone, period interval, point numeric, scale integer, n integer, problem text)
+ LANGUAGE sql
+ STABLE
+AS $function$
+  -- Frame-level checks: the request names the period and instrument, the body agrees with it.
+  with f as materialized (
+    select f.*, case when pg_input_is_valid(f.payload, 'jsonb') then f.payload::jsonb end as d,
+           regexp_match(f.request, '^(?:GET /)?(v1/(ticks|candles/minute|candles/hour|candles/day)/([A-Z0-9]{2,20})-([A-Z0-9]{2,20})'
+                                    '(?:/(BID|ASK))?/([0-9]{4})(?:/([0-9]{1,2}))?(?:/([0-9]{1,2}))?(?:/([0-9]{1,2}))?)(?: [0-9]{3})?$') as m
+    from staging.frames f
+    where f.batch_id = p_batch and f.venue = 'dukascopy-json' and f.stream = any (p_streams)
+      and f.received_at >= p_from and f.received_at < p_to
+  ), r as materialized (
+    select f.*,
+           case f.m[2] when 'ticks' then 'ticks' when 'candles/minute' then 'candles_m1' when 'candles/hour' then 'candles_h1'
+                       when 'candles/day' then 'candles_d1' end as want_stream,
+           -- The parts the path must have: ticks to the hour, minute candles to the day, hour ones to the month.
+           case f.m[2] when 'ticks' then 3 when 'candles/minute' then 2 when 'candles/hour' then 1 else 0 end as parts,
+           (f.m[7] is not null)::int + (f.m[8] is not null)::int + (f.m[9] is not null)::int as got_parts,
+           case f.m[2] when 'ticks' then interval '1 hour' when 'candles/minute' then interval '1 day'
+                       when 'candles/hour' then interval '1 month' else interval '1 year' end as period,
+           case when f.m is not null
+                 and pg_input_is_valid(format('%s-%s-%s %s:00:00+00', f.m[6], coalesce(f.m[7], '1'), coalesce(f.m[8], '1'),
+                                              coalesce(f.m[9], '0')), 'timestamptz')
+                then format('%s-%s-%s %s:00:00+00', f.m[6], coalesce(f.m[7], '1'), coalesce(f.m[8], '1'),
+                            coalesce(f.m[9], '0'))::timestamptz end as start_at,
+           case when staging.is_int(f.d->'timestamp') then staging.epoch_ms((f.d->>'timestamp')::bigint) end as stamp,
+           -- multiplier 1.0E-5 -> point 100000 (only exact inverse powers of ten are accepted)
+           case when jsonb_typeof(f.d->'multiplier') = 'number' and (f.d->>'multiplier')::numeric > 0
+                 and (f.d->>'multiplier')::numeric <= 1
+                then round(1 / (f.d->>'multiplier')::numeric) end as point,
+           jsonb_array_length(case when jsonb_typeof(f.d->'times') = 'array' then f.d->'times' else '[]' end) as n
+    from f
+  )
+  select r.frame_id, r.batch_id, r.stream, r.received_at, r.source, r.payload, r.d, r.m[1], i.instrument_id, r.start_at,
+         r.period, r.point, length(r.point::text) - 1, r.n,
+         case
+           when r.m is null then 'request ' || coalesce(r.request, '(none)') || ' is not a JSON API path (v1/ticks/EUR-USD/2026/7/13/12, '
+                                 || 'v1/candles/minute|hour|day/EUR-USD/BID|ASK/...)'
+           when r.want_stream is distinct from r.stream then 'request ' || r.request || ' does not fit stream ' || r.stream
+           when (r.m[5] is null) <> (r.stream = 'ticks') then 'request ' || r.request || ': candles name a side (BID or ASK), ticks none'
+           when r.got_parts <> r.parts or r.start_at is null
+             then 'request ' || r.request || ': expected a year' || case r.parts when 3 then ', month, day and hour'
+                                                                           when 2 then ', month and day' when 1 then ' and month' else '' end
+                  || ' (month 1-based)'
+           when r.d is null then 'payload is not valid JSON'
+           when jsonb_typeof(r.d) <> 'object' then 'expected a JSON object, received ' || jsonb_typeof(r.d)
+           when i.instrument_id is null then 'unknown instrument ' || r.m[3] || '-' || r.m[4]
+           when r.stamp is distinct from r.start_at
+             then 'timestamp ' || coalesce(r.d->>'timestamp', '(none)') || ' is not the start of the period of ' || r.request
+           when r.point is null or r.point::text !~ '^10{0,9}$' or r.point * (r.d->>'multiplier')::numeric <> 1
+             then 'multiplier is not 1 / a power of ten up to 1e9: ' || coalesce((r.d->'multiplier')::text, '(none)')
+           when r.start_at > r.received_at then 'the period starts after the answer was received'
+           when r.stream = 'ticks' and exists (select 1 from unnest(array['times', 'asks', 'bids', 'askVolumes', 'bidVolumes']) c
+                                               where jsonb_typeof(r.d->c) is distinct from 'array' or jsonb_array_length(r.d->c) <> r.n)
+             then 'times, asks, bids, askVolumes and bidVolumes are not arrays of one length'
+           when r.stream <> 'ticks' and exists (select 1 from unnest(array['times', 'opens', 'highs', 'lows', 'closes', 'volumes']) c
+                                                where jsonb_typeof(r.d->c) is distinct from 'array' or jsonb_array_length(r.d->c) <> r.n)
+             then 'times, opens, highs, lows, closes and volumes are not arrays of one length'
+           when r.stream <> 'ticks' and r.n > 0 and (not staging.is_int(r.d->'shift') or (r.d->>'shift')::bigint <= 0)
+             then 'shift is not a positive integer: ' || coalesce((r.d->'shift')::text, '(none)')
+           when r.n > 0 and exists (select 1 from unnest(case when r.stream = 'ticks' then array['ask', 'bid']
+                                                              else array['open', 'high', 'low', 'close'] end) c
+                                    where jsonb_typeof(r.d->c) is distinct from 'number' or (r.d->>c)::numeric <= 0
+                                       or (r.d->>c)::numeric * r.point <> round((r.d->>c)::numeric * r.point))
+             then 'a base price is not a positive number of points: ' || left(r.payload, 120)
+         end
+  from r
+  left join market.instruments i on i.venue = 'dukascopy' and i.venue_symbol = r.m[3] || r.m[4]
+$function$
 CREATE OR REPLACE FUNCTION staging.dukascopy_path(p_instrument text, p_stream text, p_side text, p_start timestamp with time zone)
  RETURNS text
  LANGUAGE sql
@@ -5401,8 +5566,9 @@ CREATE OR REPLACE FUNCTION staging.epoch_ms(p_ms bigint)
  STABLE PARALLEL SAFE
 AS $function$
   -- Integer milliseconds times an exact interval: exact for every date before the year 2255.
-  -- Null outside the years 1 to 9999 (the caller quarantines it), never an overflow error.
-  select case when p_ms between -62135596800000 and 253402300799999
+  -- Null where timestamptz ends (before 4713 BC, after the year 287,000; the caller quarantines
+  -- it), never an overflow error that would fail the whole batch.
+  select case when p_ms between -210000000000000 and 9000000000000000
               then timestamptz '1970-01-01 00:00:00+00' + p_ms * interval '1 millisecond' end
 $function$
 CREATE OR REPLACE FUNCTION staging.epoch_us(p_us bigint)
@@ -5735,9 +5901,9 @@ begin
   -- Anything it cannot take (bad text, a candle already stored, a page landed twice) undoes
   -- it, and the careful way does the batch again with a reason for every refusal.
   begin
-    return staging.binance_klines_apply(p_batch, p_from, p_to, false);
+    return staging.binance_klines_fast(p_batch, p_from, p_to);
   exception when data_exception or integrity_constraint_violation then
-    return staging.binance_klines_apply(p_batch, p_from, p_to, true);
+    return staging.binance_klines_careful(p_batch, p_from, p_to);
   end;
 end
 $function$
@@ -5971,16 +6137,23 @@ CREATE OR REPLACE FUNCTION staging.normalize_binance_rest_v1(p_batch uuid, p_fro
 AS $function$
 declare
   v_counts jsonb := '{}';
+  v_streams text[];
 begin
-  -- Most batches carry no REST page: one cheap probe, then nothing.
-  if not exists (select 1 from staging.frames f
-                 where f.batch_id = p_batch and f.venue = 'binance' and f.received_at >= p_from and f.received_at < p_to
-                   and f.stream in ('klines', 'aggTrades', 'historicalTrades')) then
-    return v_counts;
+  -- Most batches carry no REST page, and a batch of REST pages one stream: one cheap probe,
+  -- then only the normalizers of the streams present.
+  select array_agg(distinct f.stream) into v_streams
+  from staging.frames f
+  where f.batch_id = p_batch and f.venue = 'binance' and f.received_at >= p_from and f.received_at < p_to
+    and f.stream in ('klines', 'aggTrades', 'historicalTrades');
+  if 'klines' = any (v_streams) then
+    v_counts := staging.merge_counts(v_counts, staging.normalize_binance_klines_v1(p_batch, p_from, p_to));
   end if;
-  v_counts := staging.merge_counts(v_counts, staging.normalize_binance_klines_v1(p_batch, p_from, p_to));
-  v_counts := staging.merge_counts(v_counts, staging.normalize_binance_rest_trades_v1(p_batch, p_from, p_to));
-  v_counts := staging.merge_counts(v_counts, staging.normalize_binance_rest_agg_trades_v1(p_batch, p_from, p_to));
+  if 'historicalTrades' = any (v_streams) then
+    v_counts := staging.merge_counts(v_counts, staging.normalize_binance_rest_trades_v1(p_batch, p_from, p_to));
+  end if;
+  if 'aggTrades' = any (v_streams) then
+    v_counts := staging.merge_counts(v_counts, staging.normalize_binance_rest_agg_trades_v1(p_batch, p_from, p_to));
+  end if;
   return v_counts;
 end
 $function$
@@ -6180,6 +6353,208 @@ AS $function$
     'pages_quarantined', (select count(*) from files where problem is not null),
     'quarantined', (select count(*) from bad))
 $function$
+CREATE OR REPLACE FUNCTION staging.normalize_dukascopy_json_v1(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS jsonb
+ LANGUAGE sql
+AS $function$
+  with files as materialized (
+    select * from staging.dukascopy_json_files(p_batch, p_from, p_to, array['ticks', 'candles_m1', 'candles_h1', 'candles_d1'])
+  ), tick_cols as materialized (
+    -- The columns side by side (set-returning functions in one select list run in lockstep).
+    select f.frame_id, f.instrument_id, f.start_at, f.point, f.scale, f.received_at, f.source,
+           round((f.d->>'ask')::numeric * f.point) as ask0, round((f.d->>'bid')::numeric * f.point) as bid0,
+           jsonb_array_elements(f.d->'times') as t, jsonb_array_elements(f.d->'asks') as a,
+           jsonb_array_elements(f.d->'bids') as b, jsonb_array_elements(f.d->'askVolumes') as av,
+           jsonb_array_elements(f.d->'bidVolumes') as bv, generate_series(0, f.n - 1) as item
+    from files f
+    where f.problem is null and f.stream = 'ticks' and f.n > 0
+  ), tick_items as materialized (
+    select c.*,
+           case
+             when not (staging.is_int(c.t) and staging.is_int(c.a) and staging.is_int(c.b)) or (c.t #>> '{}')::bigint < 0
+               then 'time step, ask or bid step is not an integer (time steps not negative): '
+                    || jsonb_build_array(c.t, c.a, c.b)::text
+             when jsonb_typeof(c.av) <> 'number' or (c.av #>> '{}')::numeric < 0 or jsonb_typeof(c.bv) <> 'number' or (c.bv #>> '{}')::numeric < 0
+               then 'a volume is not a non-negative number: ' || jsonb_build_array(c.av, c.bv)::text
+           end as problem
+    from tick_cols c
+  ), ticks as materialized (
+    -- Running sums; once an element is bad the rest of its file cannot be placed (they are deltas).
+    select x.*, bool_or(x.problem is not null) over w as broken,
+           sum(case when x.problem is null then (x.t #>> '{}')::bigint end) over w as ms,
+           x.ask0 + sum(case when x.problem is null then (x.a #>> '{}')::bigint end) over w as ask,
+           x.bid0 + sum(case when x.problem is null then (x.b #>> '{}')::bigint end) over w as bid
+    from tick_items x
+    window w as (partition by x.frame_id order by x.item)
+  ), tick_ranked as materialized (
+    select t.*, row_number() over (partition by t.frame_id, t.ms order by t.item) - 1 as k,
+           case when t.ms >= 3600000 then 'time ' || t.ms || ' ms is outside the hour'
+                when t.ask <= 0 or t.bid <= 0 then 'ask ' || t.ask || ' or bid ' || t.bid || ' points is not positive' end as late_problem
+    from ticks t
+    where not t.broken
+  ), quotes_ins as (
+    insert into market.quotes (instrument_id, quoted_at, seq, bid, bid_size, ask, ask_size, time_source, received_at,
+                               source, frame_id)
+    select r.instrument_id, r.start_at + r.ms * interval '1 millisecond', staging.epoch_us_of(r.start_at) + r.ms * 1000 + r.k,
+           round(r.bid / r.point, r.scale), trim_scale((r.bv #>> '{}')::numeric),
+           round(r.ask / r.point, r.scale), trim_scale((r.av #>> '{}')::numeric),
+           'venue', r.received_at, r.source, r.frame_id
+    from tick_ranked r
+    where r.late_problem is null and r.k < 1000
+    on conflict do nothing
+    returning 1
+  ), candle_cols as materialized (
+    select f.frame_id, f.instrument_id, f.start_at, f.point, f.scale, f.received_at, f.source, f.stream, f.period,
+           case f.stream when 'candles_m1' then '1m' when 'candles_h1' then '1h' else '1d' end as timeframe,
+           case f.stream when 'candles_m1' then 60000 when 'candles_h1' then 3600000 else 86400000 end as step_ms,
+           lower(substring(f.path from '/(BID|ASK)/')) as side, (f.d->>'shift')::bigint as shift,
+           round((f.d->>'open')::numeric * f.point) as o0, round((f.d->>'high')::numeric * f.point) as h0,
+           round((f.d->>'low')::numeric * f.point) as l0, round((f.d->>'close')::numeric * f.point) as c0,
+           jsonb_array_elements(f.d->'times') as t, jsonb_array_elements(f.d->'opens') as o,
+           jsonb_array_elements(f.d->'highs') as h, jsonb_array_elements(f.d->'lows') as l,
+           jsonb_array_elements(f.d->'closes') as c, jsonb_array_elements(f.d->'volumes') as v,
+           generate_series(0, f.n - 1) as item
+    from files f
+    where f.problem is null and f.stream <> 'ticks' and f.n > 0
+  ), candle_items as materialized (
+    select c.*,
+           case
+             when not (staging.is_int(c.t) and staging.is_int(c.o) and staging.is_int(c.h) and staging.is_int(c.l)
+                       and staging.is_int(c.c)) or (c.t #>> '{}')::bigint < 0
+               then 'time step or a price step is not an integer (time steps not negative): '
+                    || jsonb_build_array(c.t, c.o, c.h, c.l, c.c)::text
+             when jsonb_typeof(c.v) <> 'number' or (c.v #>> '{}')::numeric < 0
+               then 'volume is not a non-negative number: ' || c.v::text
+           end as problem
+    from candle_cols c
+  ), candles as materialized (
+    select x.*, bool_or(x.problem is not null) over w as broken,
+           x.start_at + sum(case when x.problem is null then (x.t #>> '{}')::bigint end) over w * x.shift * interval '1 millisecond' as bucket,
+           x.o0 + sum(case when x.problem is null then (x.o #>> '{}')::bigint end) over w as open,
+           x.h0 + sum(case when x.problem is null then (x.h #>> '{}')::bigint end) over w as high,
+           x.l0 + sum(case when x.problem is null then (x.l #>> '{}')::bigint end) over w as low,
+           x.c0 + sum(case when x.problem is null then (x.c #>> '{}')::bigint end) over w as close
+    from candle_items x
+    window w as (partition by x.frame_id order by x.item)
+  ), candle_checked as materialized (
+    select c.*,
+           case
+             when c.bucket >= c.start_at + c.period then 'candle at ' || c.bucket || ' is outside the period of its answer'
+             when date_bin(c.step_ms * interval '1 millisecond', c.bucket, timestamptz '2000-01-03 00:00:00+00') <> c.bucket
+               then 'candle at ' || c.bucket || ' is not on a ' || c.timeframe || ' boundary'
+             when least(c.open, c.high, c.low, c.close) <= 0 then 'a price is not positive (points): ' || c.open || ' ' || c.high
+                  || ' ' || c.low || ' ' || c.close
+             when c.low > least(c.open, c.close) or c.high < greatest(c.open, c.close)
+               then 'low or high does not bound open and close (points): ' || c.open || ' ' || c.high || ' ' || c.low || ' ' || c.close
+           end as late_problem
+    from candles c
+    where not c.broken
+  ), good as materialized (
+    select distinct on (g.instrument_id, g.timeframe, g.side, g.bucket) g.*,
+           exists (select 1 from market.candles k
+                   where k.instrument_id = g.instrument_id and k.timeframe = g.timeframe
+                     and k.price_side = g.side and k.bucket = g.bucket) as existed
+    from candle_checked g
+    where g.late_problem is null
+    order by g.instrument_id, g.timeframe, g.side, g.bucket, g.received_at desc, g.frame_id desc
+  ), ups as (
+    insert into market.candles as k (instrument_id, timeframe, bucket, price_side, open, high, low, close, volume,
+                                     volume_kind, complete, source, received_at, frame_id)
+    select g.instrument_id, g.timeframe, g.bucket, g.side,
+           round(g.open / g.point, g.scale), round(g.high / g.point, g.scale), round(g.low / g.point, g.scale),
+           round(g.close / g.point, g.scale), trim_scale((g.v #>> '{}')::numeric * 1000000), 'quoted_size',
+           g.bucket + g.step_ms * interval '1 millisecond' <= g.received_at, g.source, g.received_at, g.frame_id
+    from good g
+    on conflict (instrument_id, timeframe, price_side, bucket) do update
+      set open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,
+          volume = excluded.volume, volume_kind = excluded.volume_kind, complete = excluded.complete,
+          source = excluded.source, received_at = excluded.received_at, frame_id = excluded.frame_id
+      where not k.complete
+    returning 1
+  ), bad as (
+    select frame_id, -1 as item, problem, payload from files where problem is not null
+    union all
+    -- The first bad element of a file, and every element after it (deltas cannot be placed past it).
+    select frame_id, item, coalesce(problem, 'follows a bad element of the same answer'), jsonb_build_array(t, a, b, av, bv)::text
+    from ticks where broken
+    union all
+    select frame_id, item, late_problem, jsonb_build_array(t, a, b, av, bv)::text from tick_ranked where late_problem is not null
+    union all
+    select frame_id, item, 'more than 1000 ticks in millisecond ' || ms || ' of the hour', jsonb_build_array(t, a, b, av, bv)::text
+    from tick_ranked where late_problem is null and k >= 1000
+    union all
+    select frame_id, item, coalesce(problem, 'follows a bad element of the same answer'), jsonb_build_array(t, o, h, l, c, v)::text
+    from candles where broken
+    union all
+    select frame_id, item, late_problem, jsonb_build_array(t, o, h, l, c, v)::text from candle_checked where late_problem is not null
+  ), q as (
+    insert into staging.quarantine (frame_id, item, batch_id, venue, stream, received_at, payload, reason, normalizer)
+    select b.frame_id, b.item, f.batch_id, 'dukascopy-json', f.stream, f.received_at, b.payload, b.problem,
+           'normalize_dukascopy_json_v1'
+    from bad b join files f using (frame_id)
+    on conflict (frame_id, item) do nothing
+  ), whole as (
+    insert into market.venue_files as v (venue, path, instrument_id, stream, period_from, period_to, records, complete,
+                                         frame_id, received_at)
+    select distinct on (f.path) 'dukascopy-json', f.path, f.instrument_id, f.stream, f.start_at, f.start_at + f.period, f.n,
+           f.start_at + f.period <= f.received_at, f.frame_id, f.received_at
+    from files f
+    where f.problem is null
+    order by f.path, f.received_at desc, f.frame_id desc
+    on conflict (venue, path) do update
+      set records = excluded.records, complete = excluded.complete, frame_id = excluded.frame_id,
+          received_at = excluded.received_at
+      where excluded.received_at >= v.received_at
+  )
+  select jsonb_build_object(
+    'files', (select count(*) from files where problem is null),
+    'files_empty', (select count(*) from files where problem is null and n = 0),
+    'rows_received', (select count(*) from tick_cols) + (select count(*) from candle_cols),
+    'rows_new', (select count(*) from quotes_ins) + (select count(*) from good where not existed),
+    'quotes', (select count(*) from quotes_ins),
+    'quotes_duplicate', (select count(*) from tick_ranked where late_problem is null and k < 1000) - (select count(*) from quotes_ins),
+    'candles', (select count(*) from good where not existed),
+    'candles_updated', (select count(*) from ups) - (select count(*) from good where not existed),
+    'candles_duplicate', (select count(*) from candle_checked where late_problem is null) - (select count(*) from ups),
+    'pages_quarantined', (select count(*) from files where problem is not null),
+    'quarantined', (select count(*) from bad))
+$function$
+CREATE OR REPLACE FUNCTION staging.normalize_dukascopy_json_v1_batch(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_counts jsonb;
+begin
+  -- Instruments first (EUR-USD in the request is the files' EURUSD), then the answers, then the
+  -- empty hours against the calendar (shared with the .bi5 files).
+  insert into market.instruments (venue, venue_symbol, symbol, base, quote, asset_class)
+  select distinct 'dukascopy', x.s, c.symbol, c.base, c.quote, c.asset_class
+  from (
+    select replace(substring(f.request from '^(?:GET /)?v1/(?:ticks|candles/[a-z]+)/([A-Z0-9]{2,20}-[A-Z0-9]{2,20})/'), '-', '') as s
+    from staging.frames f
+    where f.batch_id = p_batch and f.venue = 'dukascopy-json' and f.received_at >= p_from and f.received_at < p_to
+  ) x
+  cross join lateral market.dukascopy_symbol(x.s) c
+  where x.s is not null
+    and not exists (select 1 from market.instruments i where i.venue = 'dukascopy' and i.venue_symbol = x.s)
+  on conflict (venue, venue_symbol) do nothing;
+  v_counts := staging.normalize_dukascopy_json_v1(p_batch, p_from, p_to);
+  v_counts := staging.merge_counts(v_counts, staging.dukascopy_check_empty_hours(p_batch, p_from, p_to));
+  with q as (
+    insert into staging.quarantine (frame_id, item, batch_id, venue, stream, received_at, payload, reason, normalizer)
+    select f.frame_id, -1, f.batch_id, f.venue, f.stream, f.received_at, f.payload,
+           'unknown dukascopy-json stream ' || f.stream, 'normalize_dukascopy_json_v1'
+    from staging.frames f
+    where f.batch_id = p_batch and f.venue = 'dukascopy-json' and f.received_at >= p_from and f.received_at < p_to
+      and f.stream not in ('ticks', 'candles_m1', 'candles_h1', 'candles_d1')
+    on conflict (frame_id, item) do nothing
+    returning 1
+  )
+  select staging.merge_counts(v_counts, jsonb_build_object('quarantined', count(*))) into v_counts from q;
+  return v_counts;
+end
+$function$
 CREATE OR REPLACE FUNCTION staging.normalize_dukascopy_other_v1(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
  RETURNS jsonb
  LANGUAGE sql
@@ -6264,40 +6639,10 @@ AS $function$
       set records = excluded.records, complete = excluded.complete, frame_id = excluded.frame_id,
           received_at = excluded.received_at
       where excluded.received_at >= v.received_at
-  ), empty_open as (
-    -- An empty hour is the venue saying it has no ticks: normal while the market is closed, a
-    -- gap of the venue's while it is expected to quote.
-    select distinct on (f.instrument_id, f.start_at) f.instrument_id, f.path, f.start_at, h.expected
-    from files f
-    cross join lateral (select quality.expected_hours(quality.instrument_calendar(f.instrument_id), f.start_at,
-                                                      f.start_at + interval '1 hour') as expected) h
-    where f.problem is null and jsonb_array_length(f.d->'records') = 0 and not isempty(h.expected)
-    order by f.instrument_id, f.start_at, f.received_at desc
-  ), flagged as (
-    insert into quality.findings as q (kind, label, severity, instrument_id, source, window_from, window_to, value,
-                                       detail, detector)
-    select 'gap', 'venue_outage', 'warning', e.instrument_id, 'dukascopy', e.start_at, e.start_at + interval '1 hour',
-           (select sum(extract(epoch from upper(r) - lower(r)) / 60) from unnest(e.expected) r),
-           jsonb_build_object('evidence', 'empty file in expected hours', 'file', e.path, 'expected', e.expected::text),
-           'dukascopy_files'
-    from empty_open e
-    on conflict on constraint findings_key do update
-      set label = excluded.label, severity = excluded.severity, window_to = excluded.window_to, value = excluded.value,
-          detail = excluded.detail, detector = excluded.detector, last_seen_at = now(), resolved_at = null
-    returning 1
-  ), refilled as (
-    -- A later file with ticks for a flagged hour resolves its finding.
-    update quality.findings q set resolved_at = now()
-    from files f
-    where f.problem is null and jsonb_array_length(f.d->'records') > 0 and q.detector = 'dukascopy_files'
-      and q.kind = 'gap' and q.source = 'dukascopy' and q.instrument_id = f.instrument_id and q.window_from = f.start_at
-      and q.resolved_at is null
-    returning 1
   )
   select jsonb_build_object(
     'files', (select count(*) from files where problem is null),
     'files_empty', (select count(*) from files where problem is null and jsonb_array_length(d->'records') = 0),
-    'hours_empty_open', (select count(*) from flagged),
     'rows_received', (select count(*) from items),
     'rows_new', (select count(*) from ins),
     'quotes', (select count(*) from ins),
@@ -6314,6 +6659,7 @@ declare
 begin
   perform market.register_dukascopy_instruments(p_batch, p_from, p_to);
   v_counts := staging.merge_counts(v_counts, staging.normalize_dukascopy_ticks_v1(p_batch, p_from, p_to));
+  v_counts := staging.merge_counts(v_counts, staging.dukascopy_check_empty_hours(p_batch, p_from, p_to));
   v_counts := staging.merge_counts(v_counts, staging.normalize_dukascopy_candles_v1(p_batch, p_from, p_to));
   v_counts := staging.merge_counts(v_counts, staging.normalize_dukascopy_other_v1(p_batch, p_from, p_to));
   return v_counts;

@@ -210,40 +210,10 @@ as $$
       set records = excluded.records, complete = excluded.complete, frame_id = excluded.frame_id,
           received_at = excluded.received_at
       where excluded.received_at >= v.received_at
-  ), empty_open as (
-    -- An empty hour is the venue saying it has no ticks: normal while the market is closed, a
-    -- gap of the venue's while it is expected to quote.
-    select distinct on (f.instrument_id, f.start_at) f.instrument_id, f.path, f.start_at, h.expected
-    from files f
-    cross join lateral (select quality.expected_hours(quality.instrument_calendar(f.instrument_id), f.start_at,
-                                                      f.start_at + interval '1 hour') as expected) h
-    where f.problem is null and jsonb_array_length(f.d->'records') = 0 and not isempty(h.expected)
-    order by f.instrument_id, f.start_at, f.received_at desc
-  ), flagged as (
-    insert into quality.findings as q (kind, label, severity, instrument_id, source, window_from, window_to, value,
-                                       detail, detector)
-    select 'gap', 'venue_outage', 'warning', e.instrument_id, 'dukascopy', e.start_at, e.start_at + interval '1 hour',
-           (select sum(extract(epoch from upper(r) - lower(r)) / 60) from unnest(e.expected) r),
-           jsonb_build_object('evidence', 'empty file in expected hours', 'file', e.path, 'expected', e.expected::text),
-           'dukascopy_files'
-    from empty_open e
-    on conflict on constraint findings_key do update
-      set label = excluded.label, severity = excluded.severity, window_to = excluded.window_to, value = excluded.value,
-          detail = excluded.detail, detector = excluded.detector, last_seen_at = now(), resolved_at = null
-    returning 1
-  ), refilled as (
-    -- A later file with ticks for a flagged hour resolves its finding.
-    update quality.findings q set resolved_at = now()
-    from files f
-    where f.problem is null and jsonb_array_length(f.d->'records') > 0 and q.detector = 'dukascopy_files'
-      and q.kind = 'gap' and q.source = 'dukascopy' and q.instrument_id = f.instrument_id and q.window_from = f.start_at
-      and q.resolved_at is null
-    returning 1
   )
   select jsonb_build_object(
     'files', (select count(*) from files where problem is null),
     'files_empty', (select count(*) from files where problem is null and jsonb_array_length(d->'records') = 0),
-    'hours_empty_open', (select count(*) from flagged),
     'rows_received', (select count(*) from items),
     'rows_new', (select count(*) from ins),
     'quotes', (select count(*) from ins),
@@ -369,6 +339,50 @@ as $$
   select jsonb_build_object('quarantined', (select count(*) from q))
 $$;
 
+create or replace function staging.dukascopy_check_empty_hours(p_batch uuid, p_from timestamptz, p_to timestamptz)
+returns jsonb
+language sql
+as $$
+  -- The hours of ticks this batch recorded (market.venue_files, either source): an empty one is
+  -- the venue saying it has no ticks, normal while the market is closed and a gap of the venue's
+  -- while the instrument's calendar expects quotes; a later hour with ticks resolves its finding.
+  with hours as materialized (
+    select v.*
+    from market.venue_files v
+    join staging.frames f on f.frame_id = v.frame_id
+    where f.batch_id = p_batch and f.received_at >= p_from and f.received_at < p_to
+      and v.venue in ('dukascopy', 'dukascopy-json') and v.stream = 'ticks'
+  ), empty_open as (
+    select distinct on (h.instrument_id, h.period_from) h.instrument_id, h.path, h.period_from, h.period_to, e.expected
+    from hours h
+    cross join lateral (select quality.expected_hours(quality.instrument_calendar(h.instrument_id), h.period_from,
+                                                      h.period_to) as expected) e
+    where h.records = 0 and not isempty(e.expected)
+    order by h.instrument_id, h.period_from, h.received_at desc
+  ), flagged as (
+    insert into quality.findings as q (kind, label, severity, instrument_id, source, window_from, window_to, value,
+                                       detail, detector)
+    select 'gap', 'venue_outage', 'warning', e.instrument_id, 'dukascopy', e.period_from, e.period_to,
+           (select sum(extract(epoch from upper(r) - lower(r)) / 60) from unnest(e.expected) r),
+           jsonb_build_object('evidence', 'empty file in expected hours', 'file', e.path, 'expected', e.expected::text),
+           'dukascopy_files'
+    from empty_open e
+    on conflict on constraint findings_key do update
+      set label = excluded.label, severity = excluded.severity, window_to = excluded.window_to, value = excluded.value,
+          detail = excluded.detail, detector = excluded.detector, last_seen_at = now(), resolved_at = null
+    returning 1
+  ), refilled as (
+    update quality.findings q set resolved_at = now()
+    from hours h
+    where h.records > 0 and q.detector = 'dukascopy_files' and q.kind = 'gap' and q.source = 'dukascopy'
+      and q.instrument_id = h.instrument_id and q.window_from = h.period_from and q.resolved_at is null
+    returning 1
+  )
+  select jsonb_build_object('hours_empty_open', (select count(*) from flagged))
+$$;
+comment on function staging.dukascopy_check_empty_hours(uuid, timestamptz, timestamptz) is
+  'Empty Dukascopy tick hours of a batch checked against the instrument''s calendar: in expected hours a gap finding (venue_outage), closed hours nothing.';
+
 create or replace function staging.normalize_dukascopy_v1(p_batch uuid, p_from timestamptz, p_to timestamptz)
 returns jsonb
 language plpgsql
@@ -378,6 +392,7 @@ declare
 begin
   perform market.register_dukascopy_instruments(p_batch, p_from, p_to);
   v_counts := staging.merge_counts(v_counts, staging.normalize_dukascopy_ticks_v1(p_batch, p_from, p_to));
+  v_counts := staging.merge_counts(v_counts, staging.dukascopy_check_empty_hours(p_batch, p_from, p_to));
   v_counts := staging.merge_counts(v_counts, staging.normalize_dukascopy_candles_v1(p_batch, p_from, p_to));
   v_counts := staging.merge_counts(v_counts, staging.normalize_dukascopy_other_v1(p_batch, p_from, p_to));
   return v_counts;

@@ -14,6 +14,10 @@ import { lzma } from '@napi-rs/lzma';
 // 3-point spread), since only BID candle files were captured.
 // Closed hours (forex: Friday 22:00 to Sunday 22:00 UTC, the winter hours; the fake does not
 // move them with New York's daylight saving) are empty files.
+// The JSON API (GET /v1/...) is served from the captured answers in jetta-json-api/, named by
+// their path (v1/candles/minute/BTC-USD/BID/2023/2/19 -> candles-minute-BTC-USD-BID-2023-2-19.json,
+// a "-empty" suffix for an answer without data); an ASK answer is made from the BID one (base
+// prices 3 points higher, so every price is); anything else is a 404.
 // Faults: `faults.set(path, [...])` answers the next requests of a path with these in order
 // ('truncated': the first half of the file, 'garbage': an HTML error page with status 200,
 // 503, 'empty': an empty 200 body), then the right file again.
@@ -106,12 +110,36 @@ export class FakeDukascopy {
   readonly down = new Set<string>();
   /** Bytes of every 200 answer that was the right file, by path (what the independent decoder reads). */
   readonly served = new Map<string, Buffer>();
+  /** The .bi5 datafeed's base URL, and the JSON API's. */
   baseUrl = '';
+  jsonUrl = '';
 
   constructor(private readonly opts: FakeDukascopyOptions = {}) {}
 
+  /** The JSON API's answer for a v1/... path, or undefined (404). */
+  json(rel: string): Buffer | undefined {
+    const name = rel.replace(/^v1\//, '').split('/').join('-');
+    for (const file of [`${name}.json`, `${name}-empty.json`]) {
+      try {
+        return readFileSync(path.join(FIXTURES, 'jetta-json-api', file));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    }
+    if (!rel.includes('/ASK/')) return undefined;
+    const bid = this.json(rel.replace('/ASK/', '/BID/'));
+    if (!bid) return undefined;
+    const j = JSON.parse(bid.toString('utf8')) as Record<string, number | null>;
+    for (const k of ['open', 'high', 'low', 'close']) {
+      // Test data, not venue data: three points on the base price, rounded back to the instrument's scale.
+      if (j[k] !== null) j[k] = Number((j[k]! + 3 * j.multiplier!).toFixed(Math.round(-Math.log10(j.multiplier!))));
+    }
+    return Buffer.from(JSON.stringify(j));
+  }
+
   /** The file the venue has for a datafeed path, or undefined (404). */
   file(rel: string): Buffer | undefined {
+    if (rel.startsWith('v1/')) return this.json(rel);
     if ((this.opts.emptyHours ?? []).includes(rel)) return Buffer.alloc(0);
     try {
       return readFileSync(path.join(FIXTURES, rel));
@@ -132,7 +160,7 @@ export class FakeDukascopy {
   async start(): Promise<void> {
     this.server = http.createServer((req, res) => {
       const url = new URL(req.url ?? '/', 'http://x');
-      const rel = url.pathname.replace(/^\/datafeed\//, '');
+      const rel = url.pathname.replace(/^\/(datafeed\/)?/, '');
       this.requests.push(rel);
       this.times.push(Date.now());
       this.maxInFlight = Math.max(this.maxInFlight, ++this.inFlight);
@@ -154,6 +182,7 @@ export class FakeDukascopy {
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
     const { port } = this.server.address() as net.AddressInfo;
     this.baseUrl = `http://127.0.0.1:${port}/datafeed`;
+    this.jsonUrl = `http://127.0.0.1:${port}`;
   }
 
   async stop(): Promise<void> {
