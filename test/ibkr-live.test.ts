@@ -142,6 +142,21 @@ describe('IBKR live through TWS', () => {
     ]);
   });
 
+  it('keeps one row per message when its batch is normalized again', async () => {
+    const count = async () => (await db.sql`select (select count(*) from market.trades)::int as t, (select count(*) from market.quotes)::int as q,
+                                                   (select count(*) from market.candles)::int as c`)[0];
+    const before = await count();
+    const batches = await db.sql`select distinct batch_id from staging.frames where venue = 'ib' and stream <> 'historicalData'`;
+    let duplicates = 0;
+    for (const b of batches) {
+      const [r] = await db.sql`select staging.normalize_batch(${b.batch_id as string}) as c`;
+      const c = r!.c as Record<string, number>;
+      duplicates += Number(c.trades_duplicate ?? 0) + Number(c.quotes_duplicate ?? 0);
+    }
+    expect(await count()).toEqual(before);
+    expect(duplicates).toBe(before!.t + before!.q);
+  });
+
   it('reports the market-data permission error (10089) for each MSFT request while the other contracts stream', async () => {
     const errors = (await events('error_frame')).filter((e) => e.code === '10089');
     expect(errors.map((e) => `${e.symbol}:${e.stream}`).sort()).toEqual(['MSFT:AllLast', 'MSFT:BidAsk', 'MSFT:RealTimeBars']);
@@ -213,5 +228,32 @@ describe('IBKR live through TWS', () => {
     expect(s!.n).toBe(2);
     const gaps = await db.sql`select distinct stream from quality.gaps where venue = 'ib' and detected_by = 'disconnect' and detail->>'code' is distinct from '1100' order by 1`;
     expect(gaps.map((g) => g.stream)).toEqual(['AllLast', 'BidAsk', 'RealTimeBars']);
+  });
+});
+
+describe('IBKR live when no TWS listens', () => {
+  it('records each refused connection with its reason and keeps retrying with backoff', async () => {
+    const closed = new FakeTws({ contracts: [] });
+    const port = await closed.start();
+    await closed.stop(); // nothing listens on the port any more
+    const config = loadConfig({ env: {}, overrides: { feeds: [{ name: 'ib-down', venue: 'ib', channels: ['BidAsk'], instruments: ['EUR/USD'],
+      tws: { host: '127.0.0.1', port, clientId: 9 } }] } });
+    const l = new Lander(db.url, { maxBatchFrames: 100, flushIntervalMs: 10, maxBufferedBytes: 1 << 20 }, quietLog);
+    const f = new WsFeed(ibkr, config.feeds[0]!, l, quietLog, { backoffBaseMs: 20, backoffCapMs: 50 });
+    f.start();
+    try {
+      await waitFor(async () => {
+        await l.flush();
+        const [r] = await db.sql`select count(*)::int as n from ops.session_events where feed = 'ib-down' and kind = 'disconnected'`;
+        return r!.n >= 3;
+      }, 'three refused connections');
+      const reasons = await db.sql`select distinct detail->>'reason' as reason, (detail->>'hadData')::boolean as had
+                                   from ops.session_events where feed = 'ib-down' and kind = 'disconnected'`;
+      expect(reasons.map((r) => ({ ...r }))).toEqual([{ reason: `error: TWS at 127.0.0.1:${port}: connect ECONNREFUSED 127.0.0.1:${port} (502)`, had: false }]);
+      expect(f.reconnects).toBeGreaterThanOrEqual(3);
+    } finally {
+      await f.stop();
+      await l.close();
+    }
   });
 });
