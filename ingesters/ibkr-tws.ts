@@ -143,6 +143,19 @@ export class TwsClient {
     return q;
   }
 
+  /**
+   * Stops (or resumes) reading from the socket, so a full landing buffer holds TWS back through
+   * TCP instead of growing. The library does not expose its socket; where its internals differ
+   * from the version this was written for, this does nothing (and says so by returning false).
+   */
+  setReading(on: boolean): boolean {
+    const socket = (this.ib as unknown as { controller?: { socket?: { client?: { pause(): void; resume(): void } } } })
+      .controller?.socket?.client;
+    if (!socket || typeof socket.pause !== 'function') return false;
+    if (on) socket.resume(); else socket.pause();
+    return true;
+  }
+
   close(): void {
     this.ib.disconnect();
   }

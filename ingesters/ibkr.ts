@@ -191,8 +191,8 @@ function openTwsTransport(feed: FeedConfig, h: TransportHandlers): Transport {
       client.ib.reqCurrentTime(); // TWS answers CURRENT_TIME: a live socket shows activity
       return true;
     },
-    pause: () => {},
-    resume: () => {},
+    pause: () => { client.setReading(false); },
+    resume: () => { client.setReading(true); },
     close: stop,
     terminate: stop,
     get isOpen() { return open && !closed; },
