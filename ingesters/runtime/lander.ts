@@ -223,8 +223,14 @@ export class Lander {
   private async land(batchId: string, frames: Frame[], events: OpsEvent[]): Promise<Record<string, number> | null> {
     let counts: Record<string, number> | null = null;
     await this.sql.begin(async (tx) => {
-      const first = frames[0]?.receivedAt ?? null;
-      const last = frames[frames.length - 1]?.receivedAt ?? null;
+      // The batch's earliest and latest receive times (our own fixed-width ISO text, so text order
+      // is time order): normalization reads only the staging partitions between them.
+      let first: string | null = null;
+      let last: string | null = null;
+      for (const f of frames) {
+        if (first === null || f.receivedAt < first) first = f.receivedAt;
+        if (last === null || f.receivedAt > last) last = f.receivedAt;
+      }
       const inserted = await tx`
         insert into ops.batches (batch_id, frames, first_received_at, last_received_at)
         values (${batchId}, ${frames.length}, ${first}, ${last})

@@ -30,7 +30,20 @@ declare
   v_counts jsonb := '{}';
   v_part jsonb;
   v_oversize integer;
+  v_lo timestamptz;
+  v_hi timestamptz;
+  v_frames integer;
 begin
+  -- The batch's receive times bound every read of staging.frames, so only the partitions that
+  -- hold it are read, not each of a month of daily partitions probed by batch id. A batch whose
+  -- bounds do not hold all of its frames (one written by hand, say) is read whole.
+  select b.first_received_at, b.last_received_at + interval '1 microsecond', b.frames into v_lo, v_hi, v_frames
+  from ops.batches b where b.batch_id = p_batch;
+  if v_lo is null or v_hi is null or v_frames is distinct from
+     (select count(*) from staging.frames f where f.batch_id = p_batch and f.received_at >= v_lo and f.received_at < v_hi) then
+    v_lo := '-infinity';
+    v_hi := 'infinity';
+  end if;
   -- A frame over the runtime's payload limit lands as a stand-in written by tickflow
   -- ({"bytes":N,"limit":M,"head":"..."}): quarantined first, so no venue normalizer reads it.
   with q as (
@@ -40,7 +53,7 @@ begin
              || coalesce(substring(f.payload from '^\{"bytes":[0-9]+,"limit":([0-9]+)'), '?') || ' bytes (its first bytes are kept)',
            'normalize_batch'
     from staging.frames f
-    where f.batch_id = p_batch and f.stream = 'oversize'
+    where f.batch_id = p_batch and f.stream = 'oversize' and f.received_at >= v_lo and f.received_at < v_hi
     on conflict (frame_id, item) do nothing
     returning 1
   )
@@ -51,17 +64,17 @@ begin
     from staging.normalizers n
     where exists (select 1 from staging.frames f
                   where f.batch_id = p_batch and f.venue = n.venue
-                    and f.received_at >= n.valid_from and f.received_at < n.valid_to)
+                    and f.received_at >= greatest(n.valid_from, v_lo) and f.received_at < least(n.valid_to, v_hi))
     order by n.venue, n.valid_from
   loop
     execute format('select %s($1, $2, $3)', v_norm.fn::regproc) into v_part
-      using p_batch, v_norm.valid_from, v_norm.valid_to;
+      using p_batch, greatest(v_norm.valid_from, v_lo), least(v_norm.valid_to, v_hi);
     v_counts := staging.merge_counts(v_counts, v_part);
   end loop;
   -- Frames of a venue that no normalizer covers are kept and quarantined, never dropped.
   perform staging.quarantine(f.frame_id, -1, 'no normalizer for venue ' || f.venue || ' at ' || f.received_at, 'normalize_batch')
   from staging.frames f
-  where f.batch_id = p_batch
+  where f.batch_id = p_batch and f.received_at >= v_lo and f.received_at < v_hi
     and not exists (select 1 from staging.normalizers n where n.venue = f.venue
                     and f.received_at >= n.valid_from and f.received_at < n.valid_to);
   update ops.batches set normalized_at = now(), normalize_error = null, counts = v_counts where batch_id = p_batch;
