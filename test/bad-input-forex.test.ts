@@ -6,6 +6,7 @@ import {
   OANDA_TEMPLATE, OANDA_TOKEN, POLYGON_KEY, forexConfig, oandaFeedConfig, polygonDocExample, startFeed, type RunningFeed,
 } from './support/forex.ts';
 import { waitFor } from './support/wait.ts';
+import { LineSplitter } from '../ingesters/runtime/transport.ts';
 
 // Bad input from the OANDA pricing stream (HTTP, one JSON object per line) and a Polygon
 // WebSocket cluster (frames are arrays of events), over real sockets to the local fakes and into
@@ -88,6 +89,20 @@ afterEach(async () => {
 async function landedAll(feed: RunningFeed, n: number): Promise<void> {
   await waitFor(async () => { await feed.lander.flush(); return feed.lander.landedFrames >= n; }, `${n} frames landed`);
 }
+
+describe('an oversized line in a newline-delimited stream', () => {
+  it('is skipped to its newline and reported in order with its size and first bytes, whatever the chunking', () => {
+    const long = `{"type":"PRICE","pad":"${'y'.repeat(5000)}"}`;
+    const text = Buffer.from(`{"a":1}\n${long}\n{"b":2}\n${'z'.repeat(40)}\n{"c":3}\n{"d":`);
+    for (const size of [1, 7, 64, 1000, 4096, text.length]) {
+      const seen: string[] = [];
+      const s = new LineSplitter(32, (bytes, head) => { seen.push(`oversize ${bytes} ${head.slice(0, 10)}`); });
+      for (let at = 0; at < text.length; at += size) s.each(text.subarray(at, at + size), (line) => { seen.push(line); });
+      expect(seen, `chunks of ${size}`).toEqual(['{"a":1}', `oversize ${long.length} {"type":"P`, '{"b":2}', `oversize 40 zzzzzzzzzz`, '{"c":3}']);
+      expect(s.rest().toString()).toBe('{"d":');
+    }
+  });
+});
 
 describe('bad input from the OANDA pricing stream', () => {
   it('quarantines each bad line with its reason; the stream stays up and every good neighbour lands', async () => {

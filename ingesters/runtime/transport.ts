@@ -191,6 +191,9 @@ export class LineSplitter {
 
   /** Bytes received after the last newline (an incomplete line; the kept head of one being skipped). */
   rest(): Buffer { return this.skipped > 0 ? this.skippedHead! : Buffer.concat(this.parts); }
+
+  /** How many bytes the incomplete last line has (all of them, also while skipping an oversized one). */
+  get restBytes(): number { return this.skipped > 0 ? this.skipped : this.partBytes; }
 }
 
 /** A GET whose response body is an endless stream of newline-delimited messages (undici). */
@@ -209,7 +212,7 @@ function httpStreamTransport(opts: TransportOptions, h: TransportHandlers): Tran
     const rest = splitter.rest();
     // A trailing fragment is what a cut stream leaves: it is reported, never landed.
     h.onClose(code, closeReason ?? reason, rest.length > 0
-      ? { discardedBytes: rest.length, discardedHead: rest.subarray(0, 120).toString('utf8') }
+      ? { discardedBytes: splitter.restBytes, discardedHead: rest.subarray(0, 120).toString('utf8') }
       : {});
   };
 
