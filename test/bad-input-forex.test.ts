@@ -161,8 +161,9 @@ describe('bad input from a Polygon WebSocket cluster', () => {
     for (const c of POLYGON_EVENTS) frames.push(json([goodTrades[g++ % 20], c.ev, goodTrades[g++ % 20]]));
     const malformed = '[{"ev":"T","sym":"MSFT",,}]';
     const nanFrame = json([goodTrades[0]]).replace(/"p":[0-9.]+/, '"p":NaN');
+    const truncated = json([goodTrades[1], goodTrades[2]]).slice(0, 150);
     const statusError = '[{"ev":"status","status":"error","message":"Your plan doesn\'t include websocket access."}]';
-    frames.push(malformed, nanFrame, statusError);
+    frames.push(malformed, nanFrame, truncated, statusError);
     const huge = json([{ ...tradeEv(200), pad: 'x'.repeat(9 * 1024 * 1024) }]);
     frames.push(huge, json([tradeEv(201)]));
     const fake = new FakePolygon({ apiKey: POLYGON_KEY, frames: (_c, n) => (n === 1 ? frames : []), intervalMs: 1 });
@@ -195,13 +196,13 @@ describe('bad input from a Polygon WebSocket cluster', () => {
       if (typeof c.reason === 'string') expect(rows[k]!.reason, c.name).toBe(c.reason);
       else expect(rows[k]!.reason, c.name).toMatch(c.reason!);
     }
-    // Frames that are not JSON are quarantined whole (item -1): the malformed one and the one with a bare NaN.
-    expect(rows.slice(bad.length, bad.length + 2).map((r) => [r.item, r.reason, r.payload]))
-      .toEqual([[-1, 'payload is not valid JSON', malformed], [-1, 'payload is not valid JSON', nanFrame]]);
+    // Frames that are not JSON are quarantined whole (item -1): the malformed one, the one with a bare NaN, the truncated one.
+    expect(rows.slice(bad.length, bad.length + 3).map((r) => [r.item, r.reason, r.payload])).toEqual([
+      [-1, 'payload is not valid JSON', malformed], [-1, 'payload is not valid JSON', nanFrame], [-1, 'payload is not valid JSON', truncated]]);
     // The frame over the payload limit: a stand-in with its size; the next frame landed and normalized.
     expect(rows.at(-1)!.stream).toBe('oversize');
     expect(rows.at(-1)!.reason).toBe(`frame of ${Buffer.byteLength(huge)} bytes is over the payload limit of ${8 * 1024 * 1024} bytes (its first bytes are kept)`);
-    expect(rows).toHaveLength(bad.length + 3);
+    expect(rows).toHaveLength(bad.length + 4);
     // The venue's status error: an ops event with its text, the connection went on.
     const errors = await db.sql<{ detail: { raw: string } }[]>`select detail from ops.session_events where kind = 'error_frame'`;
     expect(errors.map((e) => e.detail.raw)).toEqual([statusError]);
