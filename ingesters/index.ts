@@ -6,6 +6,8 @@ import { polygon } from './polygon.ts';
 import { binanceRest } from './binance-rest.ts';
 import { ibkr } from './ibkr.ts';
 import { ibkrHistory } from './ibkr-history.ts';
+import { oandaRest } from './oanda-rest.ts';
+import { polygonRest } from './polygon-rest.ts';
 import { dukascopyRest } from './dukascopy-rest.ts';
 import { dukascopyJson } from './dukascopy-json.ts';
 
@@ -13,4 +15,4 @@ import { dukascopyJson } from './dukascopy-json.ts';
 export const WS_VENUES: Readonly<Record<string, WsVenue>> = Object.freeze({ binance, oanda, polygon, ib: ibkr });
 
 /** Venues with a REST history (backfill and gap recovery). A new one is a *-rest.ts file here plus its normalizer. */
-export const HISTORY_VENUES: Readonly<Record<string, HistoryVenue>> = Object.freeze({ binance: binanceRest, dukascopy: dukascopyRest, 'dukascopy-json': dukascopyJson, ib: ibkrHistory });
+export const HISTORY_VENUES: Readonly<Record<string, HistoryVenue>> = Object.freeze({ binance: binanceRest, oanda: oandaRest, polygon: polygonRest, dukascopy: dukascopyRest, 'dukascopy-json': dukascopyJson, ib: ibkrHistory });

@@ -5116,29 +5116,20 @@ AS $function$
                ('1d', interval '1 day'), ('3d', interval '3 days')) v(name, width)
   where v.name = p_interval
 $function$
-CREATE OR REPLACE FUNCTION staging.binance_kline_refused(p_frame_id bigint, p_kline jsonb)
- RETURNS timestamp with time zone
- LANGUAGE plpgsql
-AS $function$
-begin
-  -- Raised by the fast way for a kline or page it cannot take as it is; the careful way then
-  -- does the batch again and names the problem.
-  raise exception 'kline of frame % is not taken by the fast way: %', p_frame_id, coalesce(left(p_kline::text, 120), '(the page)')
-    using errcode = 'data_exception';
-end
-$function$
-CREATE OR REPLACE FUNCTION staging.binance_klines_careful(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
+CREATE OR REPLACE FUNCTION staging.binance_klines_apply(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_careful boolean)
  RETURNS jsonb
  LANGUAGE sql
 AS $function$
-  -- Every value is tested before it is used (a bad kline is quarantined with its reason, the
-  -- rest of its page is kept) and candles are upserted. A kline is complete when it closed
-  -- before the page was received; an incomplete one is replaced by a later complete one, never
-  -- the reverse.
+  -- Two ways through the same checks (see normalize_binance_klines_v1): the fast one casts
+  -- without testing first and inserts without conflict handling, so bad text or a candle that
+  -- is already stored raises; the careful one tests every value first (a bad one is
+  -- quarantined) and upserts. A kline is complete when it closed before the page was
+  -- received; an incomplete one is replaced by a later complete one, never the reverse.
   with pages as materialized (
     select p.frame_id, p.batch_id, p.received_at, p.source, p.payload, p.request, p.symbol, p.status,
            substring(p.request from '[?&]interval=([0-9]+[smhdwM])') as interval,
-           case when pg_input_is_valid(p.payload, 'jsonb') then p.payload::jsonb end as d
+           case when p_careful then (case when pg_input_is_valid(p.payload, 'jsonb') then p.payload::jsonb end)
+                else p.payload::jsonb end as d
     from (select f.frame_id, f.batch_id, f.received_at, f.source, f.payload, f.request,
                  upper(substring(f.request from '[?&]symbol=([A-Za-z0-9]{2,30})')) as symbol,
                  substring(f.request from ' ([0-9]{3})$') as status
@@ -5164,17 +5155,20 @@ AS $function$
     left join instruments i on i.venue_symbol = p.symbol
     left join lateral staging.binance_interval(p.interval) tf on true
   ), valued as materialized (
-    -- The klines and their values, each tested before it is cast.
+    -- The klines and their values: cast at once on the fast path, tested first on the careful one.
     select p.frame_id, p.received_at, p.source, p.instrument_id, p.timeframe, p.width_ms, (e.n - 1)::integer as item, e.r,
            k.shape_ok, t.ints_ok, t.strings_ok,
-           case when k.shape_ok and staging.is_int_text(e.r->>0) then (e.r->>0)::bigint end as open_ms,
-           case when k.shape_ok and staging.is_int_text(e.r->>6) then (e.r->>6)::bigint end as close_ms,
-           case when k.shape_ok and staging.is_int_text(e.r->>8) then (e.r->>8)::bigint end as trades,
-           case when k.shape_ok then staging.numeric_or_null(e.r->>1) end as o,
-           case when k.shape_ok then staging.numeric_or_null(e.r->>2) end as h,
-           case when k.shape_ok then staging.numeric_or_null(e.r->>3) end as l,
-           case when k.shape_ok then staging.numeric_or_null(e.r->>4) end as c,
-           case when k.shape_ok then staging.numeric_or_null(e.r->>5) end as v
+           case when not k.shape_ok then null when p_careful then (case when staging.is_int_text(e.r->>0) then (e.r->>0)::bigint end)
+                else (e.r->>0)::bigint end as open_ms,
+           case when not k.shape_ok then null when p_careful then (case when staging.is_int_text(e.r->>6) then (e.r->>6)::bigint end)
+                else (e.r->>6)::bigint end as close_ms,
+           case when not k.shape_ok then null when p_careful then (case when staging.is_int_text(e.r->>8) then (e.r->>8)::bigint end)
+                else (e.r->>8)::bigint end as trades,
+           case when not k.shape_ok then null when p_careful then staging.numeric_or_null(e.r->>1) else (e.r->>1)::numeric end as o,
+           case when not k.shape_ok then null when p_careful then staging.numeric_or_null(e.r->>2) else (e.r->>2)::numeric end as h,
+           case when not k.shape_ok then null when p_careful then staging.numeric_or_null(e.r->>3) else (e.r->>3)::numeric end as l,
+           case when not k.shape_ok then null when p_careful then staging.numeric_or_null(e.r->>4) else (e.r->>4)::numeric end as c,
+           case when not k.shape_ok then null when p_careful then staging.numeric_or_null(e.r->>5) else (e.r->>5)::numeric end as v
     from checked_pages p
     cross join lateral jsonb_array_elements(p.d) with ordinality e(r, n)
     cross join lateral (select jsonb_typeof(e.r) = 'array' and jsonb_array_length(e.r) >= 9 as shape_ok) k
@@ -5199,25 +5193,35 @@ AS $function$
         when not v.strings_ok then 'open, high, low, close and volume must be decimal strings: ' || left(v.r::text, 120)
         when v.open_ms % v.width_ms <> 0 then 'open time ' || v.open_ms || ' is not on a ' || v.timeframe || ' boundary'
         when v.close_ms <> v.open_ms + v.width_ms - 1 then 'close time ' || v.close_ms || ' does not end the ' || v.timeframe || ' bucket'
-        when coalesce(not (v.o > 0 and v.h > 0 and v.l > 0 and v.c > 0 and v.h < 'Infinity' and v.o <> 'NaN'
+        -- market.candles' own checks hold these on the fast path (a violation raises, and the
+        -- careful path then names it here).
+        when p_careful and coalesce(not (v.o > 0 and v.h > 0 and v.l > 0 and v.c > 0 and v.h < 'Infinity' and v.o <> 'NaN'
                                          and v.c <> 'NaN'), true)
           then 'open, high, low or close is not a positive finite decimal: ' || left(v.r::text, 120)
-        when (v.l > least(v.o, v.c) or v.h < greatest(v.o, v.c))
+        when p_careful and (v.l > least(v.o, v.c) or v.h < greatest(v.o, v.c))
           then 'low or high does not bound open and close: ' || left(v.r::text, 120)
-        when coalesce(not (v.v >= 0 and v.v < 'Infinity'), true)
+        when p_careful and coalesce(not (v.v >= 0 and v.v < 'Infinity'), true)
           then 'volume is not a non-negative decimal: ' || coalesce((v.r->5)::text, '(none)')
-        when v.trades < 0 then 'trade count is negative: ' || (v.r->8)::text
+        when p_careful and v.trades < 0 then 'trade count is negative: ' || (v.r->8)::text
         else staging.time_problem(staging.epoch_ms(v.open_ms), v.received_at)
       end as problem) x
+  ), ins as (
+    insert into market.candles (instrument_id, timeframe, bucket, price_side, open, high, low, close, volume,
+                                volume_kind, trade_count, complete, source, received_at, frame_id)
+    select j.instrument_id, j.timeframe, j.bucket, 'trade', j.o, j.h, j.l, j.c, j.v, 'base', j.trades,
+           staging.epoch_ms(j.close_ms) < j.received_at, j.source, j.received_at, j.frame_id
+    from judged j
+    where not p_careful and j.problem is null
+    returning 1
   ), good as materialized (
-    -- One row per candle key (the same kline on two pages of a batch: the later one), and
-    -- whether it replaces an incomplete stored candle (an update, not an insert).
+    -- Careful path: one row per candle key (the same kline on two pages of a batch: the later
+    -- one), and whether it replaces an incomplete stored candle (an update, not an insert).
     select distinct on (g.instrument_id, g.timeframe, g.bucket) g.*,
            exists (select 1 from market.candles c
                    where c.instrument_id = g.instrument_id and c.timeframe = g.timeframe
                      and c.price_side = 'trade' and c.bucket = g.bucket and not c.complete) as replaces
     from judged g
-    where g.problem is null
+    where p_careful and g.problem is null
     order by g.instrument_id, g.timeframe, g.bucket, g.received_at desc, g.frame_id desc
   ), ups as (
     insert into market.candles as c (instrument_id, timeframe, bucket, price_side, open, high, low, close, volume,
@@ -5246,68 +5250,11 @@ AS $function$
     'rest_pages', (select count(*) from pages),
     'pages_quarantined', (select count(*) from checked_pages where problem is not null),
     'klines', (select count(*) from judged),
-    'candles', (select count(*) from ups) - (select count(*) from good where replaces),
+    'candles', (select count(*) from ins) + (select count(*) from ups) - (select count(*) from good where replaces),
     'candles_updated', (select count(*) from good where replaces),
-    'candles_duplicate', (select count(*) from judged where problem is null) - (select count(*) from ups),
+    'candles_duplicate', (select count(*) from judged where problem is null) - (select count(*) from ins)
+                         - (select count(*) from ups),
     'quarantined', (select count(*) from bad))
-$function$
-CREATE OR REPLACE FUNCTION staging.binance_klines_fast(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
- RETURNS jsonb
- LANGUAGE sql
-AS $function$
-  -- The careful way's checks, in one pass that raises instead of explaining: casts without a
-  -- test first (bad text raises), a plain insert (a candle already stored raises), the JSON type
-  -- of every value read and the kline's place in time tested per kline (a failure raises), and
-  -- what market.candles enforces itself (positive, finite, ordered prices; non-negative volume
-  -- and trade count; no NaN or Infinity) left to its check constraints, which raise. Nothing is
-  -- materialized per kline, and each value is read once.
-  with pages as materialized (
-    select f.frame_id, f.received_at, f.source,
-           upper(substring(f.request from '[?&]symbol=([A-Za-z0-9]{2,30})')) as symbol,
-           substring(f.request from '[?&]interval=([0-9]+[smhdwM])') as interval,
-           substring(f.request from ' ([0-9]{3})$') as status,
-           f.payload::jsonb as d
-    from staging.frames f
-    where f.batch_id = p_batch and f.venue = 'binance' and f.stream = 'klines'
-      and f.received_at >= p_from and f.received_at < p_to
-  ), instruments as materialized (
-    select * from staging.binance_rest_instruments(array(select distinct symbol from pages where symbol is not null))
-  ), checked_pages as materialized (
-    select p.frame_id, p.received_at, p.source, p.d, i.instrument_id, tf.timeframe,
-           (extract(epoch from tf.width) * 1000)::bigint as width_ms,
-           -- staging.time_problem's bounds in epoch milliseconds: 2009-01-01, a day after receipt
-           1230768000000 as earliest_ms,
-           (extract(epoch from greatest(p.received_at, now()) + interval '1 day') * 1000)::bigint as latest_ms
-    from pages p
-    left join instruments i on i.venue_symbol = p.symbol
-    left join lateral staging.binance_interval(p.interval) tf on true
-    where case when p.status = '200' and jsonb_typeof(p.d) = 'array' and tf.timeframe is not null and i.instrument_id is not null
-               then true else staging.binance_kline_refused(p.frame_id, null) is null end
-  ), ins as (
-    insert into market.candles (instrument_id, timeframe, bucket, price_side, open, high, low, close, volume,
-                                volume_kind, trade_count, complete, source, received_at, frame_id)
-    select p.instrument_id, p.timeframe,
-           case when k.typed and k.open_ms % p.width_ms = 0 and k.close_ms = k.open_ms + p.width_ms - 1
-                     and k.open_ms >= p.earliest_ms and k.open_ms <= p.latest_ms
-                then staging.epoch_ms(k.open_ms) else staging.binance_kline_refused(p.frame_id, k.r) end,
-           'trade', (k.r->>1)::numeric, (k.r->>2)::numeric, (k.r->>3)::numeric, (k.r->>4)::numeric, (k.r->>5)::numeric,
-           'base', k.trades, staging.epoch_ms(k.close_ms) < p.received_at, p.source, p.received_at, p.frame_id
-    from checked_pages p
-    cross join lateral (
-      -- "offset 0" keeps the integers computed once each (the planner would otherwise repeat
-      -- the casts wherever they are used).
-      select e.r, (e.r->>0)::bigint as open_ms, (e.r->>6)::bigint as close_ms, (e.r->>8)::bigint as trades,
-             -- a kline is an array of at least nine: times and trade count numbers, prices and volume strings
-             jsonb_typeof(e.r->0) = 'number' and jsonb_typeof(e.r->6) = 'number' and jsonb_typeof(e.r->8) = 'number'
-             and jsonb_typeof(e.r->1) = 'string' and jsonb_typeof(e.r->2) = 'string' and jsonb_typeof(e.r->3) = 'string'
-             and jsonb_typeof(e.r->4) = 'string' and jsonb_typeof(e.r->5) = 'string' as typed
-      from jsonb_array_elements(p.d) e(r)
-      offset 0) k
-    returning 1
-  )
-  select jsonb_build_object('rest_pages', (select count(*) from pages), 'pages_quarantined', 0,
-                            'klines', (select count(*) from ins), 'candles', (select count(*) from ins),
-                            'candles_updated', 0, 'candles_duplicate', 0, 'quarantined', 0)
 $function$
 CREATE OR REPLACE FUNCTION staging.binance_live_streams(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_streams text[], p_careful boolean)
  RETURNS jsonb
@@ -5692,20 +5639,7 @@ declare
   v_counts jsonb := '{}';
   v_part jsonb;
   v_oversize integer;
-  v_lo timestamptz;
-  v_hi timestamptz;
-  v_frames integer;
 begin
-  -- The batch's receive times bound every read of staging.frames, so only the partitions that
-  -- hold it are read, not each of a month of daily partitions probed by batch id. A batch whose
-  -- bounds do not hold all of its frames (one written by hand, say) is read whole.
-  select b.first_received_at, b.last_received_at + interval '1 microsecond', b.frames into v_lo, v_hi, v_frames
-  from ops.batches b where b.batch_id = p_batch;
-  if v_lo is null or v_hi is null or v_frames is distinct from
-     (select count(*) from staging.frames f where f.batch_id = p_batch and f.received_at >= v_lo and f.received_at < v_hi) then
-    v_lo := '-infinity';
-    v_hi := 'infinity';
-  end if;
   -- A frame over the runtime's payload limit lands as a stand-in written by tickflow
   -- ({"bytes":N,"limit":M,"head":"..."}): quarantined first, so no venue normalizer reads it.
   with q as (
@@ -5715,7 +5649,7 @@ begin
              || coalesce(substring(f.payload from '^\{"bytes":[0-9]+,"limit":([0-9]+)'), '?') || ' bytes (its first bytes are kept)',
            'normalize_batch'
     from staging.frames f
-    where f.batch_id = p_batch and f.stream = 'oversize' and f.received_at >= v_lo and f.received_at < v_hi
+    where f.batch_id = p_batch and f.stream = 'oversize'
     on conflict (frame_id, item) do nothing
     returning 1
   )
@@ -5726,17 +5660,17 @@ begin
     from staging.normalizers n
     where exists (select 1 from staging.frames f
                   where f.batch_id = p_batch and f.venue = n.venue
-                    and f.received_at >= greatest(n.valid_from, v_lo) and f.received_at < least(n.valid_to, v_hi))
+                    and f.received_at >= n.valid_from and f.received_at < n.valid_to)
     order by n.venue, n.valid_from
   loop
     execute format('select %s($1, $2, $3)', v_norm.fn::regproc) into v_part
-      using p_batch, greatest(v_norm.valid_from, v_lo), least(v_norm.valid_to, v_hi);
+      using p_batch, v_norm.valid_from, v_norm.valid_to;
     v_counts := staging.merge_counts(v_counts, v_part);
   end loop;
   -- Frames of a venue that no normalizer covers are kept and quarantined, never dropped.
   perform staging.quarantine(f.frame_id, -1, 'no normalizer for venue ' || f.venue || ' at ' || f.received_at, 'normalize_batch')
   from staging.frames f
-  where f.batch_id = p_batch and f.received_at >= v_lo and f.received_at < v_hi
+  where f.batch_id = p_batch
     and not exists (select 1 from staging.normalizers n where n.venue = f.venue
                     and f.received_at >= n.valid_from and f.received_at < n.valid_to);
   update ops.batches set normalized_at = now(), normalize_error = null, counts = v_counts where batch_id = p_batch;
@@ -5914,9 +5848,9 @@ begin
   -- Anything it cannot take (bad text, a candle already stored, a page landed twice) undoes
   -- it, and the careful way does the batch again with a reason for every refusal.
   begin
-    return staging.binance_klines_fast(p_batch, p_from, p_to);
+    return staging.binance_klines_apply(p_batch, p_from, p_to, false);
   exception when data_exception or integrity_constraint_violation then
-    return staging.binance_klines_careful(p_batch, p_from, p_to);
+    return staging.binance_klines_apply(p_batch, p_from, p_to, true);
   end;
 end
 $function$
@@ -6150,23 +6084,16 @@ CREATE OR REPLACE FUNCTION staging.normalize_binance_rest_v1(p_batch uuid, p_fro
 AS $function$
 declare
   v_counts jsonb := '{}';
-  v_streams text[];
 begin
-  -- Most batches carry no REST page, and a batch of REST pages one stream: one cheap probe,
-  -- then only the normalizers of the streams present.
-  select array_agg(distinct f.stream) into v_streams
-  from staging.frames f
-  where f.batch_id = p_batch and f.venue = 'binance' and f.received_at >= p_from and f.received_at < p_to
-    and f.stream in ('klines', 'aggTrades', 'historicalTrades');
-  if 'klines' = any (v_streams) then
-    v_counts := staging.merge_counts(v_counts, staging.normalize_binance_klines_v1(p_batch, p_from, p_to));
+  -- Most batches carry no REST page: one cheap probe, then nothing.
+  if not exists (select 1 from staging.frames f
+                 where f.batch_id = p_batch and f.venue = 'binance' and f.received_at >= p_from and f.received_at < p_to
+                   and f.stream in ('klines', 'aggTrades', 'historicalTrades')) then
+    return v_counts;
   end if;
-  if 'historicalTrades' = any (v_streams) then
-    v_counts := staging.merge_counts(v_counts, staging.normalize_binance_rest_trades_v1(p_batch, p_from, p_to));
-  end if;
-  if 'aggTrades' = any (v_streams) then
-    v_counts := staging.merge_counts(v_counts, staging.normalize_binance_rest_agg_trades_v1(p_batch, p_from, p_to));
-  end if;
+  v_counts := staging.merge_counts(v_counts, staging.normalize_binance_klines_v1(p_batch, p_from, p_to));
+  v_counts := staging.merge_counts(v_counts, staging.normalize_binance_rest_trades_v1(p_batch, p_from, p_to));
+  v_counts := staging.merge_counts(v_counts, staging.normalize_binance_rest_agg_trades_v1(p_batch, p_from, p_to));
   return v_counts;
 end
 $function$
@@ -6937,7 +6864,9 @@ AS $function$
     from (select distinct p.req_instrument as s from pages p where p.req_instrument ~ '^[A-Z0-9]{2,12}_[A-Z]{3}$') n
     cross join lateral market.oanda_symbol(n.s) c
     where not exists (select 1 from market.instruments i where i.venue = 'oanda' and i.venue_symbol = n.s)
-    on conflict (venue, venue_symbol) do nothing
+    -- Two backfill chunks may meet a new instrument at once: "do update" waits for the other's
+    -- insert and returns its row, where "do nothing" would return nothing and refuse the page.
+    on conflict (venue, venue_symbol) do update set venue_symbol = excluded.venue_symbol
     returning instrument_id, venue_symbol
   ), instruments as (
     select instrument_id, venue_symbol from market.instruments where venue = 'oanda'
@@ -7211,7 +7140,9 @@ AS $function$
           where p.req_ticker ~ '^(C:[A-Z]{6}|X:[A-Z0-9]{4,20}|I:[A-Z0-9.]{1,20}|[A-Z][A-Z0-9.]{0,11})$') n
     cross join lateral market.polygon_symbol(n.t) c
     where not exists (select 1 from market.instruments i where i.venue = 'polygon' and i.venue_symbol = n.t)
-    on conflict (venue, venue_symbol) do nothing
+    -- Two backfill chunks may meet a new ticker at once: "do update" waits for the other's
+    -- insert and returns its row, where "do nothing" would return nothing and refuse the page.
+    on conflict (venue, venue_symbol) do update set venue_symbol = excluded.venue_symbol
     returning instrument_id, venue_symbol, asset_class
   ), instruments as (
     select instrument_id, venue_symbol, asset_class from market.instruments where venue = 'polygon'

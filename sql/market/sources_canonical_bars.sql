@@ -5,6 +5,13 @@
 -- the secondary was too, or the market was quiet), the bar of the source with the highest
 -- coverage, ties to the better rank. A bar is never assembled from two sources.
 --
+-- A source's venue candles of the view's timeframe (REST history such as OANDA candles or Polygon
+-- aggregates, and venue minute bars) are bars of that source too: a complete candle covers its
+-- bucket, so backfilled history appears here with no rebuild. Their coverage is null (no slot
+-- count), so a source's own complete quote bar is preferred to its candle; price_basis is the
+-- candle's side (mid, else trade, value, bid, ask: Polygon's forex aggregates are bid prices) and
+-- ticks its tick count (volume_kind tick_count) or trade count.
+--
 -- Coverage of a quote-priced bar (forex, CFDs) = 10-second slots with at least one tradeable
 -- quote / 10-second slots in the bucket (6 per minute, 8640 per day): a source that went silent
 -- for more than 10 s inside a bucket did not cover it. Trade-priced bars carry no slot count:
@@ -32,16 +39,28 @@ from (
   select r.symbol, r.venue, r.priority, b.instrument_id, b.bucket, 'mid' as price_basis,
          b.open, b.high, b.low, b.close, b.ticks::numeric as volume, b.ticks::bigint as ticks,
          round(b.slots::numeric / market.coverage_slots(interval '1 minute'), 4) as coverage,
-         b.slots >= market.coverage_slots(interval '1 minute') as complete
+         b.slots >= market.coverage_slots(interval '1 minute') as complete, 0 as from_candle
   from market.quote_bars_1m_data b
   join market.instrument_source_ranks r on r.instrument_id = b.instrument_id and r.quote_priced
   union all
   select r.symbol, r.venue, r.priority, b.instrument_id, b.bucket, 'trade',
-         b.open, b.high, b.low, b.close, b.volume, b.trades::bigint, null::numeric, true
+         b.open, b.high, b.low, b.close, b.volume, b.trades::bigint, null::numeric, true, 0
   from market.bars_1m_data b
   join market.instrument_source_ranks r on r.instrument_id = b.instrument_id and not r.quote_priced
+  union all
+  select k.*, 1 from (
+    select distinct on (r.symbol, k.instrument_id, k.bucket)
+           r.symbol, r.venue, r.priority, k.instrument_id, k.bucket, k.price_side,
+           k.open, k.high, k.low, k.close, k.volume,
+           case when k.volume_kind = 'tick_count' then k.volume::bigint else k.trade_count end, null::numeric, k.complete
+    from market.candles k
+    join market.instrument_source_ranks r on r.instrument_id = k.instrument_id
+    where k.timeframe = '1m'
+    order by r.symbol, k.instrument_id, k.bucket, array_position(array['mid', 'trade', 'value', 'bid', 'ask'], k.price_side)
+  ) k
 ) c
-order by c.symbol, c.bucket, c.complete desc, case when c.complete then c.priority end, c.coverage desc nulls last, c.priority;
+order by c.symbol, c.bucket, c.complete desc, case when c.complete then c.priority end, c.coverage desc nulls last, c.priority,
+         c.from_candle;
 comment on view market.canonical_bars_1m is
   'One 1 minute bar per symbol and bucket from a single source: the best-ranked source that covered the bucket completely, '
   'else the one with the highest coverage; source, priority and coverage are on the row.';
@@ -55,16 +74,28 @@ from (
   select r.symbol, r.venue, r.priority, b.instrument_id, b.bucket, 'mid' as price_basis,
          b.open, b.high, b.low, b.close, b.ticks::numeric as volume, b.ticks::bigint as ticks,
          round(b.slots::numeric / market.coverage_slots(interval '5 minutes'), 4) as coverage,
-         b.slots >= market.coverage_slots(interval '5 minutes') as complete
+         b.slots >= market.coverage_slots(interval '5 minutes') as complete, 0 as from_candle
   from market.quote_bars_5m_data b
   join market.instrument_source_ranks r on r.instrument_id = b.instrument_id and r.quote_priced
   union all
   select r.symbol, r.venue, r.priority, b.instrument_id, b.bucket, 'trade',
-         b.open, b.high, b.low, b.close, b.volume, b.trades::bigint, null::numeric, true
+         b.open, b.high, b.low, b.close, b.volume, b.trades::bigint, null::numeric, true, 0
   from market.bars_5m_data b
   join market.instrument_source_ranks r on r.instrument_id = b.instrument_id and not r.quote_priced
+  union all
+  select k.*, 1 from (
+    select distinct on (r.symbol, k.instrument_id, k.bucket)
+           r.symbol, r.venue, r.priority, k.instrument_id, k.bucket, k.price_side,
+           k.open, k.high, k.low, k.close, k.volume,
+           case when k.volume_kind = 'tick_count' then k.volume::bigint else k.trade_count end, null::numeric, k.complete
+    from market.candles k
+    join market.instrument_source_ranks r on r.instrument_id = k.instrument_id
+    where k.timeframe = '5m'
+    order by r.symbol, k.instrument_id, k.bucket, array_position(array['mid', 'trade', 'value', 'bid', 'ask'], k.price_side)
+  ) k
 ) c
-order by c.symbol, c.bucket, c.complete desc, case when c.complete then c.priority end, c.coverage desc nulls last, c.priority;
+order by c.symbol, c.bucket, c.complete desc, case when c.complete then c.priority end, c.coverage desc nulls last, c.priority,
+         c.from_candle;
 comment on view market.canonical_bars_5m is
   'One 5 minutes bar per symbol and bucket from a single source: the best-ranked source that covered the bucket completely, '
   'else the one with the highest coverage; source, priority and coverage are on the row.';
@@ -78,16 +109,28 @@ from (
   select r.symbol, r.venue, r.priority, b.instrument_id, b.bucket, 'mid' as price_basis,
          b.open, b.high, b.low, b.close, b.ticks::numeric as volume, b.ticks::bigint as ticks,
          round(b.slots::numeric / market.coverage_slots(interval '15 minutes'), 4) as coverage,
-         b.slots >= market.coverage_slots(interval '15 minutes') as complete
+         b.slots >= market.coverage_slots(interval '15 minutes') as complete, 0 as from_candle
   from market.quote_bars_15m_data b
   join market.instrument_source_ranks r on r.instrument_id = b.instrument_id and r.quote_priced
   union all
   select r.symbol, r.venue, r.priority, b.instrument_id, b.bucket, 'trade',
-         b.open, b.high, b.low, b.close, b.volume, b.trades::bigint, null::numeric, true
+         b.open, b.high, b.low, b.close, b.volume, b.trades::bigint, null::numeric, true, 0
   from market.bars_15m_data b
   join market.instrument_source_ranks r on r.instrument_id = b.instrument_id and not r.quote_priced
+  union all
+  select k.*, 1 from (
+    select distinct on (r.symbol, k.instrument_id, k.bucket)
+           r.symbol, r.venue, r.priority, k.instrument_id, k.bucket, k.price_side,
+           k.open, k.high, k.low, k.close, k.volume,
+           case when k.volume_kind = 'tick_count' then k.volume::bigint else k.trade_count end, null::numeric, k.complete
+    from market.candles k
+    join market.instrument_source_ranks r on r.instrument_id = k.instrument_id
+    where k.timeframe = '15m'
+    order by r.symbol, k.instrument_id, k.bucket, array_position(array['mid', 'trade', 'value', 'bid', 'ask'], k.price_side)
+  ) k
 ) c
-order by c.symbol, c.bucket, c.complete desc, case when c.complete then c.priority end, c.coverage desc nulls last, c.priority;
+order by c.symbol, c.bucket, c.complete desc, case when c.complete then c.priority end, c.coverage desc nulls last, c.priority,
+         c.from_candle;
 comment on view market.canonical_bars_15m is
   'One 15 minutes bar per symbol and bucket from a single source: the best-ranked source that covered the bucket completely, '
   'else the one with the highest coverage; source, priority and coverage are on the row.';
@@ -101,16 +144,28 @@ from (
   select r.symbol, r.venue, r.priority, b.instrument_id, b.bucket, 'mid' as price_basis,
          b.open, b.high, b.low, b.close, b.ticks::numeric as volume, b.ticks::bigint as ticks,
          round(b.slots::numeric / market.coverage_slots(interval '1 hour'), 4) as coverage,
-         b.slots >= market.coverage_slots(interval '1 hour') as complete
+         b.slots >= market.coverage_slots(interval '1 hour') as complete, 0 as from_candle
   from market.quote_bars_1h_data b
   join market.instrument_source_ranks r on r.instrument_id = b.instrument_id and r.quote_priced
   union all
   select r.symbol, r.venue, r.priority, b.instrument_id, b.bucket, 'trade',
-         b.open, b.high, b.low, b.close, b.volume, b.trades::bigint, null::numeric, true
+         b.open, b.high, b.low, b.close, b.volume, b.trades::bigint, null::numeric, true, 0
   from market.bars_1h_data b
   join market.instrument_source_ranks r on r.instrument_id = b.instrument_id and not r.quote_priced
+  union all
+  select k.*, 1 from (
+    select distinct on (r.symbol, k.instrument_id, k.bucket)
+           r.symbol, r.venue, r.priority, k.instrument_id, k.bucket, k.price_side,
+           k.open, k.high, k.low, k.close, k.volume,
+           case when k.volume_kind = 'tick_count' then k.volume::bigint else k.trade_count end, null::numeric, k.complete
+    from market.candles k
+    join market.instrument_source_ranks r on r.instrument_id = k.instrument_id
+    where k.timeframe = '1h'
+    order by r.symbol, k.instrument_id, k.bucket, array_position(array['mid', 'trade', 'value', 'bid', 'ask'], k.price_side)
+  ) k
 ) c
-order by c.symbol, c.bucket, c.complete desc, case when c.complete then c.priority end, c.coverage desc nulls last, c.priority;
+order by c.symbol, c.bucket, c.complete desc, case when c.complete then c.priority end, c.coverage desc nulls last, c.priority,
+         c.from_candle;
 comment on view market.canonical_bars_1h is
   'One 1 hour bar per symbol and bucket from a single source: the best-ranked source that covered the bucket completely, '
   'else the one with the highest coverage; source, priority and coverage are on the row.';
@@ -124,16 +179,28 @@ from (
   select r.symbol, r.venue, r.priority, b.instrument_id, b.bucket, 'mid' as price_basis,
          b.open, b.high, b.low, b.close, b.ticks::numeric as volume, b.ticks::bigint as ticks,
          round(b.slots::numeric / market.coverage_slots(interval '4 hours'), 4) as coverage,
-         b.slots >= market.coverage_slots(interval '4 hours') as complete
+         b.slots >= market.coverage_slots(interval '4 hours') as complete, 0 as from_candle
   from market.quote_bars_4h_data b
   join market.instrument_source_ranks r on r.instrument_id = b.instrument_id and r.quote_priced
   union all
   select r.symbol, r.venue, r.priority, b.instrument_id, b.bucket, 'trade',
-         b.open, b.high, b.low, b.close, b.volume, b.trades::bigint, null::numeric, true
+         b.open, b.high, b.low, b.close, b.volume, b.trades::bigint, null::numeric, true, 0
   from market.bars_4h_data b
   join market.instrument_source_ranks r on r.instrument_id = b.instrument_id and not r.quote_priced
+  union all
+  select k.*, 1 from (
+    select distinct on (r.symbol, k.instrument_id, k.bucket)
+           r.symbol, r.venue, r.priority, k.instrument_id, k.bucket, k.price_side,
+           k.open, k.high, k.low, k.close, k.volume,
+           case when k.volume_kind = 'tick_count' then k.volume::bigint else k.trade_count end, null::numeric, k.complete
+    from market.candles k
+    join market.instrument_source_ranks r on r.instrument_id = k.instrument_id
+    where k.timeframe = '4h'
+    order by r.symbol, k.instrument_id, k.bucket, array_position(array['mid', 'trade', 'value', 'bid', 'ask'], k.price_side)
+  ) k
 ) c
-order by c.symbol, c.bucket, c.complete desc, case when c.complete then c.priority end, c.coverage desc nulls last, c.priority;
+order by c.symbol, c.bucket, c.complete desc, case when c.complete then c.priority end, c.coverage desc nulls last, c.priority,
+         c.from_candle;
 comment on view market.canonical_bars_4h is
   'One 4 hours bar per symbol and bucket from a single source: the best-ranked source that covered the bucket completely, '
   'else the one with the highest coverage; source, priority and coverage are on the row.';
@@ -147,16 +214,28 @@ from (
   select r.symbol, r.venue, r.priority, b.instrument_id, b.bucket, 'mid' as price_basis,
          b.open, b.high, b.low, b.close, b.ticks::numeric as volume, b.ticks::bigint as ticks,
          round(b.slots::numeric / market.coverage_slots(interval '1 day'), 4) as coverage,
-         b.slots >= market.coverage_slots(interval '1 day') as complete
+         b.slots >= market.coverage_slots(interval '1 day') as complete, 0 as from_candle
   from market.quote_bars_1d_data b
   join market.instrument_source_ranks r on r.instrument_id = b.instrument_id and r.quote_priced
   union all
   select r.symbol, r.venue, r.priority, b.instrument_id, b.bucket, 'trade',
-         b.open, b.high, b.low, b.close, b.volume, b.trades::bigint, null::numeric, true
+         b.open, b.high, b.low, b.close, b.volume, b.trades::bigint, null::numeric, true, 0
   from market.bars_1d_data b
   join market.instrument_source_ranks r on r.instrument_id = b.instrument_id and not r.quote_priced
+  union all
+  select k.*, 1 from (
+    select distinct on (r.symbol, k.instrument_id, k.bucket)
+           r.symbol, r.venue, r.priority, k.instrument_id, k.bucket, k.price_side,
+           k.open, k.high, k.low, k.close, k.volume,
+           case when k.volume_kind = 'tick_count' then k.volume::bigint else k.trade_count end, null::numeric, k.complete
+    from market.candles k
+    join market.instrument_source_ranks r on r.instrument_id = k.instrument_id
+    where k.timeframe = '1d'
+    order by r.symbol, k.instrument_id, k.bucket, array_position(array['mid', 'trade', 'value', 'bid', 'ask'], k.price_side)
+  ) k
 ) c
-order by c.symbol, c.bucket, c.complete desc, case when c.complete then c.priority end, c.coverage desc nulls last, c.priority;
+order by c.symbol, c.bucket, c.complete desc, case when c.complete then c.priority end, c.coverage desc nulls last, c.priority,
+         c.from_candle;
 comment on view market.canonical_bars_1d is
   'One 1 day bar per symbol and bucket from a single source: the best-ranked source that covered the bucket completely, '
   'else the one with the highest coverage; source, priority and coverage are on the row.';

@@ -126,7 +126,9 @@ as $$
     from (select distinct p.req_instrument as s from pages p where p.req_instrument ~ '^[A-Z0-9]{2,12}_[A-Z]{3}$') n
     cross join lateral market.oanda_symbol(n.s) c
     where not exists (select 1 from market.instruments i where i.venue = 'oanda' and i.venue_symbol = n.s)
-    on conflict (venue, venue_symbol) do nothing
+    -- Two backfill chunks may meet a new instrument at once: "do update" waits for the other's
+    -- insert and returns its row, where "do nothing" would return nothing and refuse the page.
+    on conflict (venue, venue_symbol) do update set venue_symbol = excluded.venue_symbol
     returning instrument_id, venue_symbol
   ), instruments as (
     select instrument_id, venue_symbol from market.instruments where venue = 'oanda'
@@ -203,7 +205,7 @@ as $$
           volume = excluded.volume, volume_kind = excluded.volume_kind, complete = excluded.complete,
           source = excluded.source, received_at = excluded.received_at, frame_id = excluded.frame_id
       where not c.complete and (excluded.complete or excluded.received_at >= c.received_at)
-    returning c.instrument_id, c.timeframe, c.price_side, c.bucket
+    returning 1
   ), bad as (
     select frame_id, -1 as item, problem, payload from checked_pages where problem is not null
     union all
@@ -218,12 +220,12 @@ as $$
   )
   select jsonb_build_object(
     'candle_pages', (select count(*) from checked_pages where problem is null),
-    'candles', (select count(*) from ups u join good g on g.instrument_id = u.instrument_id and g.timeframe = u.timeframe
-                                                        and g.side = u.price_side and g.bucket = u.bucket
-                where not g.existed),
-    'candles_updated', (select count(*) from ups u join good g on g.instrument_id = u.instrument_id and g.timeframe = u.timeframe
-                                                                and g.side = u.price_side and g.bucket = u.bucket
-                        where g.existed),
+    'pages_quarantined', (select count(*) from checked_pages where problem is not null),
+    'rows_received', (select count(*) from checked),
+    -- A key that was not stored is inserted; every other row the upsert wrote replaced an
+    -- incomplete candle (counted without joining the upsert's rows back: that join is quadratic).
+    'candles', (select count(*) from good where not existed),
+    'candles_updated', (select count(*) from ups) - (select count(*) from good where not existed),
     'candles_duplicate', (select count(*) from checked where problem is null) - (select count(*) from ups),
     'quarantined', (select count(*) from bad))
 $$;

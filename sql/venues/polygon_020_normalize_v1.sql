@@ -261,7 +261,9 @@ as $$
           where p.req_ticker ~ '^(C:[A-Z]{6}|X:[A-Z0-9]{4,20}|I:[A-Z0-9.]{1,20}|[A-Z][A-Z0-9.]{0,11})$') n
     cross join lateral market.polygon_symbol(n.t) c
     where not exists (select 1 from market.instruments i where i.venue = 'polygon' and i.venue_symbol = n.t)
-    on conflict (venue, venue_symbol) do nothing
+    -- Two backfill chunks may meet a new ticker at once: "do update" waits for the other's
+    -- insert and returns its row, where "do nothing" would return nothing and refuse the page.
+    on conflict (venue, venue_symbol) do update set venue_symbol = excluded.venue_symbol
     returning instrument_id, venue_symbol, asset_class
   ), instruments as (
     select instrument_id, venue_symbol, asset_class from market.instruments where venue = 'polygon'
@@ -346,6 +348,8 @@ as $$
   )
   select jsonb_build_object(
     'agg_pages', (select count(*) from checked_pages where problem is null),
+    'pages_quarantined', (select count(*) from checked_pages where problem is not null),
+    'rows_received', (select count(*) from checked),
     'candles', (select count(*) from ups),
     'candles_duplicate', (select count(*) from checked where problem is null) - (select count(*) from ups),
     'quarantined', (select count(*) from bad))
