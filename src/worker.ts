@@ -1,7 +1,8 @@
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Logger as WorkerLogger, run, type Runner, type Task, type TaskList } from 'graphile-worker';
+import { EventEmitter } from 'node:events';
+import { Logger as WorkerLogger, run, type Runner, type RunnerOptions, type Task, type TaskList, type WorkerEvents } from 'graphile-worker';
 import type { Config } from './config.ts';
 import { connect } from './db.ts';
 import type { Logger } from './log.ts';
@@ -98,13 +99,18 @@ export async function startWorker(url: string, config: Config, log: Logger): Pro
   refresh.unref();
   const taskList = await loadTasks(lease);
   const crontab = CRONTAB.split('\n').filter((line) => taskList[line.split(' ')[5] ?? ''] !== undefined).join('\n');
-  const runner = await run({
+  const events = new EventEmitter() as WorkerEvents; // one emitter for every pool, so listeners stay attached
+  const options: RunnerOptions = {
     connectionString: url,
     concurrency: config.worker.concurrency,
     noHandleSignals: true,
     pollInterval: 1000,
     taskList,
     crontab,
+    events,
+    // A job's end that cannot be written (the database is down) ends the pool, which is then
+    // replaced below; without batching it would be an unhandled rejection that ends the process.
+    preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
     logger: new WorkerLogger((scope) => (level, message, meta) => {
       const child = log.child({ job: scope.taskIdentifier, jobId: scope.jobId });
       const fields = meta && typeof meta === 'object' ? { meta } : {};
@@ -112,12 +118,51 @@ export async function startWorker(url: string, config: Config, log: Logger): Pro
       else if (level === 'warning') child.warn(fields, message);
       else child.debug(fields, message);
     }),
-  });
-  void runner.promise.finally(async () => {
+  };
+  let current = await run(options);
+  let stopping = false;
+  let stopped: () => void = () => {};
+  const done = new Promise<void>((resolve) => { stopped = resolve; });
+  // graphile-worker cannot ride out a database restart by itself: a pool that could not record a
+  // job's end shuts down. Once the database answers again the jobs the old pool held are freed
+  // (they would wait four hours) and a new pool takes over.
+  const replace = async (err: unknown) => {
+    log.error({ err: redact(String((err as Error | undefined)?.message ?? err)) }, 'worker pool stopped; replacing it once the database answers');
+    for (let delay = 250; !stopping; delay = Math.min(delay * 2, 10_000)) {
+      await new Promise((r) => setTimeout(r, delay));
+      if (stopping) return;
+      try {
+        const dead = [...pools];
+        if (dead.length > 0) {
+          await leaseSql`select graphile_worker.force_unlock_workers(${dead}::text[])`;
+          for (const id of dead) { await leaseSql`select ops.end_job_lease(${id}, ${POOL_LEASE})`; pools.delete(id); }
+        }
+        current = await run(options);
+        watch(current);
+        log.warn({ released: dead.length }, 'worker pool replaced');
+        return;
+      } catch (retryErr) {
+        log.warn({ err: redact((retryErr as Error).message), retryInMs: delay * 2 }, 'worker pool not replaced yet');
+      }
+    }
+  };
+  const watch = (r: Runner) => {
+    r.promise.then(() => { if (!stopping) void replace(new Error('the pool ended by itself')); },
+      (err: unknown) => { if (!stopping) void replace(err); });
+  };
+  watch(current);
+  const finish = async () => {
     clearInterval(refresh);
     for (const id of pools) await leaseSql`select ops.end_job_lease(${id}, ${POOL_LEASE})`.catch(() => {});
     await leaseSql.end({ timeout: 2 });
-  }).catch(() => {});
+    stopped();
+  };
   log.info({ tasks: Object.keys(taskList), concurrency: config.worker.concurrency }, 'worker started');
-  return runner;
+  return {
+    events,
+    promise: done,
+    addJob: (...args) => current.addJob(...args),
+    async stop(reason) { stopping = true; try { await current.stop(reason); } finally { await finish(); } },
+    async kill(reason) { stopping = true; try { await current.kill(reason); } finally { await finish(); } },
+  };
 }

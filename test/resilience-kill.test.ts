@@ -87,11 +87,14 @@ describe('tickflow killed with -9 every few seconds while a venue trades', () =>
     const rest = held.filter((h) => h.source === 'rest');
     expect(rest.filter((h) => !inGap(h.seq))).toEqual([]);
     expect(held.filter((h) => h.source !== 'rest' && inGap(h.seq)).map((h) => h.seq)).toEqual([]);
+    // Each gap's whole id range is held, from REST. (rows_recovered counts the rows its last
+    // attempt added: an attempt killed with its run after landing its pages leaves the rows to
+    // the next attempt's duplicates count, so the sum can be lower, never higher.)
     for (const g of gaps) {
       const ids = Number(BigInt(g.to_seq!) - BigInt(g.from_seq!) + 1n);
-      expect(g.rows_recovered).toBe(ids);
+      expect(rest.filter((h) => h.seq >= BigInt(g.from_seq!) && h.seq <= BigInt(g.to_seq!)).length).toBe(ids);
     }
-    expect(rest.length).toBe(gaps.reduce((s, g) => s + g.rows_recovered, 0));
+    expect(gaps.reduce((s, g) => s + g.rows_recovered, 0)).toBeLessThanOrEqual(rest.length);
     // Every trade produced while no run was connected is one of them.
     expect(run.fake.undelivered.filter((id) => !inGap(id))).toEqual([]);
   });

@@ -5,11 +5,17 @@ import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { binanceFeed, startBinance } from './support/feeds.ts';
 import { OANDA_TOKEN, forexConfig, oandaFeedConfig, oandaLine, startFeed } from './support/forex.ts';
 import { waitFor } from './support/wait.ts';
+import { quietLog } from './support/feeds.ts';
 import { FaultProxy } from './support/faults/proxy.ts';
+import { sleep } from './support/faults/processes.ts';
+import { Lander } from '../ingesters/runtime/lander.ts';
+import { receiveTime } from '../ingesters/runtime/clock.ts';
+import { TradeTape } from './fakes/binance-history.ts';
 
-// Network faults between tickflow's feed runtime and a venue, made by a TCP proxy on 127.0.0.1
-// (test/support/faults/proxy.ts): a connection that silently stops carrying bytes (black hole)
-// and an HTTP stream broken off in the middle of a line.
+// Network faults made by a TCP proxy on 127.0.0.1 (test/support/faults/proxy.ts): between the
+// feed runtime and a venue, a connection that silently stops carrying bytes (black hole) and an
+// HTTP stream broken off in the middle of a line; between the landing writer and Postgres,
+// connections reset and a COPY broken off in the middle.
 
 let db: TestDatabase;
 let proxy: FaultProxy | undefined;
@@ -122,5 +128,46 @@ describe('an OANDA stream cut in the middle of a line', () => {
     const [d] = await db.sql`select detail from ops.session_events where feed = 'oanda-test' and kind = 'disconnected' order by event_id limit 1`;
     expect((d!.detail as { discardedBytes: number }).discardedBytes).toBe(Buffer.byteLength(fragment));
     console.log(`oanda cut: ${whole.length} whole lines landed from the cut connection, a ${Buffer.byteLength(fragment)}-byte fragment discarded`);
+  });
+});
+
+describe('the landing writer\'s Postgres connection reset and cut mid-COPY', () => {
+  it('lands every accepted frame exactly once, in whole batches', async () => {
+    const target = new URL(db.url);
+    proxy = new FaultProxy({ targetPort: Number(target.port) });
+    const port = await proxy.start();
+    target.port = String(port);
+    const lander = new Lander(target.toString(), { maxBatchFrames: 500, flushIntervalMs: 10, maxBufferedBytes: 64 << 20 }, quietLog);
+    cleanups.push(() => lander.close());
+    const tape = new TradeTape('BTCUSDT', 1n, '60000.00000000', 1n);
+    let seq = 0;
+    const producer = setInterval(() => {
+      for (let k = 0; k < 40; k++) {
+        seq++;
+        lander.offer({ venue: 'binance', stream: 'trade', sessionId: null, seq, receivedAt: receiveTime(), source: 'ws',
+          request: null, payload: TradeTape.tradeMessage('BTCUSDT', tape.produce(Date.now())) });
+      }
+    }, 10);
+    const faults = { resets: 0, cuts: 0 };
+    try {
+      for (let k = 0; k < 10; k++) {
+        await sleep(150 + Math.random() * 150);
+        if (k % 2 === 0) faults.resets += proxy.reset();
+        else { proxy.truncate('up', 2000 + Math.floor(Math.random() * 20_000), k % 4 === 1 ? 'cut' : 'reset'); faults.cuts++; }
+      }
+      await sleep(300);
+    } finally {
+      clearInterval(producer);
+    }
+    proxy.heal();
+    await lander.flush();
+    expect(lander.failedAttempts).toBeGreaterThan(0); // the faults really hit the writer
+    const [r] = await db.sql`select count(*)::int as frames, count(distinct seq)::int as seqs, min(seq)::int as first, max(seq)::int as last
+                             from staging.frames where session_id is null and venue = 'binance'`;
+    expect({ ...r }).toEqual({ frames: seq, seqs: seq, first: 1, last: seq });
+    const partial = await db.sql`select b.batch_id from ops.batches b left join staging.frames f using (batch_id)
+                                 group by b.batch_id, b.frames having count(f.frame_id) <> b.frames`;
+    expect(partial).toEqual([]);
+    console.log(`landing through faults: ${seq} frames, ${faults.resets} connections reset, ${faults.cuts} cuts mid-stream, ${lander.failedAttempts} failed attempts retried`);
   });
 });
