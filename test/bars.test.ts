@@ -35,24 +35,9 @@ function trimmed(a: Dec): string {
   const frac = digits.slice(digits.length - a.s).replace(/0+$/, '');
   return frac ? `${int}.${frac}` : int;
 }
-/** Weight and first digit of a positive value in Postgres' base-10000 numeric representation. */
-function nbase(a: Dec): { weight: number; first: bigint } {
-  const exponent = a.n.toString().length - 1 - a.s; // 10^exponent <= value < 10^(exponent+1)
-  const weight = Math.floor(exponent / 4);
-  const k = 4 * weight + a.s;
-  return { weight, first: k >= 0 ? a.n / TEN ** BigInt(k) : a.n * TEN ** BigInt(-k) };
-}
-/** Postgres numeric a / b: result scale by select_div_scale() (numeric.c), rounded half away from zero. */
+/** vwap's definition (market.vwap): the exact quotient a / b cut (not rounded) to 18 decimals. */
 function div(a: Dec, b: Dec): Dec {
-  const x = nbase(a);
-  const y = nbase(b);
-  const qweight = x.weight - y.weight - (x.first <= y.first ? 1 : 0);
-  const rscale = Math.min(Math.max(16 - qweight * 4, a.s, b.s, 0), 1000);
-  const num = a.n * TEN ** BigInt(b.s + rscale);
-  const den = b.n * TEN ** BigInt(a.s);
-  let q = num / den;
-  if (2n * (num % den) >= den) q += 1n;
-  return { n: q, s: rscale };
+  return { n: (a.n * TEN ** BigInt(b.s + 18)) / (b.n * TEN ** BigInt(a.s)), s: 18 };
 }
 
 // ---------- trades ----------

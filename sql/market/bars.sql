@@ -55,19 +55,30 @@ $$;
 comment on function market.bar_ranges(integer[], timestamptz[], timestamptz[], interval, interval) is
   'Ranges [from, to) per instrument widened to whole bars of p_width and merged; the bars a rebuild must touch.';
 
+create or replace function market.vwap(p_notional numeric, p_volume numeric)
+returns numeric
+language sql
+immutable parallel safe
+as $$
+  -- Exact to 18 decimals, the rest cut off (not rounded): the same number ClickHouse's bars hold,
+  -- whatever scale numeric division would pick for these operands.
+  select trim_scale(div(p_notional * 1000000000000000000, nullif(p_volume, 0)) * 0.000000000000000001)
+$$;
+comment on function market.vwap(numeric, numeric) is 'Volume-weighted average price: notional / volume truncated to 18 decimals.';
+
 create or replace view market.bars_1m as
 select i.venue, i.symbol, b.instrument_id, b.bucket, trim_scale(b.open) as open, trim_scale(b.high) as high,
        trim_scale(b.low) as low, trim_scale(b.close) as close, trim_scale(b.volume) as volume,
-       trim_scale(b.notional / b.volume) as vwap, b.trades::bigint as trades
+       market.vwap(b.notional, b.volume) as vwap, b.trades::bigint as trades
 from market.bars_1m_data b
 join market.instruments i using (instrument_id);
 comment on view market.bars_1m is
-  '1-minute OHLCV bars from trades: open/close = first/last trade by (traded_at, seq, trade_id), volume = sum of sizes, vwap = sum(price*size)/volume.';
+  '1-minute OHLCV bars from trades: open/close = first/last trade by (traded_at, seq, trade_id), volume = sum of sizes, vwap = sum(price*size)/volume truncated to 18 decimals.';
 
 create or replace view market.bars_5m as
 select i.venue, i.symbol, b.instrument_id, b.bucket, trim_scale(b.open) as open, trim_scale(b.high) as high,
        trim_scale(b.low) as low, trim_scale(b.close) as close, trim_scale(b.volume) as volume,
-       trim_scale(b.notional / b.volume) as vwap, b.trades::bigint as trades
+       market.vwap(b.notional, b.volume) as vwap, b.trades::bigint as trades
 from market.bars_5m_data b
 join market.instruments i using (instrument_id);
 comment on view market.bars_5m is '5-minute OHLCV bars (built from 1-minute bars); columns as market.bars_1m.';
@@ -75,7 +86,7 @@ comment on view market.bars_5m is '5-minute OHLCV bars (built from 1-minute bars
 create or replace view market.bars_15m as
 select i.venue, i.symbol, b.instrument_id, b.bucket, trim_scale(b.open) as open, trim_scale(b.high) as high,
        trim_scale(b.low) as low, trim_scale(b.close) as close, trim_scale(b.volume) as volume,
-       trim_scale(b.notional / b.volume) as vwap, b.trades::bigint as trades
+       market.vwap(b.notional, b.volume) as vwap, b.trades::bigint as trades
 from market.bars_15m_data b
 join market.instruments i using (instrument_id);
 comment on view market.bars_15m is '15-minute OHLCV bars (built from 5-minute bars); columns as market.bars_1m.';
@@ -83,7 +94,7 @@ comment on view market.bars_15m is '15-minute OHLCV bars (built from 5-minute ba
 create or replace view market.bars_1h as
 select i.venue, i.symbol, b.instrument_id, b.bucket, trim_scale(b.open) as open, trim_scale(b.high) as high,
        trim_scale(b.low) as low, trim_scale(b.close) as close, trim_scale(b.volume) as volume,
-       trim_scale(b.notional / b.volume) as vwap, b.trades::bigint as trades
+       market.vwap(b.notional, b.volume) as vwap, b.trades::bigint as trades
 from market.bars_1h_data b
 join market.instruments i using (instrument_id);
 comment on view market.bars_1h is '1-hour OHLCV bars (built from 15-minute bars); columns as market.bars_1m.';
@@ -91,7 +102,7 @@ comment on view market.bars_1h is '1-hour OHLCV bars (built from 15-minute bars)
 create or replace view market.bars_4h as
 select i.venue, i.symbol, b.instrument_id, b.bucket, trim_scale(b.open) as open, trim_scale(b.high) as high,
        trim_scale(b.low) as low, trim_scale(b.close) as close, trim_scale(b.volume) as volume,
-       trim_scale(b.notional / b.volume) as vwap, b.trades::bigint as trades
+       market.vwap(b.notional, b.volume) as vwap, b.trades::bigint as trades
 from market.bars_4h_data b
 join market.instruments i using (instrument_id);
 comment on view market.bars_4h is '4-hour OHLCV bars (built from 1-hour bars, aligned to 00:00 UTC); columns as market.bars_1m.';
@@ -99,7 +110,7 @@ comment on view market.bars_4h is '4-hour OHLCV bars (built from 1-hour bars, al
 create or replace view market.bars_1d as
 select i.venue, i.symbol, b.instrument_id, b.bucket, trim_scale(b.open) as open, trim_scale(b.high) as high,
        trim_scale(b.low) as low, trim_scale(b.close) as close, trim_scale(b.volume) as volume,
-       trim_scale(b.notional / b.volume) as vwap, b.trades::bigint as trades
+       market.vwap(b.notional, b.volume) as vwap, b.trades::bigint as trades
 from market.bars_1d_data b
 join market.instruments i using (instrument_id);
 comment on view market.bars_1d is '1-day OHLCV bars (UTC days, built from 4-hour bars); columns as market.bars_1m.';
