@@ -490,6 +490,27 @@ describe('dukascopy normalizer edge cases', () => {
     expect(crossed).toEqual([{ bid: '1.10010', ask: '1.10000' }]);
   });
 
+  it('reads well-formed files on the fast path with the same reasons for out-of-range records', async () => {
+    // Every record has the decoder's shape, so the file is cut as text; the other test's file
+    // (a NaN volume) is read element by element. Reasons and quarantined text must not differ.
+    const rel = 'EURUSD/2020/05/01/12h_ticks.bi5';
+    const body = bi5Of('ticks', [[1, 110010, 110000, 1, 1.25], [3_600_000, 110010, 110000, 1, 1], [2, 0, 110000, 1, 1],
+      [3, 110010, -110000, 0.5, 1], [4, 110011, 110001, 0.000001, 2]]);
+    const { batchId, counts } = await landAndNormalize(db.sql, [frameOf(rel, undefined, body)]);
+    expect(counts).toMatchObject({ quotes: 2, quarantined: 3 });
+    const rows = await db.sql<{ item: number; reason: string; payload: string }[]>`
+      select item, reason, payload from staging.quarantine where batch_id = ${batchId} order by item`;
+    expect(rows.map((r) => [r.item, r.reason, r.payload])).toEqual([
+      [1, 'time offset 3600000 ms is outside the hour', '[3600000, 110010, 110000, "1", "1"]'],
+      [2, 'ask 0 is not positive', '[2, 0, 110000, "1", "1"]'],
+      [3, 'bid -110000 is not positive', '[3, 110010, -110000, "0.5", "1"]'],
+    ]);
+    const quotes = await db.sql`select bid::text, ask::text, bid_size::text, ask_size::text from market.quotes
+                                where quoted_at >= '2020-06-01T12:00:00Z' and quoted_at < '2020-06-01T13:00:00Z' order by seq`;
+    expect(quotes).toEqual([{ bid: '1.10000', ask: '1.10010', bid_size: '1250000', ask_size: '1000000' },
+      { bid: '1.10001', ask: '1.10011', bid_size: '2000000', ask_size: '1' }]);
+  });
+
   it('quarantines bad candles and whole frames whose envelope does not fit', async () => {
     const rel = 'EURUSD/2020/05/BID_candles_hour_1.bi5';
     const good = [0, 110000, 110010, 109990, 110020, 12.5];
