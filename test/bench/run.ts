@@ -55,6 +55,11 @@ for (const [script, map] of [
     add('dukascopy: dukascopy-node 1.46.4 on the same files', [j.oracleTicksPerSec!], 'ticks/s', 'report', () => null);
     add('dukascopy: ours / dukascopy-node', [Number(j.ratio!.toFixed(2))], 'x', '>= 2', (v) => v >= 2);
   }],
+  ['dukascopy-backfill.ts', (j: Record<string, number>) => {
+    add('dukascopy: ticks landed and normalized per second', [j.ticksLandedPerSecond!], 'ticks/s', 'report', () => null);
+    add('dukascopy: a year of hour files (8,760) from a local datafeed, end to end', [j.yearSeconds!], 's', '<= 60', (v) => v <= 60);
+    add('dukascopy: ticks per second in that year', [j.yearTicksPerSecond!], 'ticks/s', 'report', () => null);
+  }],
   ['oanda-polygon.ts', (j: Record<string, number>) => {
     add('oanda: pricing-stream lines/s landed and normalized', [j.oandaLinesPerSec!], 'lines/s', 'report', () => null);
     add('polygon: frames/s landed and normalized', [j.polygonFramesPerSec!], 'frames/s', 'report', () => null);
