@@ -197,6 +197,20 @@ describe('OANDA candles (bid, ask, mid) through the backfill engine', () => {
     expect(all).toEqual(oandaExpected('GBP_USD', 'S5', W, from, open).flatMap(oandaRows));
   });
 
+  it('429s pause the venue\'s budget for every worker and the pages are fetched again; the answers are kept', async () => {
+    oandaFake.throttleNext(2);
+    const from = Date.UTC(2021, 1, 1);
+    const p = await plan('oanda', 'EUR/USD', '1m', iso(from), iso(from + 2 * 3_600_000));
+    expect(p.state).toBe('done');
+    expect(await stored('oanda', 'EUR/USD', '1m', from, from + 2 * 3_600_000))
+      .toEqual(oandaExpected('EUR_USD', 'M1', MIN, from, from + 2 * 3_600_000).flatMap(oandaRows));
+    const [s] = await db.sql`select throttled::int, last_status from ops.rate_state where venue = 'oanda'`;
+    expect({ ...s }).toEqual({ throttled: 2, last_status: 429 });
+    const q = await db.sql`select reason from staging.quarantine where venue = 'oanda' order by frame_id`;
+    expect(q.map((r) => r.reason)).toEqual(Array(2).fill('HTTP 429 response: {"errorMessage":"Rate limit violation of newly established connections."}'));
+    await db.sql`delete from staging.quarantine where venue = 'oanda'`;
+  });
+
   it('a wrong token is refused by the venue (401): the chunk fails at once with the venue\'s answer, quarantined', async () => {
     const wrong = 'oanda-wrong-token-0000';
     useRuntime(loadConfig({ env: { OANDA_TOKEN: wrong, POLYGON_API_KEY: POLYGON_KEY }, overrides: { feeds: config.feeds } }));
@@ -267,6 +281,20 @@ describe('Polygon aggregates through the backfill engine', () => {
       price_side: 'trade', t: String(b.t), open: b.o, high: b.h, low: b.l, close: b.c, volume: b.v, volume_kind: 'base',
       trade_count: b.n, complete: true })));
     expect(polygonFake.restRequests.some((r) => r.startsWith('/v2/aggs/ticker/I:NDX/range/1/minute/'))).toBe(true);
+  });
+
+  it('a 429 (over the plan\'s limit, no Retry-After) pauses the venue for one budget window, then the page is fetched', async () => {
+    await db.sql`select ops.set_rate_limit('polygon', 'requests', 'requests', '1 second', 10)`;
+    polygonFake.throttleNext(1);
+    const from = Date.UTC(2021, 1, 2);
+    const started = Date.now();
+    const p = await plan('polygon', 'EUR/USD', '1m', iso(from), iso(from + DAY));
+    expect(p.state).toBe('done');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    expect(await stored('polygon', 'EUR/USD', '1m', from, from + DAY)).toHaveLength(polygonExpected('C:EURUSD', from, from + DAY).length);
+    const [s] = await db.sql`select throttled::int from ops.rate_state where venue = 'polygon'`;
+    expect(s!.throttled).toBe(1);
+    await db.sql`select ops.set_rate_limit('polygon', 'requests', 'requests', '1 minute', 600)`;
   });
 
   it('a wrong key is refused (401 Unknown API Key) and fails the chunk at once', async () => {

@@ -77,6 +77,8 @@ export class FakeOanda {
     this.refuse = status === undefined ? undefined : { status, body };
   }
   dropAll(): void { for (const s of this.streams) s.socket.destroy(); }
+  /** The next n REST requests are answered 429 (the venue's request limit). */
+  throttleNext(n: number): void { this.rest429Left = n; }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://x');

@@ -73,6 +73,8 @@ export class FakePolygon {
     }
   }
   dropAll(): void { for (const ws of this.sockets) ws.terminate(); }
+  /** The next n REST requests are answered 429 (over the plan's limit). */
+  throttleNext(n: number): void { this.rest429Left = n; }
 
   private onConnection(ws: WebSocket, req: http.IncomingMessage): void {
     const cluster = (req.url ?? '/').replace(/^\//, '').split('?')[0]!;
