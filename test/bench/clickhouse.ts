@@ -10,6 +10,8 @@
  *  - yearOfBars: 525,600 one-minute bars of one instrument (a year), read from the bars_1m view:
  *    server-side execution (FORMAT Null; target <= 100 ms) and delivery of every row to Node as
  *    CSV / TSV / JSONCompactEachRow (target <= 400 ms), each before and after parts are merged;
+ *  - yearOfBarsPostgres: the same year from Postgres' market.bars_1m: server-side execution
+ *    (EXPLAIN ANALYZE) and every row delivered to Node by COPY (text, CSV) or as parsed rows;
  *  - compression of the trades table from system.parts (target >= 10x), per column as well.
  *
  * Prints one JSON line.
@@ -270,6 +272,54 @@ try {
   const afterMerge = await measureYear();
   const barRows = await chValue<string>(`SELECT toString(count()) AS v FROM (${barsQuery})`);
   out.yearOfBars = { rows: Number(barRows), partsBeforeMerge: Number(parts1m), beforeMerge, afterMerge };
+
+  // 5. The same year of 1-minute bars from Postgres (market.bars_1m over the rollup table, as a
+  // backfill leaves it): server-side execution from EXPLAIN ANALYZE, then every row delivered to
+  // Node by COPY ... TO STDOUT (text and CSV streams) and as parsed rows of the query protocol.
+  const [yi] = await sql<{ id: number }[]>`
+    insert into market.instruments (venue, venue_symbol, symbol) values ('bench', 'YEARUSD', 'YEAR/USD') returning instrument_id as id`;
+  await sql`
+    insert into market.bars_1m_data (instrument_id, bucket, open, high, low, close, volume, notional, trades)
+    select ${yi!.id}, ${new Date(yearStart).toISOString()}::timestamptz + n * interval '1 minute',
+           o, greatest(o, c) + 0.01, least(o, c) - 0.01, c, v, round((o + c) / 2 * v, 24), 2
+    from (select n, 100 + (2 * n % 997) / 100.0 as o, 100 + ((2 * n + 1) % 997) / 100.0 as c,
+                 1 + (2 * n % 7) / 1000.0 + 1 + ((2 * n + 1) % 7) / 1000.0 as v
+          from generate_series(0, ${YEAR_MINUTES - 1}) n) g`;
+  await sql`analyze market.bars_1m_data`;
+  const pgBarsQuery = `select bucket, open, high, low, close, volume, vwap, trades from market.bars_1m
+                       where instrument_id = ${yi!.id} and bucket >= '${new Date(yearStart).toISOString()}'
+                         and bucket < '${new Date(yearStart).toISOString()}'::timestamptz + interval '365 days'
+                       order by bucket`;
+  const pgServer: number[] = [];
+  for (let i = 0; i < 7; i++) {
+    const plan = await sql.unsafe(`explain (analyze, timing off) ${pgBarsQuery}`);
+    const line = plan.map((r) => String(r['QUERY PLAN'])).find((l) => l.startsWith('Execution Time'))!;
+    pgServer.push(Number(/([0-9.]+) ms/.exec(line)![1]));
+  }
+  const pgDeliver: Record<string, { ms: number; rows: number }> = {};
+  const pgTime = async (name: string, f: () => Promise<number>) => {
+    const runs: number[] = [];
+    let rows = 0;
+    for (let i = 0; i < 5; i++) {
+      const s = performance.now();
+      rows = await f();
+      runs.push(performance.now() - s);
+    }
+    pgDeliver[name] = { ms: round(median(runs)), rows };
+  };
+  const copyRows = async (options: string) => {
+    const stream = await sql.unsafe(`copy (${pgBarsQuery}) to stdout ${options}`).readable();
+    let rows = 0;
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) rows += 1;
+    }
+    return rows;
+  };
+  await pgTime('COPY text', () => copyRows(''));
+  await pgTime('COPY csv', () => copyRows('(format csv)'));
+  await pgTime('rows (parsed)', async () => (await sql.unsafe(pgBarsQuery)).length);
+  const pgBest = Object.entries(pgDeliver).filter(([, d]) => d.rows === YEAR_MINUTES).sort((a, b) => a[1].ms - b[1].ms)[0]!;
+  out.yearOfBarsPostgres = { serverMs: round(median(pgServer)), deliverMs: pgDeliver, bestWithRows: { format: pgBest[0], ms: pgBest[1].ms } };
 } finally {
   await sql.end({ timeout: 2 });
   await ch.close();

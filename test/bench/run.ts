@@ -11,15 +11,23 @@ import { ingestBench, type IngestFigures } from './binance-ingest.ts';
 import { freePort } from '../support/global-setup.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const HEAVY_RUNS = Number(process.env.BENCH_HEAVY_RUNS ?? 1);
+const HEAVY = new Set(['backfill.ts', 'quality.ts', 'clickhouse.ts', 'dukascopy-backfill.ts']);
 const log = createLogger({ level: 'warn' });
+// Figures on a shared machine depend on what else runs: the load is reported beside them.
+const LOAD_AT_START = os.loadavg().map((x) => x.toFixed(1)).join(' / ');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 interface Figure { name: string; value: number; unit: string; target: string; met: boolean | null; runs: number[] }
 const figures: Figure[] = [];
+/** Records a figure's runs; a figure measured again (a scenario script run once more) gains runs. */
 function add(name: string, runs: number[], unit: string, target: string, ok: (v: number) => boolean | null) {
-  const value = median(runs);
-  figures.push({ name, value, unit, target, met: ok(value), runs });
-  console.log(`${name}: ${value} ${unit} (target ${target}) runs=${runs.join(', ')}`);
+  let f = figures.find((x) => x.name === name);
+  if (!f) figures.push(f = { name, value: NaN, unit, target, met: null, runs: [] });
+  f.runs.push(...runs.filter((r) => Number.isFinite(r)));
+  f.value = median(f.runs);
+  f.met = ok(f.value);
+  console.log(`${name}: ${f.value} ${unit} (target ${target}) runs=${f.runs.join(', ')}`);
 }
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'tickflow-bench-'));
@@ -78,25 +86,34 @@ for (const [script, map] of [
     add('clickhouse: trade commit in Postgres to visible in ClickHouse, p95', [j.commitToVisibleMs?.p95], 'ms', '<= 2000', (v) => v <= 2000);
     add('clickhouse: year of 1m bars, server-side execution', [j.yearOfBars?.afterMerge?.serverMs], 'ms', '<= 100', (v) => v <= 100);
     add('clickhouse: year of 1m bars, every row delivered to Node (best format)', [j.yearOfBars?.afterMerge?.bestWithRows?.ms], 'ms', '<= 400', (v) => v <= 400);
+    add('postgres: year of 1m bars, server-side execution', [j.yearOfBarsPostgres?.serverMs], 'ms', '<= 100', (v) => v <= 100);
+    add('postgres: year of 1m bars, every row delivered to Node (best format)', [j.yearOfBarsPostgres?.bestWithRows?.ms], 'ms', '<= 400', (v) => v <= 400);
     add('clickhouse: trades table compression ratio', [j.compression?.ratio], 'x', '>= 10', (v) => v >= 10);
   }],
 ] as const) {
-  try {
-    const out = execFileSync(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, script)], { encoding: 'utf8', timeout: 600_000 });
-    const json = JSON.parse(out.trim().split('\n').filter((l) => l.startsWith('{')).at(-1)!);
-    map(json);
-  } catch (err) {
-    console.error(`${script} failed: ${(err as Error).message}`);
+  // Scenarios of several minutes each run BENCH_HEAVY_RUNS times (1 by default); the report
+  // shows every figure's run count.
+  const times = HEAVY.has(script) ? HEAVY_RUNS : RUNS;
+  for (let i = 0; i < times; i++) {
+    try {
+      const out = execFileSync(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, script)], { encoding: 'utf8', timeout: 900_000 });
+      const json = JSON.parse(out.trim().split('\n').filter((l) => l.startsWith('{')).at(-1)!);
+      map(json);
+    } catch (err) {
+      console.error(`${script} failed: ${(err as Error).message}`);
+    }
   }
 }
 
-const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}, Node ${process.version}`;
+const load = os.loadavg().map((x) => x.toFixed(1)).join(' / ');
+const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}, Node ${process.version}; load average (1/5/15 min) at the start ${LOAD_AT_START}, at the end ${load}`;
 const when = new Date().toISOString();
 writeFileSync(path.join(import.meta.dirname, 'results.json'), `${JSON.stringify({ when, machine, runs: RUNS, figures }, null, 2)}\n`);
 const md = [
-  '# tickflow benchmark results', '', `Run: ${when} — \`npm run bench\` — medians of ${RUNS} runs where a scenario repeats.`, '',
-  `Machine: ${machine}`, '', '| figure | median | target | met |', '|---|---|---|---|',
-  ...figures.map((f) => `| ${f.name} | ${f.value} ${f.unit} | ${f.target} | ${f.met === null ? '—' : f.met ? 'yes' : '**no**'} |`), '',
+  '# tickflow benchmark results', '', `Run: ${when} — \`npm run bench\` — each figure is the median of its runs (BENCH_RUNS=${RUNS}, `
+    + `BENCH_HEAVY_RUNS=${HEAVY_RUNS} for the scenarios of several minutes).`, '',
+  `Machine: ${machine}`, '', '| figure | median | target | met | runs |', '|---|---|---|---|---|',
+  ...figures.map((f) => `| ${f.name} | ${f.value} ${f.unit} | ${f.target} | ${f.met === null ? '—' : f.met ? 'yes' : '**no**'} | ${f.runs.join(', ')} |`), '',
 ];
 writeFileSync(path.join(import.meta.dirname, 'results.md'), md.join('\n'));
 console.log(`wrote test/bench/results.md and results.json`);
