@@ -170,31 +170,32 @@ describe('OANDA candles (bid, ask, mid) through the backfill engine', () => {
   });
 
   it('keeps the candle still open as incomplete, and replaces it when a later run finds it complete', async () => {
-    const W = 5_000;
-    // Start two seconds into a 5-second bucket, so the open bucket is inside the request's `to`.
-    await waitFor(() => Date.now() % W >= 2000 && Date.now() % W < 3000, 'the middle of a 5-second bucket', 10_000, 10);
+    const W = 10_000;
+    // Start 1.5 to 3 s into a 10-second bucket: the open bucket is inside the request's `to` (one
+    // second before now) and the request has 7 s to reach the venue before the bucket closes.
+    await waitFor(() => Date.now() % W >= 1500 && Date.now() % W < 3000, 'the start of a 10-second bucket', 15_000, 10);
     const open = Math.floor(Date.now() / W) * W;
     const from = open - 60_000;
     const to = open + 60_000;
-    const first = await plan('oanda', 'GBP/USD', '5s', iso(from), iso(to));
+    const first = await plan('oanda', 'GBP/USD', '10s', iso(from), iso(to));
     expect(first.state).toBe('done');
     const [chunk] = await db.sql`select state from ops.backfill_chunks where venue = 'oanda' and symbol = 'GBP/USD'`;
     expect(chunk!.state).toBe('partial'); // it ends in the future
     const servedOpen = oandaFake.served.find((s) => s.instrument === 'GBP_USD' && s.candle.time === open);
     expect(servedOpen?.candle.complete).toBe(false);
-    const before = await stored('oanda', 'GBP/USD', '5s', open, open + W);
+    const before = await stored('oanda', 'GBP/USD', '10s', open, open + W);
     expect(before).toEqual(oandaRows(servedOpen!.candle));
 
-    await waitFor(() => Date.now() >= open + W + 1500, 'the bucket to close', 10_000, 20);
-    const second = await plan('oanda', 'GBP/USD', '5s', iso(from), iso(to));
+    await waitFor(() => Date.now() >= open + W + 1500, 'the bucket to close', 20_000, 20);
+    const second = await plan('oanda', 'GBP/USD', '10s', iso(from), iso(to));
     expect(second.state).toBe('done');
-    const complete = OANDA.candle('GBP_USD', 'S5', open, Date.now())!;
+    const complete = OANDA.candle('GBP_USD', 'S10', open, Date.now())!;
     expect(complete.complete).toBe(true);
     expect(complete.mid.c).not.toBe(servedOpen!.candle.mid.c);
-    expect(await stored('oanda', 'GBP/USD', '5s', open, open + W)).toEqual(oandaRows(complete));
+    expect(await stored('oanda', 'GBP/USD', '10s', open, open + W)).toEqual(oandaRows(complete));
     // Every bucket before it once, as served last.
-    const all = await stored('oanda', 'GBP/USD', '5s', from, open);
-    expect(all).toEqual(oandaExpected('GBP_USD', 'S5', W, from, open).flatMap(oandaRows));
+    const all = await stored('oanda', 'GBP/USD', '10s', from, open);
+    expect(all).toEqual(oandaExpected('GBP_USD', 'S10', W, from, open).flatMap(oandaRows));
   });
 
   it('429s pause the venue\'s budget for every worker and the pages are fetched again; the answers are kept', async () => {
