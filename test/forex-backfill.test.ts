@@ -146,6 +146,11 @@ describe('OANDA candles (bid, ask, mid) through the backfill engine', () => {
     }
     expect({ state: p.state, chunks: p.chunks, pages: String(p.pages), rows_new: String(p.rows_new), rows_received: String(p.rows_received) })
       .toEqual({ state: 'done', chunks: 2, pages: '6', rows_new: String(3 * want.length), rows_received: String(3 * want.length) });
+    // Requests in flight from both chunks, yet new connections come at most two a second (kept alive after).
+    const conns = oandaFake.tcpConnections;
+    expect(conns.length).toBeGreaterThan(1);
+    expect(conns.length).toBeLessThanOrEqual(reqs.length);
+    expect(Math.min(...conns.slice(1).map((t, k) => t - conns[k]!))).toBeGreaterThanOrEqual(450);
   });
 
   it('running it again makes no request', async () => {

@@ -42,6 +42,8 @@ export class FakeOanda {
   connectTimes: number[] = [];
   /** Authorization headers and paths of every request, in order. */
   requests: Array<{ path: string; authorization: string | undefined }> = [];
+  /** Monotonic time of every TCP connection the fake accepted (streams and REST alike). */
+  tcpConnections: number[] = [];
   /** Every candle the REST history served, with the time it was served (the test's expectations). */
   served: Array<{ instrument: string; granularity: string; candle: OandaCandle; at: number }> = [];
   private streams = new Set<Stream>();
@@ -54,6 +56,7 @@ export class FakeOanda {
 
   constructor(private readonly opts: FakeOandaOptions) {
     this.server = http.createServer((req, res) => this.handle(req, res));
+    this.server.on('connection', () => { this.tcpConnections.push(performance.now()); });
     this.rest429Left = opts.rest429 ?? 0;
   }
 
