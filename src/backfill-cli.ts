@@ -48,6 +48,9 @@ export function backfillRequest(a: BackfillArgs): PlanRequest {
   if (a.kind !== 'candles' && a.kind !== 'trades' && a.kind !== 'ticks') {
     throw new TickflowError('BACKFILL_INVALID', `backfill: --kind: expected candles, trades or ticks, received ${a.kind}`);
   }
+  if (a.kind === 'ticks' && !venue.filePages) {
+    throw new TickflowError('BACKFILL_INVALID', `backfill: --kind ticks: expected a venue that serves tick files, received ${venue.venue}`);
+  }
   if (a.kind === 'candles' && (!a.timeframe || !venue.timeframes.includes(a.timeframe))) {
     throw new TickflowError('BACKFILL_INVALID', `backfill: --timeframe: expected one of ${venue.timeframes.join(', ')}, received ${a.timeframe ?? 'nothing'}`);
   }

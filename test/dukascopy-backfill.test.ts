@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { processData, type InstrumentType } from 'dukascopy-node';
 import { loadConfig } from '../src/config.ts';
-import { historyStatus } from '../src/backfill-cli.ts';
+import { backfillRequest, historyStatus } from '../src/backfill-cli.ts';
+import { isTickflowError } from '../src/errors.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { startHistoryWorkers, type HistoryWorkers } from './support/history.ts';
 import { waitFor } from './support/wait.ts';
@@ -105,6 +106,17 @@ describe('dukascopy backfill through the engine', () => {
     expect(f).toEqual({ n: 10, records: String(total), complete: true });
     const [src] = await db.sql<{ sources: string[] }[]>`select array_agg(distinct source) as sources from market.quotes`;
     expect(src!.sources).toEqual(['file']);
+  });
+
+  it('is what tickflow backfill --venue dukascopy --kind ticks asks for; a venue without tick files is refused', () => {
+    const args = { venue: 'dukascopy', instrument: 'EUR/USD', kind: 'ticks', from: '2019-02-04', to: '2019-02-04' };
+    expect(backfillRequest(args)).toEqual({ venue: 'dukascopy', symbol: 'EUR/USD', kind: 'ticks', timeframe: null,
+      from: '2019-02-04T00:00:00.000Z', to: '2019-02-05T00:00:00.000Z' });
+    expect(backfillRequest({ ...args, venue: 'dukascopy-json' }).venue).toBe('dukascopy-json');
+    let refused: unknown;
+    try { backfillRequest({ ...args, venue: 'binance', instrument: 'BTC/USDT' }); } catch (err) { refused = err; }
+    expect(isTickflowError(refused, 'BACKFILL_INVALID')).toBe(true);
+    expect((refused as Error).message).toBe('backfill: --kind ticks: expected a venue that serves tick files, received binance');
   });
 
   it('running the same backfill again makes no request', async () => {

@@ -282,6 +282,8 @@ export async function backfillChunk(ctx: HistoryContext, landing: PageLanding, c
       await ctx.sql`select ops.backfill_chunk_progress(${chunk.chunk_id}, ${b.pages}, ${b.weight}, ${b.counts.rows_received ?? 0},
                                                        ${b.counts.rows_new ?? 0}, null)`;
     });
+  } else if (chunk.kind === 'ticks') {
+    throw new RestRefused(`${ctx.venue.venue} has no tick history (only venues that serve files do)`);
   } else if (chunk.kind === 'candles') {
     const width = chunk.timeframe ? ctx.venue.widthMs(chunk.timeframe) : undefined;
     if (!width) throw new RestRefused(`${ctx.venue.venue} has no ${chunk.timeframe} candles (it has ${ctx.venue.timeframes.join(', ')})`);
