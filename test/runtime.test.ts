@@ -149,7 +149,7 @@ describe('connection runtime against a fake venue', () => {
     // Nothing listens on this port: every attempt fails at once.
     const dead = `ws://127.0.0.1:${await freePort()}`;
     const f = startBinance(db.url, binanceFeed(dead, 'http://127.0.0.1:1', { channels: ['trade'] }),
-      { backoffBaseMs: 10, backoffCapMs: 20, circuitAfter: 3, circuitRetryMs: 60_000 });
+      { backoffBaseMs: 10, backoffCapMs: 20, circuitAfter: 3, circuitAfterMs: 0, circuitRetryMs: 60_000 });
     stopFeed = f.stop;
     await waitFor(() => f.ws.state === 'circuit_open', 'the circuit to open', 10_000);
     await f.lander.flush();
@@ -160,6 +160,21 @@ describe('connection runtime against a fake venue', () => {
     expect(attempts.length).toBe(3); // no hammering after the breaker opened
     const [st] = await db.sql`select state from ops.feed_status where feed = 'binance-test'`;
     expect(st!.state).toBe('circuit_open');
+  });
+
+  it('rides out a short outage on the backoff alone: the circuit opens only once the feed has failed for long enough', async () => {
+    const dead = `ws://127.0.0.1:${await freePort()}`;
+    const f = startBinance(db.url, binanceFeed(dead, 'http://127.0.0.1:1', { channels: ['trade'] }),
+      { backoffBaseMs: 10, backoffCapMs: 20, circuitAfter: 3, circuitAfterMs: 1_500, circuitRetryMs: 60_000 });
+    stopFeed = f.stop;
+    await new Promise((r) => setTimeout(r, 800));
+    expect(f.ws.state).not.toBe('circuit_open'); // many more than 3 failures, but for less than 1.5 s
+    await waitFor(() => f.ws.state === 'circuit_open', 'the circuit to open', 10_000);
+    await f.lander.flush();
+    const attempts = await events('connecting');
+    expect(attempts.length).toBeGreaterThan(3);
+    const [opened] = await events('circuit_open');
+    expect((opened!.detail as { failingMs: number }).failingMs).toBeGreaterThanOrEqual(1_500);
   });
 });
 

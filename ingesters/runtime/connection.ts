@@ -13,8 +13,14 @@ export interface RuntimeOptions {
   backoffCapMs: number;
   /** A connection that delivered data for this long resets the backoff. */
   goodDataMs: number;
-  /** Consecutive failed connections that open the circuit breaker. */
+  /** Consecutive failed connections that open the circuit breaker... */
   circuitAfter: number;
+  /**
+   * ...once the feed has also been failing for this long (a venue refusing the connection opens it
+   * at once). A venue outage of a minute or two is ridden out by the backoff alone, so the
+   * reconnect comes within one backoff interval of the venue's return.
+   */
+  circuitAfterMs: number;
   /** While the circuit is open, one attempt per this interval. */
   circuitRetryMs: number;
   /**
@@ -36,7 +42,8 @@ export const DEFAULT_RUNTIME: RuntimeOptions = {
   backoffCapMs: 30_000,
   goodDataMs: 10_000,
   circuitAfter: 8,
-  circuitRetryMs: 300_000,
+  circuitAfterMs: 300_000,
+  circuitRetryMs: 60_000,
   maxPayloadBytes: 8 * 1024 * 1024,
   maxReceiveBytes: 64 * 1024 * 1024,
   rotationOverlapMs: 2_000,
@@ -85,6 +92,8 @@ export class WsFeed {
   private active: Session | undefined;
   private next: Session | undefined;
   private failures = 0;
+  /** Monotonic ms of the first failed connection of the current run of failures. */
+  private failingSince: number | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private rotateTimer: NodeJS.Timeout | undefined;
   private stopping = false;
@@ -342,15 +351,19 @@ export class WsFeed {
     this.active = undefined;
     const good = s.dataSince !== undefined && monotonicMs() - s.dataSince >= this.opts.goodDataMs;
     this.failures = s.refused ? Math.max(this.failures + 1, this.opts.circuitAfter) : good ? 0 : this.failures + 1;
+    if (this.failures === 0) this.failingSince = undefined;
+    else this.failingSince ??= monotonicMs();
     this.scheduleReconnect(s.refused);
   }
 
   private scheduleReconnect(refused = false): void {
     let delay: number;
-    if (this.failures >= this.opts.circuitAfter) {
+    const failingMs = this.failingSince === undefined ? 0 : monotonicMs() - this.failingSince;
+    if (this.failures >= this.opts.circuitAfter && (refused || this.state === 'circuit_open' || failingMs >= this.opts.circuitAfterMs)) {
       if (this.state !== 'circuit_open') {
         this.lander.event({ sessionId: uuidv7(), feed: this.feed.name, venue: this.venue.venue, at: receiveTime(),
-          kind: 'circuit_open', detail: { failures: this.failures, retryEveryMs: this.opts.circuitRetryMs, ...(refused ? { refused: true } : {}) } });
+          kind: 'circuit_open', detail: { failures: this.failures, failingMs: Math.round(failingMs), retryEveryMs: this.opts.circuitRetryMs,
+            ...(refused ? { refused: true } : {}) } });
         this.log.error({ failures: this.failures, refused }, refused
           ? 'venue refused the feed: circuit open, retrying slowly'
           : 'feed keeps failing: circuit open, retrying slowly');
