@@ -9,6 +9,10 @@ import { FEED, LONG, runKillLoop, type KillLoopResult } from './support/faults/k
 const TRADES = LONG ? 50_000 : 10_000;
 const TAPE_MS = LONG ? 60_000 : 20_000;
 const TIMEOUT = (LONG ? 240 : 120) * 1000;
+// A run is killed 1-2.5 s after it landed its first frames, and started again at once; how many
+// kills fit in the tape depends on how long a start takes (about 2 s on a quiet machine, 8-10 s on
+// these shared cores under load), so the floor is what a loaded machine still reaches.
+const MIN_KILLS = LONG ? 4 : 2;
 
 interface GapRow { gap_id: string; session_id: string; state: string; from_seq: string | null; to_seq: string | null;
   gap_from: Date; gap_to: Date | null; rows_recovered: number }
@@ -52,13 +56,13 @@ describe('tickflow killed with -9 every few seconds while a venue trades', () =>
   afterAll(async () => { await db?.drop(); });
 
   it(`ends with exactly the tape's ${TRADES.toLocaleString('en')} trades, each once`, async () => {
+    console.log(`kill loop: ${run.kills} kills in ${Math.round(run.tapeMs)} ms (starts took ${Math.round(Math.min(...run.startups))}..${Math.round(Math.max(...run.startups))} ms), ${run.fake.undelivered.length} trades produced while no run was connected, ${TRADES} trades held`);
     const [t] = await db.sql`select count(*)::int as n, count(distinct seq)::int as ids, min(seq)::text as first, max(seq)::text as last
                              from market.trades`;
     expect({ ...t }).toEqual({ n: TRADES, ids: TRADES, first: String(run.firstId), last: String(run.firstId + BigInt(TRADES) - 1n) });
-    expect(run.kills).toBeGreaterThanOrEqual(LONG ? 6 : 2);
+    expect(run.kills).toBeGreaterThanOrEqual(MIN_KILLS);
     // The kills really lost data: trades were produced while no run was connected.
     expect(run.fake.undelivered.length).toBeGreaterThan(0);
-    console.log(`kill loop: ${run.kills} kills in ${Math.round(run.tapeMs)} ms (starts took ${Math.round(Math.min(...run.startups))}..${Math.round(Math.max(...run.startups))} ms), ${run.fake.undelivered.length} trades produced while no run was connected, ${TRADES} trades held`);
   });
 
   it('records every killed session as a disconnect gap of the ledger, over its real window, recovered', async () => {
@@ -117,12 +121,13 @@ describe('the same with recovery switched off (tickflow start --only ingest: no 
   it('misses exactly the ids of the recorded gaps: union of the windows = the missing ids', async () => {
     const gaps = await disconnectGaps(db);
     const held = await heldIds(db);
-    expect(run.kills).toBeGreaterThanOrEqual(LONG ? 6 : 2);
-    expect(gaps.length).toBe(run.kills);
-    expect(gaps.every((g) => g.gap_to !== null && g.state !== 'recovered')).toBe(true);
     const heldSet = new Set(held.map((h) => h.seq));
     const missing: bigint[] = [];
     for (let id = run.firstId; id < run.firstId + BigInt(TRADES); id++) if (!heldSet.has(id)) missing.push(id);
+    console.log(`kill loop without recovery: ${run.kills} kills (starts took ${Math.round(Math.min(...run.startups))}..${Math.round(Math.max(...run.startups))} ms), ${missing.length} ids missing, ${gaps.length} gaps recorded`);
+    expect(run.kills).toBeGreaterThanOrEqual(MIN_KILLS);
+    expect(gaps.length).toBe(run.kills);
+    expect(gaps.every((g) => g.gap_to !== null && g.state !== 'recovered')).toBe(true);
     // A gap's ids: those between the last trade received at or before its start and the first
     // received at or after its end.
     const windowIds: bigint[] = [];
@@ -136,6 +141,5 @@ describe('the same with recovery switched off (tickflow start --only ingest: no 
     expect(windowIds.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))).toEqual(missing);
     expect(held.length + missing.length).toBe(TRADES);
     expect(new Set(held.map((h) => h.seq)).size).toBe(held.length); // no duplicates
-    console.log(`kill loop without recovery: ${run.kills} kills (starts took ${Math.round(Math.min(...run.startups))}..${Math.round(Math.max(...run.startups))} ms), ${missing.length} ids missing, all within the ${gaps.length} recorded gaps`);
   });
 });
