@@ -52,7 +52,9 @@ describe('tickflow start / status', () => {
     const run = tickflow(['start'], env);
     await waitFor(() => run.output().includes('tickflow started'), 'tickflow to start', 60_000, 100);
     await waitFor(() => fake.restRequests.length > 0 && fake.connections === 1, 'the feed to connect and sync the book', 20_000);
-    await new Promise((r) => setTimeout(r, 1500)); // the fake has sent everything; it sits in the writer
+    // The fake has sent everything (it sits in the writer: the flush interval is long).
+    await waitFor(() => fake.framesSent === frames.length, 'the fake to send every frame', 30_000);
+    await new Promise((r) => setTimeout(r, 1000));
     run.child.kill('SIGINT');
     expect(await run.exit).toBe(0);
     expect(run.output()).toContain('tickflow stopped');

@@ -105,6 +105,8 @@ export class Lander {
   private acceptTimes: number[] = [];
   private events: OpsEvent[] = [];
   private bytes = 0;
+  /** Monotonic ms at which the buffer last went from empty to holding something. */
+  private pendingSince = 0;
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
   private closing = false;
@@ -129,6 +131,7 @@ export class Lander {
   /** Accepts a frame; returns false when the buffer is over its limit (the caller should pause). */
   offer(frame: Frame): boolean {
     if (this.closing) throw new TickflowError('LANDING_CLOSED', `frame for ${frame.venue}/${frame.stream} offered after close()`);
+    if (this.frames.length === 0 && this.events.length === 0) this.pendingSince = monotonicMs();
     this.frames.push(frame);
     if (this.opts.trackAcceptTimes) this.acceptTimes.push(monotonicMs());
     this.bytes += frame.payload.length + 120;
@@ -140,6 +143,7 @@ export class Lander {
 
   event(e: OpsEvent): void {
     for (const l of this.eventListeners) l(e);
+    if (this.frames.length === 0 && this.events.length === 0) this.pendingSince = monotonicMs();
     this.events.push(e);
     this.acceptedEvents++;
     this.schedule();
@@ -159,7 +163,9 @@ export class Lander {
   private schedule(): void {
     if (this.frames.length >= this.opts.maxBatchFrames && !this.flushing) { void this.kick(); return; }
     if (!this.timer && !this.flushing) {
-      this.timer = setTimeout(() => { this.timer = undefined; void this.kick(); }, this.opts.flushIntervalMs);
+      // The flush interval counts from the oldest waiting frame, not from now.
+      const wait = Math.max(0, this.opts.flushIntervalMs - (monotonicMs() - this.pendingSince));
+      this.timer = setTimeout(() => { this.timer = undefined; void this.kick(); }, wait);
     }
   }
 
@@ -189,8 +195,10 @@ export class Lander {
       if (this.bytes < this.opts.maxBufferedBytes && this.waiters.length > 0) {
         for (const w of this.waiters.splice(0)) w();
       }
-      // Below a full batch, wait for the flush interval so small batches do not spin.
-      if (this.frames.length < this.opts.maxBatchFrames && !this.closing) break;
+      // Below a full batch, land at once only what has waited the flush interval already
+      // (it arrived while this batch landed); otherwise the timer does, so small batches do not spin.
+      if (this.frames.length < this.opts.maxBatchFrames && !this.closing
+          && (this.frames.length + this.events.length === 0 || monotonicMs() - this.pendingSince < this.opts.flushIntervalMs)) break;
     }
   }
 

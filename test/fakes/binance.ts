@@ -39,6 +39,8 @@ export class FakeBinance {
   readonly wss: WebSocketServer;
   port = 0;
   connections = 0;
+  /** Data frames sent on every connection so far. */
+  framesSent = 0;
   restRequests: string[] = [];
   private sockets = new Set<WebSocket>();
   private blackholed = false;
@@ -93,6 +95,7 @@ export class FakeBinance {
           const next = it.next();
           if (next.done) return;
           ws.send(next.value);
+          this.framesSent++;
           sent++;
         }
         setTimeout(tick, 10);
@@ -109,6 +112,7 @@ export class FakeBinance {
         const m = /^\{"stream":"([^"]+)"/.exec(next.value);
         if (m && !wanted.has(m[1]!) && !this.opts.sendUnsubscribed) continue;
         ws.send(next.value);
+        this.framesSent++;
         if (this.opts.intervalMs) { setTimeout(send, this.opts.intervalMs); return; }
         if (ws.bufferedAmount > 1 << 20) break;
       }
