@@ -6,8 +6,8 @@ import { OANDA_HOSTS, oanda } from './oanda.ts';
 // mid of every candle) by from/to windows of at most 5,000 candles (the venue's maximum).
 // Bearer token (OANDA_TOKEN) in the Authorization header only. OANDA allows 120 requests per
 // second per token and 2 new connections per second: we budget 100 requests a second and keep
-// connections alive, paced. Practice host by default; the live host is the `urls.rest` of an
-// OANDA feed (https://api-fxtrade.oanda.com). Pages land raw (stream candles) and SQL reads them
+// connections alive, paced. The host is an OANDA feed's `urls.rest`, else the REST host of its
+// stream host (live or practice), else the practice host. Pages land raw (stream candles) and SQL reads them
 // (sql/venues/oanda_020_normalize_v1.sql): a candle served while open (complete false) is kept
 // as incomplete and replaced when the complete one lands; volume is a tick count.
 const MAX_CANDLES = 5000;
@@ -30,6 +30,8 @@ export const oandaRest: HistoryVenue = {
   defaultBaseUrl: OANDA_HOSTS.practice.rest,
   defaultLimits: [{ name: 'requests', unit: 'requests', windowSeconds: 1, max: 100 }],
   maxNewConnectionsPerSecond: 2,
+  // A feed on the live stream host reads history from the live REST host (a token is for one of them).
+  restUrlFor: (urls) => Object.values(OANDA_HOSTS).find((h) => urls.stream?.replace(/\/$/, '') === h.stream)?.rest,
   headers(secrets) {
     if (!secrets.OANDA_TOKEN) throw new RestRefused('OANDA history: expected OANDA_TOKEN (or OANDA_TOKEN_FILE) in the environment, received nothing');
     return { authorization: `Bearer ${secrets.OANDA_TOKEN}`, 'accept-datetime-format': 'RFC3339' };

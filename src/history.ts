@@ -46,7 +46,8 @@ export function historyRuntime(): HistoryRuntime {
 
 /** The venue's REST base URL: a configured feed of the venue that names one, else the venue's own. */
 export function restBaseUrl(config: Config, venue: HistoryVenue): string {
-  return config.feeds.find((f) => f.venue === venue.venue && f.urls.rest)?.urls.rest ?? venue.defaultBaseUrl;
+  const feeds = config.feeds.filter((f) => f.venue === venue.venue);
+  return feeds.find((f) => f.urls.rest)?.urls.rest ?? feeds.map((f) => venue.restUrlFor?.(f.urls)).find(Boolean) ?? venue.defaultBaseUrl;
 }
 
 export function historyVenue(name: string): HistoryVenue | undefined {

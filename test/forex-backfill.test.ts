@@ -2,10 +2,10 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../src/config.ts';
-import { registerHistoryRuntime } from '../src/history.ts';
+import { registerHistoryRuntime, restBaseUrl } from '../src/history.ts';
 import { RestClient } from '../ingesters/runtime/rest.ts';
 import { oandaRest } from '../ingesters/oanda-rest.ts';
-import { polygonRest } from '../ingesters/polygon-rest.ts';
+import { polygonRest, polygonRestTicker } from '../ingesters/polygon-rest.ts';
 import { FakeOanda, OandaCandleHistory, type OandaCandle } from './fakes/oanda.ts';
 import { FakePolygon, PolygonAggHistory, type PolygonBar } from './fakes/polygon.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
@@ -106,6 +106,23 @@ afterAll(async () => {
   await oandaFake?.stop();
   await polygonFake?.stop();
   await db?.drop();
+});
+
+describe('hosts and tickers from the configuration', () => {
+  it('OANDA: a feed\'s urls.rest, else the REST host of its stream host (live or practice), else the practice host', () => {
+    const hosts = (urls: Record<string, string>[]) => restBaseUrl(loadConfig({ env: {}, overrides: { feeds: urls.map((u, k) => ({
+      name: `oanda-${k}`, venue: 'oanda', enabled: false, channels: ['pricing'], instruments: ['EUR/USD'], account: '101-004-1234567-001', urls: u })) } }), oandaRest);
+    expect(hosts([{ stream: 'https://stream-fxtrade.oanda.com' }])).toBe('https://api-fxtrade.oanda.com');
+    expect(hosts([{ stream: 'https://stream-fxpractice.oanda.com/' }])).toBe('https://api-fxpractice.oanda.com');
+    expect(hosts([{ stream: 'https://stream-fxtrade.oanda.com' }, { rest: 'http://127.0.0.1:9' }])).toBe('http://127.0.0.1:9');
+    expect(hosts([])).toBe('https://api-fxpractice.oanda.com');
+    expect(restBaseUrl(loadConfig({ env: {}, overrides: { feeds: [] } }), polygonRest)).toBe('https://api.polygon.io');
+  });
+
+  it('Polygon REST tickers: C: forex, X: crypto, I: indices by their index names, stocks as they are', () => {
+    expect(['EUR/USD', 'USD/JPY', 'BTC/USD', 'ETH/USDT', 'US30', 'NAS100', 'SPX500', 'AAPL'].map(polygonRestTicker))
+      .toEqual(['C:EURUSD', 'C:USDJPY', 'X:BTCUSD', 'X:ETHUSDT', 'I:DJI', 'I:NDX', 'I:SPX', 'AAPL']);
+  });
 });
 
 describe('request budgets', () => {

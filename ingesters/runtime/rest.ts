@@ -37,6 +37,8 @@ export interface RestVenue {
   headers?(secrets: Secrets): Record<string, string>;
   /** The venue's limit on new connections per second (connections are kept alive and paced per process). */
   maxNewConnectionsPerSecond?: number;
+  /** The REST host that goes with a feed's other URLs (a live stream host: the live REST host), for feeds that name none. */
+  restUrlFor?(urls: { ws?: string | undefined; stream?: string | undefined }): string | undefined;
   classify(status: number): AnswerKind;
   /** A 200 body that was cut short (or is not what the endpoint returns) is retried. */
   complete(page: RestPage, body: string): boolean;
