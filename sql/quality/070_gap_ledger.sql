@@ -228,16 +228,38 @@ $$;
 comment on function quality.finish_gap_recovery(bigint, bigint) is
   'After a recovery attempt: adds the rows it brought back, marks the gap recovered when no id is missing, returns the window to refresh.';
 
+create or replace function quality.market_closed_throughout(p_instrument_id integer, p_from timestamptz, p_to timestamptz)
+returns boolean
+language sql
+stable
+as $$
+  -- The instrument's calendar (quality.instrument_calendar) has no open minute in [p_from, p_to):
+  -- a forex pair's weekend, an equity's night or holiday. Thin hours count as open.
+  select p_instrument_id is not null and p_from is not null and p_to is not null and p_to > p_from
+         and isempty(quality.open_hours(quality.instrument_calendar(p_instrument_id), p_from, p_to))
+$$;
+comment on function quality.market_closed_throughout(integer, timestamptz, timestamptz) is
+  'True when the instrument''s calendar is closed for the whole of [p_from, p_to) (a gap there lost nothing).';
+
 create or replace function quality.end_gap(p_gap bigint, p_state text, p_reason text)
 returns void
 language sql
 as $$
-  update quality.gaps
-     set state = p_state, last_error = left(p_reason, 2000), resolved_at = now(), updated_at = now()
-   where gap_id = p_gap and state in ('detected', 'queued', 'recovering')
+  -- A gap that nothing could fill (unrecoverable, venue_outage) while the market was closed
+  -- throughout ends market_closed: nothing was lost.
+  update quality.gaps g
+     set state = case when c.closed then 'market_closed' else p_state end,
+         last_error = left(case when c.closed then 'the market was closed throughout (calendar '
+                                                   || quality.instrument_calendar(g.instrument_id) || '); ' || p_reason
+                                else p_reason end, 2000),
+         resolved_at = now(), updated_at = now()
+    from (select p_state in ('unrecoverable', 'venue_outage')
+                 and quality.market_closed_throughout(x.instrument_id, x.gap_from, x.gap_to) as closed
+          from quality.gaps x where x.gap_id = p_gap) c
+   where g.gap_id = p_gap and g.state in ('detected', 'queued', 'recovering')
 $$;
 comment on function quality.end_gap(bigint, text, text) is
-  'Ends a gap as unrecoverable, venue_outage or market_closed, with the reason.';
+  'Ends a gap as unrecoverable, venue_outage or market_closed, with the reason (market_closed when the calendar was closed throughout).';
 
 create or replace function quality.note_gap_error(p_gap bigint, p_error text)
 returns void
@@ -254,23 +276,31 @@ as $$
 declare
   v_gap quality.gaps;
   v_width interval;
+  v_open tstzmultirange;
   v_missing bigint;
+  v_missing_open bigint;
 begin
   -- After the venue's candles for the window were fetched: buckets still without a candle are
   -- the venue's own hole (it publishes none for them), so the gap is a venue outage.
   select * into v_gap from quality.gaps g where g.gap_id = p_gap for update;
   v_width := market.timeframe_width(v_gap.detail->>'timeframe');
-  select count(*) into v_missing
+  v_open := quality.open_hours(quality.instrument_calendar(v_gap.instrument_id), v_gap.gap_from, v_gap.gap_to);
+  select count(*), count(*) filter (where tstzrange(b, b + v_width) && v_open) into v_missing, v_missing_open
   from generate_series(date_bin(v_width, v_gap.gap_from, timestamptz '1970-01-01 00:00:00+00'),
                        v_gap.gap_to - interval '1 microsecond', v_width) b
   where not exists (select 1 from market.candles c
                     where c.instrument_id = v_gap.instrument_id and c.timeframe = v_gap.detail->>'timeframe'
                       and c.price_side = 'trade' and c.bucket = b);
+  -- Buckets the venue has no candle for either: a venue outage where the market was open, none
+  -- lost where its calendar was closed.
   update quality.gaps g
      set rows_recovered = g.rows_recovered + coalesce(p_rows, 0),
-         state = case when v_missing = 0 then 'recovered' else 'venue_outage' end,
+         state = case when v_missing = 0 then 'recovered' when v_missing_open = 0 then 'market_closed' else 'venue_outage' end,
          last_error = case when v_missing = 0 then null
-                           else v_missing || ' buckets have no candle at the venue either' end,
+                           when v_missing_open = 0 then v_missing || ' buckets have no candle at the venue either, all while the market was closed'
+                           when v_missing_open = v_missing then v_missing || ' buckets have no candle at the venue either'
+                           else v_missing || ' buckets have no candle at the venue either, ' || v_missing_open
+                                || ' of them while the market was open' end,
          resolved_at = now(), updated_at = now()
    where g.gap_id = p_gap
   returning g.state into v_gap.state;
@@ -278,7 +308,8 @@ begin
 end
 $$;
 comment on function quality.finish_candle_gap(bigint, bigint) is
-  'After a candle gap was fetched again: recovered when every bucket has a candle, else venue_outage (the venue has none either).';
+  'After a candle gap was fetched again: recovered when every bucket has a candle, market_closed when the missing ones all fall '
+  'in closed hours of the instrument''s calendar, else venue_outage (the venue has none either).';
 
 create or replace function quality.scan_candle_gaps(p_venue text, p_symbol text, p_timeframe text,
                                                     p_from timestamptz, p_to timestamptz)
@@ -296,11 +327,16 @@ as $$
   ), w as (
     select market.timeframe_width(p_timeframe) as width
   ), ins as (
-    insert into quality.gaps (venue, stream, instrument_id, gap_from, gap_to, detected_by, detail)
+    -- A hole the instrument's calendar was closed for throughout lost nothing: it is recorded
+    -- market_closed (resolved), and never fetched again.
+    insert into quality.gaps (venue, stream, instrument_id, gap_from, gap_to, detected_by, detail, state, resolved_at, last_error)
     select p_venue, 'candles', c.instrument_id, c.prev + w.width, c.bucket, 'scan',
            jsonb_build_object('timeframe', p_timeframe, 'symbol', p_symbol,
-                              'missing_buckets', (extract(epoch from c.bucket - c.prev) / extract(epoch from w.width))::bigint - 1)
+                              'missing_buckets', (extract(epoch from c.bucket - c.prev) / extract(epoch from w.width))::bigint - 1),
+           case when k.closed then 'market_closed' else 'detected' end, case when k.closed then now() end,
+           case when k.closed then 'the market was closed throughout (calendar ' || quality.instrument_calendar(c.instrument_id) || ')' end
     from c cross join w
+    cross join lateral (select quality.market_closed_throughout(c.instrument_id, c.prev + w.width, c.bucket) as closed) k
     where c.prev is not null and c.bucket > c.prev + w.width
       and not exists (select 1 from quality.gaps g
                       where g.instrument_id = c.instrument_id and g.stream = 'candles'
@@ -311,7 +347,8 @@ as $$
   select count(*)::integer from ins
 $$;
 comment on function quality.scan_candle_gaps(text, text, text, timestamptz, timestamptz) is
-  'Records runs of missing candle buckets (between stored ones) of a symbol and timeframe as gaps (scan); returns how many.';
+  'Records runs of missing candle buckets (between stored ones) of a symbol and timeframe as gaps (scan; market_closed when '
+  'the calendar was closed throughout); returns how many.';
 
 create or replace function quality.scan_trade_gaps(p_from timestamptz, p_to timestamptz)
 returns integer
@@ -383,3 +420,37 @@ end
 $$;
 comment on function quality.scan_recent_trade_gaps() is
   'quality.scan_trade_gaps() over the trades since the last call (watermark gaps.trades_scanned_to in ops.settings).';
+
+create or replace function quality.scan_recent_candle_gaps()
+returns integer
+language plpgsql
+as $$
+declare
+  v_from timestamptz := coalesce(ops.setting('gaps.candles_scanned_to', null)::timestamptz, now() - interval '10 minutes');
+  v_to timestamptz := clock_timestamp();
+  v_found integer := 0;
+  v_chunk record;
+begin
+  -- Candle backfill chunks finished since the last call (with a minute of overlap), each scanned
+  -- from the last stored candle before it, so a hole across a chunk boundary is found too.
+  for v_chunk in
+    select c.venue, c.symbol, c.timeframe, c.chunk_from, c.chunk_to
+    from ops.backfill_chunks c
+    where c.kind = 'candles' and c.state in ('done', 'partial') and c.timeframe is not null
+      and c.finished_at >= v_from - interval '1 minute' and c.finished_at < v_to
+    order by c.finished_at
+  loop
+    v_found := v_found + quality.scan_candle_gaps(v_chunk.venue, v_chunk.symbol, v_chunk.timeframe,
+      coalesce((select max(k.bucket) from market.candles k
+                join market.instruments i on i.instrument_id = k.instrument_id
+                where i.venue = v_chunk.venue and i.symbol = v_chunk.symbol and k.timeframe = v_chunk.timeframe
+                  and k.price_side = 'trade' and k.bucket < v_chunk.chunk_from), v_chunk.chunk_from),
+      v_chunk.chunk_to);
+  end loop;
+  perform ops.set_setting('gaps.candles_scanned_to', v_to::text);
+  return v_found;
+end
+$$;
+comment on function quality.scan_recent_candle_gaps() is
+  'quality.scan_candle_gaps() over the candle backfill chunks finished since the last call (watermark gaps.candles_scanned_to); '
+  'returns the gaps recorded. Run every minute by the detect_gaps job.';
