@@ -106,14 +106,30 @@ function retryAfterSeconds(value: string | string[] | undefined): number | null 
   return Number.isNaN(at) ? null : Math.max(0, (at - Date.now()) / 1000);
 }
 
-/** One keep-alive agent per venue and process whose new connections wait for the venue's pace (shared with its live feeds). */
+/**
+ * One keep-alive agent per venue and process whose new connections wait for the venue's pace
+ * (the slots are shared with its live feeds). Connections open one at a time, the next one a
+ * full interval after the previous one actually opened, so a timer that fired late cannot bunch
+ * two of them together.
+ */
 const agents = new Map<string, Agent>();
 function pacedAgent(venue: string, perSecond: number): Agent {
   let agent = agents.get(venue);
   if (!agent) {
     const connect = buildConnector({});
+    let turn: Promise<void> = Promise.resolve();
     agent = new Agent({
-      connect: (options, callback) => { setTimeout(() => connect(options, callback), reserveConnectionSlot(venue, perSecond)); },
+      connect: (options, callback) => {
+        turn = turn.then(async () => {
+          await sleep(reserveConnectionSlot(venue, perSecond));
+          try {
+            connect(options, callback);
+          } catch (err) {
+            callback(err as Error, null); // the queue goes on for the next connection
+          }
+          await sleep(1000 / perSecond);
+        });
+      },
     });
     agents.set(venue, agent);
   }
