@@ -60,7 +60,7 @@ beforeAll(async () => {
                                  (select max(landed_at) from ops.batches) as landed from market.trades`;
     throw new Error(`${err.message}\n${JSON.stringify(s)}, venue connections ${fake.connections}\n${proc!.output().slice(-4000)}`);
   });
-}, (LONG ? 300 : 150) * 1000);
+}, (LONG ? 400 : 240) * 1000);
 
 afterAll(async () => {
   await sql?.end({ timeout: 1 });
