@@ -132,6 +132,9 @@ export async function startWorker(url: string, config: Config, log: Logger): Pro
       await new Promise((r) => setTimeout(r, delay));
       if (stopping) return;
       try {
+        // run() against a database that does not answer yet fails, and graphile-worker may leave a
+        // rejected promise of its own behind: ask first.
+        await leaseSql`select 1`;
         const dead = [...pools];
         if (dead.length > 0) {
           await leaseSql`select graphile_worker.force_unlock_workers(${dead}::text[])`;
