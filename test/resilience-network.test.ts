@@ -53,7 +53,7 @@ describe('a black-holed venue connection', () => {
     // The venue never closed the black-holed connection: tickflow did, after the silence.
     const [stale] = await db.sql`select (detail->>'silentMs')::int as silent from ops.session_events where feed = 'binance-test' and kind = 'stale'`;
     expect(stale!.silent).toBeGreaterThanOrEqual(STALE_S * 1000);
-    expect(stale!.silent).toBeLessThanOrEqual(STALE_S * 1000 + STALE_S * 1000 / 4 + 250); // checked every limit / 4
+    expect(stale!.silent).toBeLessThanOrEqual(STALE_S * 1000 + STALE_S * 1000 / 4 + 750); // checked every limit / 4 (timers run late under load)
     expect(holed.up).toBeGreaterThan(0);
     // Detected at the limit, and a new connection carried data within the limit after that.
     expect(replacedMs).toBeLessThan(2 * STALE_S * 1000);
