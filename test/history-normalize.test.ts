@@ -89,6 +89,31 @@ describe('Binance REST pages -> market, through the one normalization path', () 
     ]);
   });
 
+  it('every check the fast way leaves to a cast, a JSON type test or a constraint of market.candles refuses that kline alone', async () => {
+    // One fault per page (each page its own batch): the fast way raises, the careful way keeps
+    // the other nine klines and names the fault.
+    const faults: Array<[string, (k: unknown[]) => void, RegExp]> = [
+      ['close as a JSON number', (k) => { k[4] = Number(k[4]); }, /^open, high, low, close and volume must be decimal strings/],
+      ['NaN volume', (k) => { k[5] = 'NaN'; }, /^volume is not a non-negative decimal/],
+      ['Infinity high', (k) => { k[2] = 'Infinity'; }, /^open, high, low or close is not a positive finite decimal/],
+      ['negative trade count', (k) => { k[8] = -5; }, /^trade count is negative/],
+      ['fractional open time', (k) => { k[0] = Number(k[0]) + 0.5; }, /^open time, close time or trade count is not an integer/],
+      ['open time as a string', (k) => { k[0] = String(k[0]); }, /^open time, close time or trade count is not an integer/],
+      ['a short kline', (k) => { k.length = 8; }, /^expected a kline array/],
+    ];
+    for (const [what, spoil, reason] of faults) {
+      await db.sql`truncate market.candles, staging.quarantine, staging.frames`;
+      const page = klines.map((k) => [...k] as unknown[]);
+      spoil(page[3]!);
+      const counts = await land(frame('klines', `${KLINES_REQ} 200`, JSON.stringify(page)));
+      expect(counts, what).toMatchObject({ klines: 10, candles: 9, quarantined: 1 });
+      const q = await db.sql`select item, reason from staging.quarantine`;
+      expect(q.map((r) => ({ ...r })), what).toEqual([{ item: 3, reason: expect.stringMatching(reason) }]);
+      const [n] = await db.sql<{ n: number }[]>`select count(*)::int as n from market.candles where bucket = to_timestamp(${klines[3]![0] / 1000})`;
+      expect(n!.n, what).toBe(0);
+    }
+  });
+
   it('historicalTrades become trades with the venue id as sequence, the same rows the live stream makes', async () => {
     const counts = await land(frame('historicalTrades', 'GET /api/v3/historicalTrades?symbol=BTCUSDT&fromId=1111468873&limit=1000 200', tradesText));
     expect(counts).toMatchObject({ rest_pages: 1, trades: 10, trades_duplicate: 0, quarantined: 0 });
