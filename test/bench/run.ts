@@ -1,7 +1,9 @@
 // npm run bench: every benchmark scenario, several runs each, medians written beside their
 // targets to test/bench/results.json and test/bench/results.md.
+//   BENCH_ONLY=binance,clickhouse npm run bench   measures only these scenarios (binance, or a
+//   script's name) and keeps the other figures of the last report, each with when it was measured.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startEmbedded, connect } from '../../src/db.ts';
@@ -18,12 +20,29 @@ const log = createLogger({ level: 'warn' });
 const LOAD_AT_START = os.loadavg().map((x) => x.toFixed(1)).join(' / ');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-interface Figure { name: string; value: number; unit: string; target: string; met: boolean | null; runs: number[] }
+const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((x) => x.trim().replace(/\.ts$/, ''))) : null;
+const wanted = (scenario: string) => ONLY === null || ONLY.has(scenario);
+const RESULTS_JSON = path.join(import.meta.dirname, 'results.json');
+
+interface Figure {
+  scenario: string; name: string; value: number; unit: string; target: string; met: boolean | null; runs: number[];
+  /** When the scenario ran and the machine's 1-minute load average as it started. */
+  measured: string;
+}
+// Figures of scenarios not measured this time are kept from the last report (BENCH_ONLY).
+const kept: Figure[] = ONLY === null || !existsSync(RESULTS_JSON) ? []
+  : (JSON.parse(readFileSync(RESULTS_JSON, 'utf8')).figures as Figure[]).filter((f) => f.scenario && !ONLY.has(f.scenario));
 const figures: Figure[] = [];
+let scenario = 'binance';
+let scenarioMeasured = '';
+const startScenario = (name: string) => {
+  scenario = name;
+  scenarioMeasured = `${new Date().toISOString().slice(0, 16)}Z, load ${os.loadavg()[0]!.toFixed(1)}`;
+};
 /** Records a figure's runs; a figure measured again (a scenario script run once more) gains runs. */
 function add(name: string, runs: number[], unit: string, target: string, ok: (v: number) => boolean | null) {
   let f = figures.find((x) => x.name === name);
-  if (!f) figures.push(f = { name, value: NaN, unit, target, met: null, runs: [] });
+  if (!f) figures.push(f = { scenario, name, value: NaN, unit, target, met: null, runs: [], measured: scenarioMeasured });
   f.runs.push(...runs.filter((r) => Number.isFinite(r)));
   f.value = median(f.runs);
   f.met = ok(f.value);
@@ -31,8 +50,9 @@ function add(name: string, runs: number[], unit: string, target: string, ok: (v:
 }
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'tickflow-bench-'));
-const db = await startEmbedded({ dir: path.join(dir, 'pg'), port: await freePort(), fsync: true, log });
-try {
+const db = wanted('binance') ? await startEmbedded({ dir: path.join(dir, 'pg'), port: await freePort(), fsync: true, log }) : null;
+if (db) try {
+  startScenario('binance');
   const sql = connect(db.url, { max: 2 });
   await migrate(sql, db.url, log);
   await sql`select ops.ensure_all_partitions(now() - interval '1 day', now() + interval '2 days')`;
@@ -51,8 +71,8 @@ try {
   add('binance: ingester peak RSS (max rate)', throughput.map((f) => f.peakRssMb), 'MB', 'report', () => null);
 } finally {
   await db.stop();
-  rmSync(dir, { recursive: true, force: true });
 }
+rmSync(dir, { recursive: true, force: true });
 
 // Scenarios owned by other parts of tickflow print one JSON object each.
 for (const [script, map] of [
@@ -93,6 +113,8 @@ for (const [script, map] of [
 ] as const) {
   // Scenarios of several minutes each run BENCH_HEAVY_RUNS times (1 by default); the report
   // shows every figure's run count.
+  if (!wanted(script.replace(/\.ts$/, ''))) continue;
+  startScenario(script.replace(/\.ts$/, ''));
   const times = HEAVY.has(script) ? HEAVY_RUNS : RUNS;
   for (let i = 0; i < times; i++) {
     try {
@@ -108,12 +130,13 @@ for (const [script, map] of [
 const load = os.loadavg().map((x) => x.toFixed(1)).join(' / ');
 const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}, Node ${process.version}; load average (1/5/15 min) at the start ${LOAD_AT_START}, at the end ${load}`;
 const when = new Date().toISOString();
-writeFileSync(path.join(import.meta.dirname, 'results.json'), `${JSON.stringify({ when, machine, runs: RUNS, figures }, null, 2)}\n`);
+const all = [...kept, ...figures];
+writeFileSync(RESULTS_JSON, `${JSON.stringify({ when, machine, runs: RUNS, figures: all }, null, 2)}\n`);
 const md = [
   '# tickflow benchmark results', '', `Run: ${when} — \`npm run bench\` — each figure is the median of its runs (BENCH_RUNS=${RUNS}, `
     + `BENCH_HEAVY_RUNS=${HEAVY_RUNS} for the scenarios of several minutes).`, '',
-  `Machine: ${machine}`, '', '| figure | median | target | met | runs |', '|---|---|---|---|---|',
-  ...figures.map((f) => `| ${f.name} | ${f.value} ${f.unit} | ${f.target} | ${f.met === null ? '—' : f.met ? 'yes' : '**no**'} | ${f.runs.join(', ')} |`), '',
+  `Machine: ${machine}`, '', '| figure | median | target | met | runs | measured (UTC, 1-min load) |', '|---|---|---|---|---|---|',
+  ...all.map((f) => `| ${f.name} | ${f.value} ${f.unit} | ${f.target} | ${f.met === null ? '—' : f.met ? 'yes' : '**no**'} | ${f.runs.join(', ')} | ${f.measured} |`), '',
 ];
 writeFileSync(path.join(import.meta.dirname, 'results.md'), md.join('\n'));
 console.log(`wrote test/bench/results.md and results.json`);
