@@ -119,7 +119,7 @@ for (const [script, map] of [
   const times = HEAVY.has(script) ? HEAVY_RUNS : RUNS;
   for (let i = 0; i < times; i++) {
     try {
-      const out = execFileSync(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, script)], { encoding: 'utf8', timeout: 900_000 });
+      const out = execFileSync(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, script)], { encoding: 'utf8', timeout: HEAVY.has(script) ? 3_600_000 : 900_000, maxBuffer: 64 << 20 });
       const json = JSON.parse(out.trim().split('\n').filter((l) => l.startsWith('{')).at(-1)!);
       map(json);
     } catch (err) {
