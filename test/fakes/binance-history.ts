@@ -122,7 +122,7 @@ export class TradeTape {
   }
 }
 
-export type FaultKind = 'status500' | 'status503' | 'cut' | 'hang' | 'error400';
+export type FaultKind = 'status500' | 'status503' | 'cut' | 'hang' | 'error400' | 'ban418';
 interface Fault { match: (url: URL) => boolean; kind: FaultKind; times: number }
 
 export interface RequestRecord { at: number; path: string; query: string; weight: number; status: number }
@@ -331,6 +331,13 @@ export class FakeBinanceHistory {
       fault.times--;
       record.status = fault.kind === 'error400' ? 400 : fault.kind === 'status500' ? 500 : fault.kind === 'status503' ? 503 : 200;
       if (fault.kind === 'hang') return; // never answers: the client's timeout ends it
+      if (fault.kind === 'ban418') { // a ban earned by another client on our address
+        this.bannedUntil = at + this.opts.banSeconds * 1000;
+        record.status = 418;
+        this.answer(res, 418, `{"code":-1003,"msg":"Way too much request weight used; IP banned until ${this.bannedUntil}. Please use WebSocket Streams for live updates to avoid bans."}`,
+          { 'retry-after': String(this.opts.banSeconds) });
+        return;
+      }
       if (fault.kind === 'error400') { this.answer(res, 400, '{"code":-1121,"msg":"Invalid symbol."}', headers); return; }
       if (fault.kind === 'status500' || fault.kind === 'status503') {
         this.answer(res, record.status, '{"code":-1001,"msg":"Internal error; unable to process your request. Please try again."}', headers);
