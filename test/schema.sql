@@ -5201,6 +5201,29 @@ AS $function$
   )
   select frame_id, batch_id, venue, stream, received_at, source, payload, coalesce(j -> 'data', j) from j
 $function$
+CREATE OR REPLACE FUNCTION staging.binance_instruments(p_symbols text[])
+ RETURNS TABLE(instrument_id integer, venue_symbol text)
+ LANGUAGE sql
+AS $function$
+  -- Venue symbols seen for the first time become instruments (canonical form from the symbol),
+  -- for live frames and REST pages alike. Two batches or backfill chunks may meet a new symbol at once: "do update" waits for the other's insert
+  -- and returns its row, where "do nothing" would return nothing and the page would be refused.
+  with existing as (
+    select i.instrument_id, i.venue_symbol from market.instruments i
+    where i.venue = 'binance' and i.venue_symbol = any (p_symbols)
+  ), registered as (
+    insert into market.instruments as i (venue, venue_symbol, symbol, base, quote, asset_class)
+    select 'binance', n.s, c.symbol, c.base, c.quote, 'crypto'
+    from (select distinct unnest(p_symbols) as s) n
+    cross join lateral market.binance_symbol(n.s) c
+    where n.s ~ '^[A-Z0-9]{2,30}$' and not exists (select 1 from existing e where e.venue_symbol = n.s)
+    on conflict (venue, venue_symbol) do update set venue_symbol = excluded.venue_symbol
+    returning i.instrument_id, i.venue_symbol
+  )
+  select e.instrument_id, e.venue_symbol from existing e
+  union all
+  select r.instrument_id, r.venue_symbol from registered r
+$function$
 CREATE OR REPLACE FUNCTION staging.binance_interval(p_interval text)
  RETURNS TABLE(timeframe text, width interval)
  LANGUAGE sql
@@ -5245,7 +5268,7 @@ AS $function$
           where f.batch_id = p_batch and f.venue = 'binance' and f.stream = 'klines'
             and f.received_at >= p_from and f.received_at < p_to) p
   ), instruments as materialized (
-    select * from staging.binance_rest_instruments(array(select distinct symbol from pages where symbol is not null))
+    select * from staging.binance_instruments(array(select distinct symbol from pages where symbol is not null))
   ), checked_pages as materialized (
     select p.*, i.instrument_id, tf.timeframe, tf.width, (extract(epoch from tf.width) * 1000)::bigint as width_ms,
            case
@@ -5370,7 +5393,7 @@ AS $function$
     where f.batch_id = p_batch and f.venue = 'binance' and f.stream = 'klines'
       and f.received_at >= p_from and f.received_at < p_to
   ), instruments as materialized (
-    select * from staging.binance_rest_instruments(array(select distinct symbol from pages where symbol is not null))
+    select * from staging.binance_instruments(array(select distinct symbol from pages where symbol is not null))
   ), checked_pages as materialized (
     select p.frame_id, p.received_at, p.source, p.d, i.instrument_id, tf.timeframe,
            (extract(epoch from tf.width) * 1000)::bigint as width_ms,
@@ -5426,29 +5449,6 @@ begin
   end if;
   return v_counts;
 end
-$function$
-CREATE OR REPLACE FUNCTION staging.binance_rest_instruments(p_symbols text[])
- RETURNS TABLE(instrument_id integer, venue_symbol text)
- LANGUAGE sql
-AS $function$
-  -- Venue symbols seen for the first time become instruments (canonical form from the symbol).
-  -- Two backfill chunks may meet a new symbol at once: "do update" waits for the other's insert
-  -- and returns its row, where "do nothing" would return nothing and the page would be refused.
-  with existing as (
-    select i.instrument_id, i.venue_symbol from market.instruments i
-    where i.venue = 'binance' and i.venue_symbol = any (p_symbols)
-  ), registered as (
-    insert into market.instruments as i (venue, venue_symbol, symbol, base, quote, asset_class)
-    select 'binance', n.s, c.symbol, c.base, c.quote, 'crypto'
-    from (select distinct unnest(p_symbols) as s) n
-    cross join lateral market.binance_symbol(n.s) c
-    where n.s ~ '^[A-Z0-9]{2,30}$' and not exists (select 1 from existing e where e.venue_symbol = n.s)
-    on conflict (venue, venue_symbol) do update set venue_symbol = excluded.venue_symbol
-    returning i.instrument_id, i.venue_symbol
-  )
-  select e.instrument_id, e.venue_symbol from existing e
-  union all
-  select r.instrument_id, r.venue_symbol from registered r
 $function$
 CREATE OR REPLACE FUNCTION staging.binance_rest_pages(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_stream text)
  RETURNS TABLE(frame_id bigint, batch_id uuid, stream text, received_at timestamp with time zone, source text, payload text, request text, symbol text, status text, d jsonb, problem text)
@@ -5854,19 +5854,8 @@ AS $function$
            case when staging.is_decimal(f.d->>'p') then (f.d->>'p')::numeric end as price,
            case when staging.is_decimal(f.d->>'q') then (f.d->>'q')::numeric end as size
     from staging.binance_frames(p_batch, p_from, p_to, 'aggTrade', p_careful) f
-  ), registered as (
-    insert into market.instruments (venue, venue_symbol, symbol, base, quote, asset_class)
-    select 'binance', n.s, c.symbol, c.base, c.quote, 'crypto'
-    from (select distinct src.d->>'s' as s from src) n
-    cross join lateral market.binance_symbol(n.s) c
-    where n.s ~ '^[A-Za-z0-9]{2,30}$'
-      and not exists (select 1 from market.instruments i where i.venue = 'binance' and i.venue_symbol = n.s)
-    on conflict (venue, venue_symbol) do nothing
-    returning instrument_id, venue_symbol
-  ), instruments as (
-    select instrument_id, venue_symbol from market.instruments where venue = 'binance'
-    union all
-    select instrument_id, venue_symbol from registered
+  ), instruments as materialized (
+    select * from staging.binance_instruments(array(select distinct src.d->>'s' from src where src.d->>'s' is not null))
   ), checked as materialized (
     select s.*, i.instrument_id,
       case
@@ -6053,20 +6042,8 @@ AS $function$
            case when jsonb_typeof(f.d->'B') = 'string' then staging.read_numeric(f.d->>'B', p_careful) end as bid_size,
            case when jsonb_typeof(f.d->'A') = 'string' then staging.read_numeric(f.d->>'A', p_careful) end as ask_size
     from staging.binance_frames(p_batch, p_from, p_to, 'bookTicker', p_careful) f
-  ), registered as (
-    -- Symbols seen for the first time become instruments (canonical form from the venue symbol).
-    insert into market.instruments (venue, venue_symbol, symbol, base, quote, asset_class)
-    select 'binance', n.s, c.symbol, c.base, c.quote, 'crypto'
-    from (select distinct src.d->>'s' as s from src) n
-    cross join lateral market.binance_symbol(n.s) c
-    where n.s ~ '^[A-Za-z0-9]{2,30}$'
-      and not exists (select 1 from market.instruments i where i.venue = 'binance' and i.venue_symbol = n.s)
-    on conflict (venue, venue_symbol) do nothing
-    returning instrument_id, venue_symbol
-  ), instruments as (
-    select instrument_id, venue_symbol from market.instruments where venue = 'binance'
-    union all
-    select instrument_id, venue_symbol from registered
+  ), instruments as materialized (
+    select * from staging.binance_instruments(array(select distinct src.d->>'s' from src where src.d->>'s' is not null))
   ), checked as materialized (
     select s.frame_id, s.batch_id, s.venue, s.stream, s.received_at, s.source, s.payload, s.u, s.bid, s.ask,
            s.bid_size, s.ask_size, i.instrument_id,
@@ -6124,7 +6101,7 @@ AS $function$
   with pages as materialized (
     select * from staging.binance_rest_pages(p_batch, p_from, p_to, 'aggTrades')
   ), instruments as materialized (
-    select * from staging.binance_rest_instruments(array(select distinct symbol from pages where problem is null))
+    select * from staging.binance_instruments(array(select distinct symbol from pages where problem is null))
   ), checked_pages as materialized (
     select p.*, i.instrument_id,
            coalesce(p.problem, case when i.instrument_id is null then 'unknown symbol ' || p.symbol end) as page_problem
@@ -6187,7 +6164,7 @@ AS $function$
   with pages as materialized (
     select * from staging.binance_rest_pages(p_batch, p_from, p_to, 'historicalTrades')
   ), instruments as materialized (
-    select * from staging.binance_rest_instruments(array(select distinct symbol from pages where problem is null))
+    select * from staging.binance_instruments(array(select distinct symbol from pages where problem is null))
   ), checked_pages as materialized (
     select p.*, i.instrument_id,
            coalesce(p.problem, case when i.instrument_id is null then 'unknown symbol ' || p.symbol end) as page_problem
@@ -6280,20 +6257,8 @@ AS $function$
            case when jsonb_typeof(f.d->'q') = 'string' then staging.read_numeric(f.d->>'q', p_careful) end as size,
            case when jsonb_typeof(f.d->'m') = 'boolean' then (f.d->>'m')::boolean end as buyer_maker
     from staging.binance_frames(p_batch, p_from, p_to, 'trade', p_careful) f
-  ), registered as (
-    -- Symbols seen for the first time become instruments (canonical form from the venue symbol).
-    insert into market.instruments (venue, venue_symbol, symbol, base, quote, asset_class)
-    select 'binance', n.s, c.symbol, c.base, c.quote, 'crypto'
-    from (select distinct src.d->>'s' as s from src) n
-    cross join lateral market.binance_symbol(n.s) c
-    where n.s ~ '^[A-Za-z0-9]{2,30}$'
-      and not exists (select 1 from market.instruments i where i.venue = 'binance' and i.venue_symbol = n.s)
-    on conflict (venue, venue_symbol) do nothing
-    returning instrument_id, venue_symbol
-  ), instruments as (
-    select instrument_id, venue_symbol from market.instruments where venue = 'binance'
-    union all
-    select instrument_id, venue_symbol from registered
+  ), instruments as materialized (
+    select * from staging.binance_instruments(array(select distinct src.d->>'s' from src where src.d->>'s' is not null))
   ), checked as materialized (
     select s.frame_id, s.batch_id, s.venue, s.stream, s.received_at, s.source, s.payload, s.event_at, s.trade_id,
            s.price, s.size, s.buyer_maker, i.instrument_id,

@@ -41,20 +41,8 @@ as $$
            case when jsonb_typeof(f.d->'q') = 'string' then staging.read_numeric(f.d->>'q', p_careful) end as size,
            case when jsonb_typeof(f.d->'m') = 'boolean' then (f.d->>'m')::boolean end as buyer_maker
     from staging.binance_frames(p_batch, p_from, p_to, 'trade', p_careful) f
-  ), registered as (
-    -- Symbols seen for the first time become instruments (canonical form from the venue symbol).
-    insert into market.instruments (venue, venue_symbol, symbol, base, quote, asset_class)
-    select 'binance', n.s, c.symbol, c.base, c.quote, 'crypto'
-    from (select distinct src.d->>'s' as s from src) n
-    cross join lateral market.binance_symbol(n.s) c
-    where n.s ~ '^[A-Za-z0-9]{2,30}$'
-      and not exists (select 1 from market.instruments i where i.venue = 'binance' and i.venue_symbol = n.s)
-    on conflict (venue, venue_symbol) do nothing
-    returning instrument_id, venue_symbol
-  ), instruments as (
-    select instrument_id, venue_symbol from market.instruments where venue = 'binance'
-    union all
-    select instrument_id, venue_symbol from registered
+  ), instruments as materialized (
+    select * from staging.binance_instruments(array(select distinct src.d->>'s' from src where src.d->>'s' is not null))
   ), checked as materialized (
     select s.frame_id, s.batch_id, s.venue, s.stream, s.received_at, s.source, s.payload, s.event_at, s.trade_id,
            s.price, s.size, s.buyer_maker, i.instrument_id,
@@ -113,19 +101,8 @@ as $$
            case when staging.is_decimal(f.d->>'p') then (f.d->>'p')::numeric end as price,
            case when staging.is_decimal(f.d->>'q') then (f.d->>'q')::numeric end as size
     from staging.binance_frames(p_batch, p_from, p_to, 'aggTrade', p_careful) f
-  ), registered as (
-    insert into market.instruments (venue, venue_symbol, symbol, base, quote, asset_class)
-    select 'binance', n.s, c.symbol, c.base, c.quote, 'crypto'
-    from (select distinct src.d->>'s' as s from src) n
-    cross join lateral market.binance_symbol(n.s) c
-    where n.s ~ '^[A-Za-z0-9]{2,30}$'
-      and not exists (select 1 from market.instruments i where i.venue = 'binance' and i.venue_symbol = n.s)
-    on conflict (venue, venue_symbol) do nothing
-    returning instrument_id, venue_symbol
-  ), instruments as (
-    select instrument_id, venue_symbol from market.instruments where venue = 'binance'
-    union all
-    select instrument_id, venue_symbol from registered
+  ), instruments as materialized (
+    select * from staging.binance_instruments(array(select distinct src.d->>'s' from src where src.d->>'s' is not null))
   ), checked as materialized (
     select s.*, i.instrument_id,
       case
@@ -177,20 +154,8 @@ as $$
            case when jsonb_typeof(f.d->'B') = 'string' then staging.read_numeric(f.d->>'B', p_careful) end as bid_size,
            case when jsonb_typeof(f.d->'A') = 'string' then staging.read_numeric(f.d->>'A', p_careful) end as ask_size
     from staging.binance_frames(p_batch, p_from, p_to, 'bookTicker', p_careful) f
-  ), registered as (
-    -- Symbols seen for the first time become instruments (canonical form from the venue symbol).
-    insert into market.instruments (venue, venue_symbol, symbol, base, quote, asset_class)
-    select 'binance', n.s, c.symbol, c.base, c.quote, 'crypto'
-    from (select distinct src.d->>'s' as s from src) n
-    cross join lateral market.binance_symbol(n.s) c
-    where n.s ~ '^[A-Za-z0-9]{2,30}$'
-      and not exists (select 1 from market.instruments i where i.venue = 'binance' and i.venue_symbol = n.s)
-    on conflict (venue, venue_symbol) do nothing
-    returning instrument_id, venue_symbol
-  ), instruments as (
-    select instrument_id, venue_symbol from market.instruments where venue = 'binance'
-    union all
-    select instrument_id, venue_symbol from registered
+  ), instruments as materialized (
+    select * from staging.binance_instruments(array(select distinct src.d->>'s' from src where src.d->>'s' is not null))
   ), checked as materialized (
     select s.frame_id, s.batch_id, s.venue, s.stream, s.received_at, s.source, s.payload, s.u, s.bid, s.ask,
            s.bid_size, s.ask_size, i.instrument_id,

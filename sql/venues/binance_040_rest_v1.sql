@@ -42,29 +42,7 @@ $$;
 comment on function staging.binance_rest_pages(uuid, timestamptz, timestamptz, text) is
   'Binance REST pages of a batch and stream: symbol and HTTP status from the request, parsed body, page-level problem.';
 
-create or replace function staging.binance_rest_instruments(p_symbols text[])
-returns table (instrument_id integer, venue_symbol text)
-language sql
-as $$
-  -- Venue symbols seen for the first time become instruments (canonical form from the symbol).
-  -- Two backfill chunks may meet a new symbol at once: "do update" waits for the other's insert
-  -- and returns its row, where "do nothing" would return nothing and the page would be refused.
-  with existing as (
-    select i.instrument_id, i.venue_symbol from market.instruments i
-    where i.venue = 'binance' and i.venue_symbol = any (p_symbols)
-  ), registered as (
-    insert into market.instruments as i (venue, venue_symbol, symbol, base, quote, asset_class)
-    select 'binance', n.s, c.symbol, c.base, c.quote, 'crypto'
-    from (select distinct unnest(p_symbols) as s) n
-    cross join lateral market.binance_symbol(n.s) c
-    where n.s ~ '^[A-Z0-9]{2,30}$' and not exists (select 1 from existing e where e.venue_symbol = n.s)
-    on conflict (venue, venue_symbol) do update set venue_symbol = excluded.venue_symbol
-    returning i.instrument_id, i.venue_symbol
-  )
-  select e.instrument_id, e.venue_symbol from existing e
-  union all
-  select r.instrument_id, r.venue_symbol from registered r
-$$;
+drop function if exists staging.binance_rest_instruments(text[]);
 
 create or replace function staging.binance_interval(p_interval text)
 returns table (timeframe text, width interval)
@@ -103,7 +81,7 @@ as $$
           where f.batch_id = p_batch and f.venue = 'binance' and f.stream = 'klines'
             and f.received_at >= p_from and f.received_at < p_to) p
   ), instruments as materialized (
-    select * from staging.binance_rest_instruments(array(select distinct symbol from pages where symbol is not null))
+    select * from staging.binance_instruments(array(select distinct symbol from pages where symbol is not null))
   ), checked_pages as materialized (
     select p.*, i.instrument_id, tf.timeframe, tf.width, (extract(epoch from tf.width) * 1000)::bigint as width_ms,
            case
@@ -245,7 +223,7 @@ as $$
     where f.batch_id = p_batch and f.venue = 'binance' and f.stream = 'klines'
       and f.received_at >= p_from and f.received_at < p_to
   ), instruments as materialized (
-    select * from staging.binance_rest_instruments(array(select distinct symbol from pages where symbol is not null))
+    select * from staging.binance_instruments(array(select distinct symbol from pages where symbol is not null))
   ), checked_pages as materialized (
     select p.frame_id, p.received_at, p.source, p.d, i.instrument_id, tf.timeframe,
            (extract(epoch from tf.width) * 1000)::bigint as width_ms,
@@ -313,7 +291,7 @@ as $$
   with pages as materialized (
     select * from staging.binance_rest_pages(p_batch, p_from, p_to, 'historicalTrades')
   ), instruments as materialized (
-    select * from staging.binance_rest_instruments(array(select distinct symbol from pages where problem is null))
+    select * from staging.binance_instruments(array(select distinct symbol from pages where problem is null))
   ), checked_pages as materialized (
     select p.*, i.instrument_id,
            coalesce(p.problem, case when i.instrument_id is null then 'unknown symbol ' || p.symbol end) as page_problem
@@ -380,7 +358,7 @@ as $$
   with pages as materialized (
     select * from staging.binance_rest_pages(p_batch, p_from, p_to, 'aggTrades')
   ), instruments as materialized (
-    select * from staging.binance_rest_instruments(array(select distinct symbol from pages where problem is null))
+    select * from staging.binance_instruments(array(select distinct symbol from pages where problem is null))
   ), checked_pages as materialized (
     select p.*, i.instrument_id,
            coalesce(p.problem, case when i.instrument_id is null then 'unknown symbol ' || p.symbol end) as page_problem
