@@ -28,12 +28,12 @@ SELECT i.venue,
     i.symbol,
     b.instrument_id,
     b.bucket,
-    trim_scale(b.open) AS open,
-    trim_scale(b.high) AS high,
-    trim_scale(b.low) AS low,
-    trim_scale(b.close) AS close,
-    trim_scale(b.volume) AS volume,
-    market.vwap(b.notional, b.volume) AS vwap,
+    b.open,
+    b.high,
+    b.low,
+    b.close,
+    b.volume,
+    b.vwap,
     b.trades
    FROM market.bars_15m_data b
      JOIN market.instruments i USING (instrument_id);
@@ -47,6 +47,7 @@ SELECT i.venue,
   volume numeric not null
   notional numeric not null
   trades bigint not null
+  vwap numeric
   constraint bars_15m_data_pkey: PRIMARY KEY (instrument_id, bucket)
   CREATE UNIQUE INDEX bars_15m_data_pkey ON market.bars_15m_data USING btree (instrument_id, bucket)
 -- view market.bars_1d
@@ -54,12 +55,12 @@ SELECT i.venue,
     i.symbol,
     b.instrument_id,
     b.bucket,
-    trim_scale(b.open) AS open,
-    trim_scale(b.high) AS high,
-    trim_scale(b.low) AS low,
-    trim_scale(b.close) AS close,
-    trim_scale(b.volume) AS volume,
-    market.vwap(b.notional, b.volume) AS vwap,
+    b.open,
+    b.high,
+    b.low,
+    b.close,
+    b.volume,
+    b.vwap,
     b.trades
    FROM market.bars_1d_data b
      JOIN market.instruments i USING (instrument_id);
@@ -73,6 +74,7 @@ SELECT i.venue,
   volume numeric not null
   notional numeric not null
   trades bigint not null
+  vwap numeric
   constraint bars_1d_data_pkey: PRIMARY KEY (instrument_id, bucket)
   CREATE UNIQUE INDEX bars_1d_data_pkey ON market.bars_1d_data USING btree (instrument_id, bucket)
 -- view market.bars_1h
@@ -80,12 +82,12 @@ SELECT i.venue,
     i.symbol,
     b.instrument_id,
     b.bucket,
-    trim_scale(b.open) AS open,
-    trim_scale(b.high) AS high,
-    trim_scale(b.low) AS low,
-    trim_scale(b.close) AS close,
-    trim_scale(b.volume) AS volume,
-    market.vwap(b.notional, b.volume) AS vwap,
+    b.open,
+    b.high,
+    b.low,
+    b.close,
+    b.volume,
+    b.vwap,
     b.trades
    FROM market.bars_1h_data b
      JOIN market.instruments i USING (instrument_id);
@@ -99,6 +101,7 @@ SELECT i.venue,
   volume numeric not null
   notional numeric not null
   trades bigint not null
+  vwap numeric
   constraint bars_1h_data_pkey: PRIMARY KEY (instrument_id, bucket)
   CREATE UNIQUE INDEX bars_1h_data_pkey ON market.bars_1h_data USING btree (instrument_id, bucket)
 -- view market.bars_1m
@@ -106,12 +109,12 @@ SELECT i.venue,
     i.symbol,
     b.instrument_id,
     b.bucket,
-    trim_scale(b.open) AS open,
-    trim_scale(b.high) AS high,
-    trim_scale(b.low) AS low,
-    trim_scale(b.close) AS close,
-    trim_scale(b.volume) AS volume,
-    market.vwap(b.notional, b.volume) AS vwap,
+    b.open,
+    b.high,
+    b.low,
+    b.close,
+    b.volume,
+    b.vwap,
     b.trades
    FROM market.bars_1m_data b
      JOIN market.instruments i USING (instrument_id);
@@ -125,6 +128,7 @@ SELECT i.venue,
   volume numeric not null
   notional numeric not null
   trades bigint not null
+  vwap numeric
   constraint bars_1m_data_pkey: PRIMARY KEY (instrument_id, bucket)
   CREATE UNIQUE INDEX bars_1m_data_pkey ON market.bars_1m_data USING btree (instrument_id, bucket)
 -- view market.bars_4h
@@ -132,12 +136,12 @@ SELECT i.venue,
     i.symbol,
     b.instrument_id,
     b.bucket,
-    trim_scale(b.open) AS open,
-    trim_scale(b.high) AS high,
-    trim_scale(b.low) AS low,
-    trim_scale(b.close) AS close,
-    trim_scale(b.volume) AS volume,
-    market.vwap(b.notional, b.volume) AS vwap,
+    b.open,
+    b.high,
+    b.low,
+    b.close,
+    b.volume,
+    b.vwap,
     b.trades
    FROM market.bars_4h_data b
      JOIN market.instruments i USING (instrument_id);
@@ -151,6 +155,7 @@ SELECT i.venue,
   volume numeric not null
   notional numeric not null
   trades bigint not null
+  vwap numeric
   constraint bars_4h_data_pkey: PRIMARY KEY (instrument_id, bucket)
   CREATE UNIQUE INDEX bars_4h_data_pkey ON market.bars_4h_data USING btree (instrument_id, bucket)
 -- view market.bars_5m
@@ -158,12 +163,12 @@ SELECT i.venue,
     i.symbol,
     b.instrument_id,
     b.bucket,
-    trim_scale(b.open) AS open,
-    trim_scale(b.high) AS high,
-    trim_scale(b.low) AS low,
-    trim_scale(b.close) AS close,
-    trim_scale(b.volume) AS volume,
-    market.vwap(b.notional, b.volume) AS vwap,
+    b.open,
+    b.high,
+    b.low,
+    b.close,
+    b.volume,
+    b.vwap,
     b.trades
    FROM market.bars_5m_data b
      JOIN market.instruments i USING (instrument_id);
@@ -177,6 +182,7 @@ SELECT i.venue,
   volume numeric not null
   notional numeric not null
   trades bigint not null
+  vwap numeric
   constraint bars_5m_data_pkey: PRIMARY KEY (instrument_id, bucket)
   CREATE UNIQUE INDEX bars_5m_data_pkey ON market.bars_5m_data USING btree (instrument_id, bucket)
 -- view market.bbo
@@ -2452,20 +2458,21 @@ begin
                    v_target)
       using v_instruments, v_from, v_to;
     if v_tf.level = 1 then
-      insert into market.bars_1m_data (instrument_id, bucket, open, high, low, close, volume, notional, trades)
+      insert into market.bars_1m_data (instrument_id, bucket, open, high, low, close, volume, notional, trades, vwap)
       select t.instrument_id, market.bar_bucket(interval '1 minute', t.traded_at),
-             (array_agg(t.price order by market.trade_order_key(t.traded_at, t.seq, t.trade_id)))[1],
-             max(t.price), min(t.price),
-             (array_agg(t.price order by market.trade_order_key(t.traded_at, t.seq, t.trade_id) desc))[1],
-             sum(t.size), sum(t.price * t.size), count(*)
+             trim_scale((array_agg(t.price order by market.trade_order_key(t.traded_at, t.seq, t.trade_id)))[1]),
+             trim_scale(max(t.price)), trim_scale(min(t.price)),
+             trim_scale((array_agg(t.price order by market.trade_order_key(t.traded_at, t.seq, t.trade_id) desc))[1]),
+             trim_scale(sum(t.size)), sum(t.price * t.size), count(*), market.vwap(sum(t.price * t.size), sum(t.size))
       from unnest(v_instruments, v_from, v_to) as r(instrument_id, range_from, range_to)
       join market.trades t on t.instrument_id = r.instrument_id and t.traded_at >= r.range_from and t.traded_at < r.range_to
       group by 1, 2;
     else
-      execute format('insert into market.%I (instrument_id, bucket, open, high, low, close, volume, notional, trades) '
+      execute format('insert into market.%I (instrument_id, bucket, open, high, low, close, volume, notional, trades, vwap) '
                      'select s.instrument_id, market.bar_bucket($4, s.bucket), '
                      '(array_agg(s.open order by s.bucket))[1], max(s.high), min(s.low), '
-                     '(array_agg(s.close order by s.bucket desc))[1], sum(s.volume), sum(s.notional), sum(s.trades) '
+                     '(array_agg(s.close order by s.bucket desc))[1], trim_scale(sum(s.volume)), sum(s.notional), '
+                     'sum(s.trades), market.vwap(sum(s.notional), sum(s.volume)) '
                      'from unnest($1, $2, $3) as r(instrument_id, range_from, range_to) '
                      'join market.%I s on s.instrument_id = r.instrument_id and s.bucket >= r.range_from and s.bucket < r.range_to '
                      'group by 1, 2',
@@ -7762,17 +7769,17 @@ AS $function$
 $function$
 -- comments
 market.agg_trades: Venue aggregate trades (one taker order filled at one price), with the range of trade ids they cover.
-market.bars_15m: 15-minute OHLCV bars (built from 5-minute bars); columns as market.bars_1m.
+market.bars_15m: 15-minute OHLCV bars (built from 5-minute bars): open/close = first/last trade by (traded_at, seq, trade_id), volume = sum of sizes, vwap = sum(price*size)/volume truncated to 18 decimals.
 market.bars_15m_data: 15-minute bars (private); read market.bars_15m or market.bars().
-market.bars_1d: 1-day OHLCV bars (UTC days, built from 4-hour bars); columns as market.bars_1m.
+market.bars_1d: 1-day OHLCV bars (built from 4-hour bars, UTC days): open/close = first/last trade by (traded_at, seq, trade_id), volume = sum of sizes, vwap = sum(price*size)/volume truncated to 18 decimals.
 market.bars_1d_data: 1-day bars (private); read market.bars_1d or market.bars().
-market.bars_1h: 1-hour OHLCV bars (built from 15-minute bars); columns as market.bars_1m.
+market.bars_1h: 1-hour OHLCV bars (built from 15-minute bars): open/close = first/last trade by (traded_at, seq, trade_id), volume = sum of sizes, vwap = sum(price*size)/volume truncated to 18 decimals.
 market.bars_1h_data: 1-hour bars (private); read market.bars_1h or market.bars().
-market.bars_1m: 1-minute OHLCV bars from trades: open/close = first/last trade by (traded_at, seq, trade_id), volume = sum of sizes, vwap = sum(price*size)/volume truncated to 18 decimals.
+market.bars_1m: 1-minute OHLCV bars (from trades): open/close = first/last trade by (traded_at, seq, trade_id), volume = sum of sizes, vwap = sum(price*size)/volume truncated to 18 decimals.
 market.bars_1m_data: 1-minute bars (private); read market.bars_1m or market.bars().
-market.bars_4h: 4-hour OHLCV bars (built from 1-hour bars, aligned to 00:00 UTC); columns as market.bars_1m.
+market.bars_4h: 4-hour OHLCV bars (built from 1-hour bars, aligned to 00:00 UTC): open/close = first/last trade by (traded_at, seq, trade_id), volume = sum of sizes, vwap = sum(price*size)/volume truncated to 18 decimals.
 market.bars_4h_data: 4-hour bars (private); read market.bars_4h or market.bars().
-market.bars_5m: 5-minute OHLCV bars (built from 1-minute bars); columns as market.bars_1m.
+market.bars_5m: 5-minute OHLCV bars (built from 1-minute bars): open/close = first/last trade by (traded_at, seq, trade_id), volume = sum of sizes, vwap = sum(price*size)/volume truncated to 18 decimals.
 market.bars_5m_data: 5-minute bars (private); read market.bars_5m or market.bars().
 market.bbo: Best bid and offer with mid and spread; time_source says whether quoted_at is the venue's time.
 market.book: The current order book, level 1 = best, with whether it is in sync with the venue.

@@ -66,54 +66,41 @@ as $$
 $$;
 comment on function market.vwap(numeric, numeric) is 'Volume-weighted average price: notional / volume truncated to 18 decimals.';
 
-create or replace view market.bars_1m as
-select i.venue, i.symbol, b.instrument_id, b.bucket, trim_scale(b.open) as open, trim_scale(b.high) as high,
-       trim_scale(b.low) as low, trim_scale(b.close) as close, trim_scale(b.volume) as volume,
-       market.vwap(b.notional, b.volume) as vwap, b.trades::bigint as trades
-from market.bars_1m_data b
-join market.instruments i using (instrument_id);
-comment on view market.bars_1m is
-  '1-minute OHLCV bars from trades: open/close = first/last trade by (traded_at, seq, trade_id), volume = sum of sizes, vwap = sum(price*size)/volume truncated to 18 decimals.';
-
-create or replace view market.bars_5m as
-select i.venue, i.symbol, b.instrument_id, b.bucket, trim_scale(b.open) as open, trim_scale(b.high) as high,
-       trim_scale(b.low) as low, trim_scale(b.close) as close, trim_scale(b.volume) as volume,
-       market.vwap(b.notional, b.volume) as vwap, b.trades::bigint as trades
-from market.bars_5m_data b
-join market.instruments i using (instrument_id);
-comment on view market.bars_5m is '5-minute OHLCV bars (built from 1-minute bars); columns as market.bars_1m.';
-
-create or replace view market.bars_15m as
-select i.venue, i.symbol, b.instrument_id, b.bucket, trim_scale(b.open) as open, trim_scale(b.high) as high,
-       trim_scale(b.low) as low, trim_scale(b.close) as close, trim_scale(b.volume) as volume,
-       market.vwap(b.notional, b.volume) as vwap, b.trades::bigint as trades
-from market.bars_15m_data b
-join market.instruments i using (instrument_id);
-comment on view market.bars_15m is '15-minute OHLCV bars (built from 5-minute bars); columns as market.bars_1m.';
-
-create or replace view market.bars_1h as
-select i.venue, i.symbol, b.instrument_id, b.bucket, trim_scale(b.open) as open, trim_scale(b.high) as high,
-       trim_scale(b.low) as low, trim_scale(b.close) as close, trim_scale(b.volume) as volume,
-       market.vwap(b.notional, b.volume) as vwap, b.trades::bigint as trades
-from market.bars_1h_data b
-join market.instruments i using (instrument_id);
-comment on view market.bars_1h is '1-hour OHLCV bars (built from 15-minute bars); columns as market.bars_1m.';
-
-create or replace view market.bars_4h as
-select i.venue, i.symbol, b.instrument_id, b.bucket, trim_scale(b.open) as open, trim_scale(b.high) as high,
-       trim_scale(b.low) as low, trim_scale(b.close) as close, trim_scale(b.volume) as volume,
-       market.vwap(b.notional, b.volume) as vwap, b.trades::bigint as trades
-from market.bars_4h_data b
-join market.instruments i using (instrument_id);
-comment on view market.bars_4h is '4-hour OHLCV bars (built from 1-hour bars, aligned to 00:00 UTC); columns as market.bars_1m.';
-
-create or replace view market.bars_1d as
-select i.venue, i.symbol, b.instrument_id, b.bucket, trim_scale(b.open) as open, trim_scale(b.high) as high,
-       trim_scale(b.low) as low, trim_scale(b.close) as close, trim_scale(b.volume) as volume,
-       market.vwap(b.notional, b.volume) as vwap, b.trades::bigint as trades
-from market.bars_1d_data b
-join market.instruments i using (instrument_id);
-comment on view market.bars_1d is '1-day OHLCV bars (UTC days, built from 4-hour bars); columns as market.bars_1m.';
+-- The views market.bars_<tf>: one definition for every timeframe. The rollup tables store bars as
+-- shown (migration 20261121030000_bars_presented.sql), so there the view only adds the symbol;
+-- the continuous aggregates store raw sums and the view presents them, to the same values.
+do $$
+declare
+  v_tf record;
+  v_data regclass;
+  v_columns text;
+  v_built text;
+  v_label text;
+  v_previous text;
+begin
+  for v_tf in select * from market.bar_timeframes() order by level loop
+    v_data := format('market.bars_%s_data', v_tf.timeframe)::regclass;
+    v_columns := case
+      when exists (select 1 from pg_attribute a where a.attrelid = v_data and a.attname = 'vwap' and not a.attisdropped)
+        then 'b.open, b.high, b.low, b.close, b.volume, b.vwap'
+      else 'trim_scale(b.open) as open, trim_scale(b.high) as high, trim_scale(b.low) as low, '
+           'trim_scale(b.close) as close, trim_scale(b.volume) as volume, market.vwap(b.notional, b.volume) as vwap'
+    end;
+    execute format('create or replace view market.%I as '
+                   'select i.venue, i.symbol, b.instrument_id, b.bucket, %s, b.trades::bigint as trades '
+                   'from %s b join market.instruments i using (instrument_id)',
+                   'bars_' || v_tf.timeframe, v_columns, v_data);
+    v_built := case v_tf.level when 1 then 'from trades'
+                 else 'built from ' || v_previous || ' bars' || case v_tf.timeframe when '4h' then ', aligned to 00:00 UTC'
+                                                                             when '1d' then ', UTC days' else '' end end;
+    v_label := replace(replace(replace(v_tf.timeframe, 'm', '-minute'), 'h', '-hour'), 'd', '-day');
+    execute format('comment on view market.%I is %L', 'bars_' || v_tf.timeframe,
+                   format('%s OHLCV bars (%s): open/close = first/last trade by (traded_at, seq, trade_id), '
+                          'volume = sum of sizes, vwap = sum(price*size)/volume truncated to 18 decimals.', v_label, v_built));
+    v_previous := v_label;
+  end loop;
+end
+$$;
 
 create or replace function market.bars(p_symbol text, p_timeframe text, p_from timestamptz, p_to timestamptz,
                                        p_venue text default null)

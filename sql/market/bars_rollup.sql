@@ -2,7 +2,9 @@
 -- The portable bars engine (plain Postgres): market.bars_<tf>_data are tables rebuilt exactly for
 -- the minutes the normalizer invalidated (market.bar_invalidations), 1m from trades and every
 -- higher timeframe from the one below, with the same semantics as the TimescaleDB continuous
--- aggregates (migration 20261121001000_bars.sql). One rebuild at a time (an advisory lock), so a
+-- aggregates (migration 20261121001000_bars.sql). Bars are stored as market.bars_<tf> shows them
+-- (trimmed scale, vwap computed; migration 20261121030000_bars_presented.sql), so reading a year
+-- of them is a plain scan. One rebuild at a time (an advisory lock), so a
 -- 5m bar is never computed from 1m bars another rebuild is still changing.
 
 create or replace function market.rebuild_bars(p_instruments integer[], p_from timestamptz[], p_to timestamptz[])
@@ -30,20 +32,21 @@ begin
                    v_target)
       using v_instruments, v_from, v_to;
     if v_tf.level = 1 then
-      insert into market.bars_1m_data (instrument_id, bucket, open, high, low, close, volume, notional, trades)
+      insert into market.bars_1m_data (instrument_id, bucket, open, high, low, close, volume, notional, trades, vwap)
       select t.instrument_id, market.bar_bucket(interval '1 minute', t.traded_at),
-             (array_agg(t.price order by market.trade_order_key(t.traded_at, t.seq, t.trade_id)))[1],
-             max(t.price), min(t.price),
-             (array_agg(t.price order by market.trade_order_key(t.traded_at, t.seq, t.trade_id) desc))[1],
-             sum(t.size), sum(t.price * t.size), count(*)
+             trim_scale((array_agg(t.price order by market.trade_order_key(t.traded_at, t.seq, t.trade_id)))[1]),
+             trim_scale(max(t.price)), trim_scale(min(t.price)),
+             trim_scale((array_agg(t.price order by market.trade_order_key(t.traded_at, t.seq, t.trade_id) desc))[1]),
+             trim_scale(sum(t.size)), sum(t.price * t.size), count(*), market.vwap(sum(t.price * t.size), sum(t.size))
       from unnest(v_instruments, v_from, v_to) as r(instrument_id, range_from, range_to)
       join market.trades t on t.instrument_id = r.instrument_id and t.traded_at >= r.range_from and t.traded_at < r.range_to
       group by 1, 2;
     else
-      execute format('insert into market.%I (instrument_id, bucket, open, high, low, close, volume, notional, trades) '
+      execute format('insert into market.%I (instrument_id, bucket, open, high, low, close, volume, notional, trades, vwap) '
                      'select s.instrument_id, market.bar_bucket($4, s.bucket), '
                      '(array_agg(s.open order by s.bucket))[1], max(s.high), min(s.low), '
-                     '(array_agg(s.close order by s.bucket desc))[1], sum(s.volume), sum(s.notional), sum(s.trades) '
+                     '(array_agg(s.close order by s.bucket desc))[1], trim_scale(sum(s.volume)), sum(s.notional), '
+                     'sum(s.trades), market.vwap(sum(s.notional), sum(s.volume)) '
                      'from unnest($1, $2, $3) as r(instrument_id, range_from, range_to) '
                      'join market.%I s on s.instrument_id = r.instrument_id and s.bucket >= r.range_from and s.bucket < r.range_to '
                      'group by 1, 2',

@@ -273,15 +273,16 @@ try {
   const barRows = await chValue<string>(`SELECT toString(count()) AS v FROM (${barsQuery})`);
   out.yearOfBars = { rows: Number(barRows), partsBeforeMerge: Number(parts1m), beforeMerge, afterMerge };
 
-  // 5. The same year of 1-minute bars from Postgres (market.bars_1m over the rollup table, as a
-  // backfill leaves it): server-side execution from EXPLAIN ANALYZE, then every row delivered to
+  // 5. The same year of 1-minute bars from Postgres (market.bars_1m over the rollup table, stored
+  // as the rollup stores them: trimmed, with vwap): server-side execution from EXPLAIN ANALYZE, then every row delivered to
   // Node by COPY ... TO STDOUT (text and CSV streams) and as parsed rows of the query protocol.
   const [yi] = await sql<{ id: number }[]>`
     insert into market.instruments (venue, venue_symbol, symbol) values ('bench', 'YEARUSD', 'YEAR/USD') returning instrument_id as id`;
   await sql`
-    insert into market.bars_1m_data (instrument_id, bucket, open, high, low, close, volume, notional, trades)
+    insert into market.bars_1m_data (instrument_id, bucket, open, high, low, close, volume, notional, trades, vwap)
     select ${yi!.id}, ${new Date(yearStart).toISOString()}::timestamptz + n * interval '1 minute',
-           o, greatest(o, c) + 0.01, least(o, c) - 0.01, c, v, round((o + c) / 2 * v, 24), 2
+           trim_scale(o), trim_scale(greatest(o, c) + 0.01), trim_scale(least(o, c) - 0.01), trim_scale(c), trim_scale(v),
+           round((o + c) / 2 * v, 24), 2, market.vwap(round((o + c) / 2 * v, 24), v)
     from (select n, 100 + (2 * n % 997) / 100.0 as o, 100 + ((2 * n + 1) % 997) / 100.0 as c,
                  1 + (2 * n % 7) / 1000.0 + 1 + ((2 * n + 1) % 7) / 1000.0 as v
           from generate_series(0, ${YEAR_MINUTES - 1}) n) g`;

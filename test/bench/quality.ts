@@ -67,10 +67,12 @@ async function generate(sql: Sql): Promise<number> {
       ), bars as (
         select t, coalesce(lag(c) over (order by t), c) as o, c, wick_up, wick_down, trades from walk
       )
-      insert into market.bars_1m_data (instrument_id, bucket, open, high, low, close, volume, notional, trades)
-      select ${inst.instrument_id}, t, round(o::numeric, ${scale}),
-             round((greatest(o, c) * (1 + wick_up))::numeric, ${scale}), round((least(o, c) * (1 - wick_down))::numeric, ${scale}),
-             round(c::numeric, ${scale}), trades * 0.5, round((trades * 0.5 * c)::numeric, ${scale}), trades
+      insert into market.bars_1m_data (instrument_id, bucket, open, high, low, close, volume, notional, trades, vwap)
+      select ${inst.instrument_id}, t, trim_scale(round(o::numeric, ${scale})),
+             trim_scale(round((greatest(o, c) * (1 + wick_up))::numeric, ${scale})),
+             trim_scale(round((least(o, c) * (1 - wick_down))::numeric, ${scale})),
+             trim_scale(round(c::numeric, ${scale})), trim_scale(trades * 0.5), round((trades * 0.5 * c)::numeric, ${scale}), trades,
+             market.vwap(round((trades * 0.5 * c)::numeric, ${scale}), trades * 0.5)
       from bars`;
   }
   // Planted faults: in every tenth instrument a 30-minute hole on the 100th day at 10:00 UTC
@@ -88,9 +90,10 @@ async function generate(sql: Sql): Promise<number> {
       and b.bucket = ${FROM}::timestamptz + interval '199 days 15 hours'`;
   // The 1-hour bars, as the rollup builds them (the volume baseline of bar_anomalies reads them).
   await sql`
-    insert into market.bars_1h_data (instrument_id, bucket, open, high, low, close, volume, notional, trades)
+    insert into market.bars_1h_data (instrument_id, bucket, open, high, low, close, volume, notional, trades, vwap)
     select instrument_id, date_bin('1 hour', bucket, '2000-01-03'), (array_agg(open order by bucket))[1], max(high), min(low),
-           (array_agg(close order by bucket desc))[1], sum(volume), sum(notional), sum(trades)
+           (array_agg(close order by bucket desc))[1], trim_scale(sum(volume)), sum(notional), sum(trades),
+           market.vwap(sum(notional), sum(volume))
     from market.bars_1m_data group by 1, 2`;
   await sql`vacuum analyze market.bars_1m_data`;
   await sql`select ops.set_setting('bench.planted', ${JSON.stringify({ holeBars: holes.count, spikeBars: spikes.count })})`;
