@@ -11,12 +11,13 @@
  *
  * Figures: the activity profiles (last 28 days), then each detector over the whole year, one
  * connection per detector as the worker runs them, wall-clock; and the same detectors split by
- * instrument halves over two connections (the worker's concurrency), wall-clock.
+ * instrument halves over two connections (the worker's concurrency), wall-clock, QUALITY_BENCH_REPEAT
+ * times (default 1) over the same bars: generating them takes far longer than the detectors.
  * With QUALITY_BENCH_DATABASE_URL the data is generated (once) in that database instead, which
  * must already carry the current schema (it is not migrated).
  *
  * Prints one JSON line: {instruments, days, bars, generateMs, profilesMs, detectors: {<name>: {ms, found}},
- * sequentialMs, parallelMs, findings: {<kind>: n}, plantedGaps, plantedSpikes, foundPlantedGaps,
+ * sequentialMs, parallelMs (median of parallelRunsMs), parallelRunsMs, findings: {<kind>: n}, plantedGaps, plantedSpikes, foundPlantedGaps,
  * foundPlantedSpikes}.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -31,6 +32,7 @@ const INSTRUMENTS = Math.max(3, Number.parseInt(process.argv[2] ?? '100', 10) ||
 const DAYS = Math.max(7, Number.parseInt(process.argv[3] ?? '365', 10) || 365);
 const FROM = '2025-01-01T00:00:00Z';
 const BAR_DETECTORS = ['gaps', 'spikes', 'bar_anomalies'] as const;
+const REPEAT = Math.max(1, Number.parseInt(process.env.QUALITY_BENCH_REPEAT ?? '1', 10) || 1);
 const log = createLogger({ level: 'warn' });
 
 /** Generates the bars in Postgres: one statement per instrument, in bucket order. */
@@ -136,15 +138,20 @@ async function main(): Promise<void> {
     }
     const sequentialMs = Math.round(performance.now() - t);
 
-    // The same work split in two halves of the instruments, on two connections at once.
-    await sql`delete from quality.findings`;
+    // The same work split in two halves of the instruments, on two connections at once, REPEAT
+    // times over the same generated bars (each run starts from no findings).
     const ids = (await sql<{ id: number }[]>`select instrument_id as id from market.instruments where venue = 'bench' order by 1`).map((r) => r.id);
     const halves = [ids.filter((_, i) => i % 2 === 0), ids.filter((_, i) => i % 2 === 1)];
-    t = performance.now();
-    await Promise.all(halves.map(async (half) => {
-      for (const name of BAR_DETECTORS) await sql`select quality.run_detector(${name}, ${FROM}, ${to}, ${half}::integer[])`;
-    }));
-    const parallelMs = Math.round(performance.now() - t);
+    const parallelRunsMs: number[] = [];
+    for (let run = 0; run < REPEAT; run++) {
+      await sql`delete from quality.findings`;
+      t = performance.now();
+      await Promise.all(halves.map(async (half) => {
+        for (const name of BAR_DETECTORS) await sql`select quality.run_detector(${name}, ${FROM}, ${to}, ${half}::integer[])`;
+      }));
+      parallelRunsMs.push(Math.round(performance.now() - t));
+    }
+    const parallelMs = [...parallelRunsMs].sort((a, b) => a - b)[Math.floor(parallelRunsMs.length / 2)]!;
 
     const kinds = await sql<{ kind: string; label: string; n: number }[]>`
       select kind, label, count(*)::int as n from quality.findings where resolved_at is null group by 1, 2 order by 1, 2`;
@@ -160,7 +167,7 @@ async function main(): Promise<void> {
              (select count(*) from quality.findings where kind = 'spike'
                 and window_from = ${FROM}::timestamptz + interval '199 days 15 hours')::int as found_spikes`;
     console.log(JSON.stringify({
-      instruments: ids.length, days: DAYS, bars, generateMs, profilesMs, detectors, sequentialMs, parallelMs,
+      instruments: ids.length, days: DAYS, bars, generateMs, profilesMs, detectors, sequentialMs, parallelMs, parallelRunsMs,
       findings: Object.fromEntries(kinds.map((k) => [`${k.kind}:${k.label}`, k.n])),
       plantedGaps: planted!.gaps, plantedSpikes: planted!.spikes,
       foundPlantedGaps: planted!.found_gaps, foundPlantedSpikes: planted!.found_spikes,
