@@ -67,7 +67,15 @@ const configSchema = z.strictObject({
     host: z.string().min(1).default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(9464),
   }).default({ enabled: true, host: '127.0.0.1', port: 9464 }),
-  feeds: z.array(feedSchema).default([]),
+  // A feed's name keys its sessions, gaps and status rows: two feeds of one name would close each other's sessions.
+  feeds: z.array(feedSchema).default([]).superRefine((feeds, ctx) => {
+    const first = new Map<string, number>();
+    feeds.forEach((feed, i) => {
+      const earlier = first.get(feed.name);
+      if (earlier === undefined) first.set(feed.name, i);
+      else ctx.addIssue({ code: 'custom', path: [i, 'name'], input: feed.name, message: `a name no other feed has (feeds.${earlier} has it)` });
+    });
+  }),
 });
 
 export type FeedConfig = z.infer<typeof feedSchema>;

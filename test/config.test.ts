@@ -34,6 +34,9 @@ describe('configuration', () => {
     expect(err2.message).toMatch(/landing\.flushIntervalMs: expected .*>=1.*received -5/);
     const err3 = failure(() => loadConfig({ env: {}, file: file({ feeds: [{ name: 'x', venue: 'binance', channels: ['trade'], instruments: ['btc-usdt'] }] }) }));
     expect(err3.message).toMatch(/feeds\.0\.instruments\.0: .*canonical instrument.*received "btc-usdt"/);
+    const feed = { name: 'spot', venue: 'binance', channels: ['trade'], instruments: ['BTC/USDT'] };
+    const err4 = failure(() => loadConfig({ env: {}, file: file({ feeds: [feed, { ...feed, name: 'other' }, { ...feed, instruments: ['ETH/USDT'] }] }) }));
+    expect(err4.message).toMatch(/feeds\.2\.name: expected a name no other feed has \(feeds\.0 has it\), received "spot"/);
   });
 
   it('refuses secrets in the config file and reads them only from the environment or NAME_FILE', () => {
