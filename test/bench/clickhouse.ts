@@ -321,7 +321,36 @@ try {
     }
     return rows;
   };
+  // COPY's binary format: numerics in their on-disk form (no decimal text made on the server);
+  // rows counted by walking each tuple's field lengths.
+  const copyBinaryRows = async (client: postgres.Sql) => {
+    const stream = await client.unsafe(`copy (${pgBarsQuery}) to stdout (format binary)`).readable();
+    let rows = 0;
+    let buf: Buffer = Buffer.alloc(0);
+    let at = 19; // signature (11), flags (4), header extension length (4, zero here)
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      buf = buf.length > at ? Buffer.concat([buf.subarray(at), chunk]) : chunk.subarray(at - buf.length);
+      at = 0;
+      for (;;) {
+        if (buf.length - at < 2) break;
+        const fields = buf.readInt16BE(at);
+        if (fields === -1) { at = buf.length; break; }
+        let end = at + 2;
+        for (let f = 0; f < fields && end !== -1; f++) {
+          if (buf.length - end < 4) { end = -1; break; }
+          const len = buf.readInt32BE(end);
+          end += 4 + Math.max(0, len);
+          if (end > buf.length) end = -1;
+        }
+        if (end === -1) break;
+        rows += 1;
+        at = end;
+      }
+    }
+    return rows;
+  };
   await pgTime('COPY text', (client) => copyRows(client, ''));
+  await pgTime('COPY binary', copyBinaryRows);
   await pgTime('COPY csv', (client) => copyRows(client, '(format csv)'));
   await pgTime('rows (parsed)', async (client) => (await client.unsafe(pgBarsQuery)).length);
   const pgBest = Object.entries(pgDeliver).filter(([, d]) => d.rows === YEAR_MINUTES).sort((a, b) => a[1].ms - b[1].ms)[0]!;
