@@ -36,7 +36,7 @@ SELECT i.venue,
     b.vwap,
     b.trades
    FROM market.bars_15m_data b
-     JOIN market.instruments i USING (instrument_id);
+     LEFT JOIN market.instruments i USING (instrument_id);
 -- table market.bars_15m_data
   instrument_id integer not null
   bucket timestamp with time zone not null
@@ -63,7 +63,7 @@ SELECT i.venue,
     b.vwap,
     b.trades
    FROM market.bars_1d_data b
-     JOIN market.instruments i USING (instrument_id);
+     LEFT JOIN market.instruments i USING (instrument_id);
 -- table market.bars_1d_data
   instrument_id integer not null
   bucket timestamp with time zone not null
@@ -90,7 +90,7 @@ SELECT i.venue,
     b.vwap,
     b.trades
    FROM market.bars_1h_data b
-     JOIN market.instruments i USING (instrument_id);
+     LEFT JOIN market.instruments i USING (instrument_id);
 -- table market.bars_1h_data
   instrument_id integer not null
   bucket timestamp with time zone not null
@@ -117,7 +117,7 @@ SELECT i.venue,
     b.vwap,
     b.trades
    FROM market.bars_1m_data b
-     JOIN market.instruments i USING (instrument_id);
+     LEFT JOIN market.instruments i USING (instrument_id);
 -- table market.bars_1m_data
   instrument_id integer not null
   bucket timestamp with time zone not null
@@ -144,7 +144,7 @@ SELECT i.venue,
     b.vwap,
     b.trades
    FROM market.bars_4h_data b
-     JOIN market.instruments i USING (instrument_id);
+     LEFT JOIN market.instruments i USING (instrument_id);
 -- table market.bars_4h_data
   instrument_id integer not null
   bucket timestamp with time zone not null
@@ -171,7 +171,7 @@ SELECT i.venue,
     b.vwap,
     b.trades
    FROM market.bars_5m_data b
-     JOIN market.instruments i USING (instrument_id);
+     LEFT JOIN market.instruments i USING (instrument_id);
 -- table market.bars_5m_data
   instrument_id integer not null
   bucket timestamp with time zone not null
