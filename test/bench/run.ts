@@ -109,6 +109,7 @@ for (const [script, map] of [
     add('clickhouse: year of 1m bars, every row delivered to Node (best format)', [j.yearOfBars?.afterMerge?.bestWithRows?.ms], 'ms', '<= 400', (v) => v <= 400);
     add('postgres: year of 1m bars, server-side execution', [j.yearOfBarsPostgres?.serverMs], 'ms', '<= 100', (v) => v <= 100);
     add('postgres: year of 1m bars, every row delivered to Node (best format)', [j.yearOfBarsPostgres?.bestWithRows?.ms], 'ms', '<= 400', (v) => v <= 400);
+    add('postgres: year of 1m bars, every row delivered to Node as two COPY text streams of half a year on two connections', [j.yearOfBarsPostgres?.deliverMs?.['COPY text, two halves on two connections']?.ms], 'ms', 'report', () => null);
     add('clickhouse: trades table compression ratio', [j.compression?.ratio], 'x', '>= 10', (v) => v >= 10);
   }],
 ] as const) {
