@@ -59,6 +59,34 @@ describe('gaps against the calendar', () => {
     expect({ ...fin }).toEqual({ state: 'venue_outage', missing: 1 });
   });
 
+  it('finds holes in bid/ask/mid candles too: a bucket with a candle of any price side is present', async () => {
+    const [g] = await db.sql<{ id: number }[]>`
+      insert into market.instruments (venue, venue_symbol, symbol, asset_class, base, quote)
+      values ('testfx', 'GBPUSD', 'GBP/USD', 'forex', 'GBP', 'USD') returning instrument_id as id`;
+    // OANDA-style candles: bid, ask and mid for every open hour but Monday 10:00; Monday 11:00 has
+    // only its mid (a present bucket, not a hole).
+    const rows: Array<[string, string]> = [];
+    for (let t = Date.UTC(2025, 0, 3, 12); t < Date.UTC(2025, 0, 6, 14); t += HOUR) {
+      if ((t >= FRI_CLOSE && t < SUN_OPEN) || t === MON_HOLE) continue;
+      for (const side of t === MON_HOLE + HOUR ? ['mid'] : ['bid', 'ask', 'mid']) rows.push([iso(t), side]);
+    }
+    await db.sql`
+      insert into market.candles (instrument_id, timeframe, bucket, price_side, open, high, low, close, volume, volume_kind,
+                                  complete, source, received_at)
+      select ${g!.id}, '1h', r.b::timestamptz, r.side, 1.25, 1.26, 1.24, 1.255, 10, 'tick_count', true, 'rest', now()
+      from unnest(${rows.map((r) => r[0])}::text[], ${rows.map((r) => r[1])}::text[]) r(b, side)`;
+    const [found] = await db.sql<{ n: number }[]>`select quality.scan_candle_gaps('testfx', 'GBP/USD', '1h', '2025-01-03', '2025-01-07') as n`;
+    expect(found!.n).toBe(2);
+    const gaps = await db.sql`select gap_from, gap_to, state from quality.gaps where instrument_id = ${g!.id} order by gap_from`;
+    expect(gaps.map((x) => ({ ...x }))).toEqual([
+      { gap_from: new Date(FRI_CLOSE), gap_to: new Date(SUN_OPEN), state: 'market_closed' },
+      { gap_from: new Date(MON_HOLE), gap_to: new Date(MON_HOLE + HOUR), state: 'detected' },
+    ]);
+    const [open] = await db.sql<{ id: string }[]>`select gap_id::text as id from quality.gaps where instrument_id = ${g!.id} and state = 'detected'`;
+    const [fin] = await db.sql`select state, missing::int from quality.finish_candle_gap(${open!.id}, 0)`;
+    expect({ ...fin }).toEqual({ state: 'venue_outage', missing: 1 });
+  });
+
   it('a hole that nothing fills ends market_closed when the calendar was closed throughout, else as it was ended', async () => {
     const gap = async (from: number, to: number) => {
       const [g] = await db.sql<{ id: string }[]>`

@@ -4368,7 +4368,7 @@ begin
                        v_gap.gap_to - interval '1 microsecond', v_width) b
   where not exists (select 1 from market.candles c
                     where c.instrument_id = v_gap.instrument_id and c.timeframe = v_gap.detail->>'timeframe'
-                      and c.price_side = 'trade' and c.bucket = b);
+                      and c.bucket = b);
   -- Buckets the venue has no candle for either: a venue outage where the market was open, none
   -- lost where its calendar was closed.
   update quality.gaps g
@@ -4935,13 +4935,15 @@ CREATE OR REPLACE FUNCTION quality.scan_candle_gaps(p_venue text, p_symbol text,
  LANGUAGE sql
 AS $function$
   -- Runs of missing buckets between stored candles of one instrument and timeframe, found later
-  -- (detected_by scan); each becomes a gap of stream candles that recovery fetches again.
+  -- (detected_by scan); each becomes a gap of stream candles that recovery fetches again. A
+  -- bucket is present when the venue gave a candle of any price side (trade, or bid/ask/mid).
   with inst as (
     select i.instrument_id from market.instruments i where i.venue = p_venue and i.symbol = p_symbol
   ), c as (
-    select c.instrument_id, c.bucket, lag(c.bucket) over (partition by c.instrument_id order by c.bucket) as prev
-    from market.candles c join inst using (instrument_id)
-    where c.timeframe = p_timeframe and c.price_side = 'trade' and c.bucket >= p_from and c.bucket < p_to
+    select k.instrument_id, k.bucket, lag(k.bucket) over (partition by k.instrument_id order by k.bucket) as prev
+    from (select distinct c.instrument_id, c.bucket
+          from market.candles c join inst using (instrument_id)
+          where c.timeframe = p_timeframe and c.bucket >= p_from and c.bucket < p_to) k
   ), w as (
     select market.timeframe_width(p_timeframe) as width
   ), ins as (
@@ -4987,7 +4989,7 @@ begin
       coalesce((select max(k.bucket) from market.candles k
                 join market.instruments i on i.instrument_id = k.instrument_id
                 where i.venue = v_chunk.venue and i.symbol = v_chunk.symbol and k.timeframe = v_chunk.timeframe
-                  and k.price_side = 'trade' and k.bucket < v_chunk.chunk_from), v_chunk.chunk_from),
+                  and k.bucket < v_chunk.chunk_from), v_chunk.chunk_from),
       v_chunk.chunk_to);
   end loop;
   perform ops.set_setting('gaps.candles_scanned_to', v_to::text);
