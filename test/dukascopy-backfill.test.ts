@@ -170,6 +170,17 @@ describe('dukascopy backfill through the engine', () => {
         window_to: new Date(Date.UTC(2019, 6, 7, 22)), detector: 'dukascopy_files', file: EMPTY_SUNDAY_SUMMER },
     ]);
     expect(EMPTY_FRIDAY_SUMMER).toBe(closedSummer[0]);
+    // The calendar-aware gap detector, reading the same hour from the quotes, finds the same hole
+    // and blames the venue: the files around it were read whole and the venue's has nothing.
+    const gaps = await db.sql<{ label: string; window_from: Date; window_to: Date; evidence: string }[]>`
+      select g.label, g.window_from, g.window_to, g.detail->>'evidence' as evidence
+      from quality.find_gaps('2019-02-05T09:00:00Z', '2019-02-05T12:00:00Z',
+                             array(select instrument_id from market.instruments where venue = 'dukascopy' and symbol = 'EUR/USD')) g`;
+    const inPlan = gaps.filter((g) => g.window_from >= new Date(Date.UTC(2019, 1, 5, 9)));
+    expect(inPlan).toEqual([{ label: 'venue_outage', window_from: new Date(Date.UTC(2019, 1, 5, 10)),
+                              window_to: new Date(Date.UTC(2019, 1, 5, 11)), evidence: 'venue_files' }]);
+    // Silence before the plan's first hour (hours nobody fetched) is not the venue's.
+    expect(gaps.filter((g) => g.window_to <= new Date(Date.UTC(2019, 1, 5, 9))).every((g) => g.label === 'our_loss')).toBe(true);
   });
 
   it('quarantines a truncated or damaged file with its reason, fetches it again and lands the right one', async () => {

@@ -1,8 +1,9 @@
 -- Calendar-aware gaps: the minutes in which an instrument had no data at all (every series
 -- silent), compared with its calendar and its usual activity, each hole labelled:
 --   market_closed  the calendar says closed (weekend, holiday, early close, night session);
---   venue_outage   the venue reported it (a maintenance window, a ledger gap marked venue_outage)
---                  or every other source of the symbol was silent too;
+--   venue_outage   the venue reported it (a maintenance window, a ledger gap marked venue_outage,
+--                  empty history files of the venue covering the hole) or every other source of
+--                  the symbol was silent too;
 --   our_loss       we were disconnected (a ledger gap), another source had data, or nothing
 --                  explains it (detail.evidence says which).
 -- Open-market silence is a gap only when it is longer than the instrument's usual activity makes
@@ -104,18 +105,27 @@ as $$
             order by (l.state = 'venue_outage') desc, (l.state = 'market_closed') desc, l.gap_from limit 1) as ledger,
            (select jsonb_build_object('sources', count(*), 'active', count(*) filter (where quality.has_activity(o.instrument_id, lower(g.r), upper(g.r))))
             from market.instruments o
-            where o.symbol = g.symbol and o.instrument_id <> g.instrument_id) as others
+            where o.symbol = g.symbol and o.instrument_id <> g.instrument_id) as others,
+           -- Minutes of the hole inside empty venue files (market.venue_files, records 0): the
+           -- venue's own record that it has no data for the period. Silence inside a file that
+           -- had records is not counted: rows of it may have been lost after it was read.
+           (select quality.minutes_of(tstzmultirange(g.r) * range_agg(tstzrange(vf.period_from, vf.period_to)))
+            from market.venue_files vf
+            where vf.instrument_id = g.instrument_id and vf.records = 0 and vf.complete
+              and vf.period_from < upper(g.r) and vf.period_to > lower(g.r)) as file_minutes
     from gaps g
     where g.part = 'open'
   ), labelled as (
     select e.*,
            case when e.maintenance_id is not null then 'venue_outage'
+                when e.file_minutes >= e.minutes then 'venue_outage'
                 when e.ledger->>'state' = 'venue_outage' then 'venue_outage'
                 when e.ledger->>'state' = 'market_closed' then 'market_closed'
                 when e.ledger is not null then 'our_loss'
                 when (e.others->>'sources')::integer > 0 and (e.others->>'active')::integer = 0 then 'venue_outage'
                 else 'our_loss' end as label,
            case when e.maintenance_id is not null then 'maintenance_window'
+                when e.file_minutes >= e.minutes then 'venue_files'
                 when e.ledger is not null then 'ledger_' || (e.ledger->>'state')
                 when (e.others->>'sources')::integer > 0 and (e.others->>'active')::integer = 0 then 'all_sources_silent'
                 when (e.others->>'active')::integer > 0 then 'other_source_active'
