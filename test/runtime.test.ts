@@ -198,3 +198,31 @@ describe('landing writer memory bound', () => {
   });
 });
 
+
+describe('the last frame of a session a killed run left open', () => {
+  it('is found however long before the next run it was, and frames of other sessions do not count', async () => {
+    const session = '0190a000-0000-7000-8000-000000000001';
+    const other = '0190a000-0000-7000-8000-000000000002';
+    const batch = '0190a000-0000-7000-8000-0000000000ff';
+    const next = Date.UTC(2026, 0, 10, 12);
+    const opened = next - 30 * 3_600_000;
+    // The session's frames end 7 hours before the next run (past the first windows read); the
+    // other session has frames after that, up to the next run.
+    const at = (ms: number) => new Date(ms).toISOString();
+    const rows = [
+      ...[29, 20, 7.25, 7].map((h) => [session, at(next - h * 3_600_000)]),
+      ...[6, 1, 0.01].map((h) => [other, at(next - h * 3_600_000)]),
+    ];
+    await db.sql`insert into staging.frames (batch_id, venue, stream, session_id, seq, received_at, source, payload)
+                 select ${batch}, 'binance', 'trade', r.s::uuid, r.n, r.t::timestamptz, 'ws', '{}'
+                 from unnest(${rows.map((r) => r[0]!)}::text[], ${rows.map((r) => r[1]!)}::text[]) with ordinality r(s, t, n)`;
+    const last = async (before: number) => (await db.sql<{ at: Date | null }[]>`
+      select ops.session_last_frame_at(${session}, ${at(opened)}, ${at(before)}) as at`)[0]!.at;
+    expect(await last(next)).toEqual(new Date(next - 7 * 3_600_000));
+    // Restarted within minutes, and with the wall clock stepped back below the last frame.
+    expect(await last(next - 7 * 3_600_000 + 60_000)).toEqual(new Date(next - 7 * 3_600_000));
+    expect(await last(next - 8 * 3_600_000)).toEqual(new Date(next - 7 * 3_600_000));
+    // A session that landed nothing.
+    expect((await db.sql`select ops.session_last_frame_at(${other.replace(/2$/, '3')}, ${at(opened)}, ${at(next)}) as at`)[0]!.at).toBeNull();
+  });
+});

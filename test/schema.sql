@@ -3491,15 +3491,25 @@ CREATE OR REPLACE FUNCTION ops.session_last_frame_at(p_session uuid, p_opened_at
 AS $function$
 declare
   v_at timestamptz;
+  v_hi timestamptz := p_before;
+  v_lo timestamptz;
+  v_span interval := interval '10 minutes';
 begin
-  -- staging.frames has no index by session: a run usually ends shortly before the next starts,
-  -- so the last ten minutes (a BRIN range) are read first, the whole session only if need be.
-  select max(f.received_at) into v_at from staging.frames f
-  where f.session_id = p_session and f.received_at >= greatest(p_opened_at, p_before - interval '10 minutes');
-  if v_at is null and p_opened_at < p_before - interval '10 minutes' then
+  -- staging.frames has no index by session: read back from p_before in windows of 10 minutes,
+  -- 40, 160, ... (each a BRIN range), stopping at the first window with a frame of the session.
+  -- The last frame is near the moment the run died, so what is read is about the frames landed
+  -- since then, not the whole session (which may have run for days).
+  loop
+    v_lo := greatest(p_opened_at, v_hi - v_span);
+    -- The first window is open above: frames stamped after p_before (a wall clock stepped
+    -- back between the runs) are still the session's.
     select max(f.received_at) into v_at from staging.frames f
-    where f.session_id = p_session and f.received_at >= p_opened_at;
-  end if;
+    where f.session_id = p_session and f.received_at >= v_lo
+      and (v_hi = p_before or f.received_at < v_hi);
+    exit when v_at is not null or v_lo <= p_opened_at;
+    v_hi := v_lo;
+    v_span := v_span * 4;
+  end loop;
   return v_at;
 end
 $function$
