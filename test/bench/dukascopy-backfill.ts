@@ -7,7 +7,9 @@
 //      other hours synthetic files made from the captured hours of the same time of day: 3,733
 //      ticks an hour at night, 10,546 in the European day, 2,114 in the evening, prices moved by
 //      a few points per day) served by a local datafeed on 127.0.0.1 in its own process, fetched
-//      by the backfill jobs (no request budget), decoded, landed, normalized.
+//      by the backfill jobs (no request budget), decoded, landed, normalized;
+//   3. the floor under it: market.quotes rows stored per second by one INSERT ... SELECT of
+//      1,000,000 generated quotes (no staging, no JSON), and the year's ticks at that rate.
 // Embedded Postgres with fsync on, the pipeline in this process.
 //   npx tsx test/bench/dukascopy-backfill.ts            (BENCH_DUKASCOPY_YEAR=2018, BENCH_BACKFILL_JOBS=2,
 //                                                        BENCH_DUKASCOPY_LAND_HOURS=120; BENCH_DUKASCOPY_DAYS to cut the year)
@@ -115,6 +117,22 @@ try {
     yearSeconds: Number(seconds.toFixed(1)), yearTicksPerSecond: Math.round(Number(q!.n) / seconds),
     yearFilesPerSecond: Math.round(f!.files / seconds), backfillJobs: JOBS, chunks: done.chunks, yearLoadBefore: load0, yearLoadAfter: load1,
   });
+
+  // 3. The floor under the year: market.quotes rows one INSERT ... SELECT of generated quotes
+  // stores per second (keys, indexes, checks and WAL as for real quotes; no staging, no JSON).
+  const [gi] = await sql<{ id: number }[]>`
+    insert into market.instruments (venue, venue_symbol, symbol, asset_class) values ('bench', 'GENQUOTES', 'GEN/QUOTES', 'forex')
+    returning instrument_id as id`;
+  const genFrom = new Date(Date.UTC(YEAR + 1, 0, 2));
+  await sql`select ops.ensure_partitions('market.quotes'::regclass, ${genFrom}, ${new Date(genFrom.getTime() + 4 * 24 * HOUR)})`;
+  const g0 = performance.now();
+  await sql`
+    insert into market.quotes (instrument_id, quoted_at, seq, bid, bid_size, ask, ask_size, time_source, received_at, source, frame_id)
+    select ${gi!.id}, ${genFrom}::timestamptz + n * interval '300 ms', staging.epoch_us_of(${genFrom}::timestamptz) + n::bigint * 300000,
+           round(1.2 + (n % 1000) / 100000.0, 5), 1000000, round(1.2001 + (n % 1000) / 100000.0, 5), 1500000, 'venue', now(), 'file', n
+    from generate_series(1, 1000000) n`;
+  const insertRate = Math.round(1_000_000 / ((performance.now() - g0) / 1000));
+  Object.assign(result, { quotesInsertPerSecond: insertRate, yearAtInsertRateSeconds: Math.round(Number(q!.n) / insertRate) });
   console.log(JSON.stringify(result));
 } finally {
   child.kill('SIGTERM');

@@ -88,6 +88,8 @@ for (const [script, map] of [
     add('dukascopy: ticks landed and normalized per second', [j.ticksLandedPerSecond!], 'ticks/s', 'report', () => null);
     add('dukascopy: a year of hour files (8,760) from a local datafeed, end to end', [j.yearSeconds!], 's', '<= 60', (v) => v <= 60);
     add('dukascopy: ticks per second in that year', [j.yearTicksPerSecond!], 'ticks/s', 'report', () => null);
+    add('postgres: market.quotes rows stored per second by one INSERT ... SELECT of generated quotes (one core)', [j.quotesInsertPerSecond!], 'rows/s', 'report', () => null);
+    add('dukascopy: the year\'s ticks at that insert rate alone', [j.yearAtInsertRateSeconds!], 's', 'report', () => null);
   }],
   ['oanda-polygon.ts', (j: Record<string, number>) => {
     add('oanda: pricing-stream lines/s landed and normalized', [j.oandaLinesPerSec!], 'lines/s', 'report', () => null);
