@@ -180,7 +180,9 @@ describe('dukascopy backfill through the engine', () => {
     expect(inPlan).toEqual([{ label: 'venue_outage', window_from: new Date(Date.UTC(2019, 1, 5, 10)),
                               window_to: new Date(Date.UTC(2019, 1, 5, 11)), evidence: 'venue_files' }]);
     // Silence before the plan's first hour (hours nobody fetched) is not the venue's.
-    expect(gaps.filter((g) => g.window_to <= new Date(Date.UTC(2019, 1, 5, 9))).every((g) => g.label === 'our_loss')).toBe(true);
+    const before = gaps.filter((g) => g.window_to <= new Date(Date.UTC(2019, 1, 5, 9)));
+    expect(before.length).toBeGreaterThan(0);
+    expect(before.map((g) => g.label)).toEqual(before.map(() => 'our_loss'));
   });
 
   it('quarantines a truncated or damaged file with its reason, fetches it again and lands the right one', async () => {

@@ -2229,6 +2229,16 @@ AS $function$
          p_at
   on conflict do nothing
 $function$
+CREATE OR REPLACE FUNCTION market.candle_price_sides()
+ RETURNS text[]
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  -- Every price side market.candles allows (its check constraint). Filtering on all of them,
+  -- rather than not at all, keeps price_side a usable part of the key (instrument_id, timeframe,
+  -- price_side, bucket) for bucket ranges on servers without btree skip scan (before Postgres 18).
+  select array['trade', 'bid', 'ask', 'mid', 'value']
+$function$
 CREATE OR REPLACE FUNCTION market.canonical_bars(p_symbol text, p_timeframe text, p_from timestamp with time zone, p_to timestamp with time zone)
  RETURNS TABLE(symbol text, bucket timestamp with time zone, source text, instrument_id integer, priority integer, price_basis text, open numeric, high numeric, low numeric, close numeric, volume numeric, ticks bigint, coverage numeric, complete boolean)
  LANGUAGE plpgsql
@@ -4387,7 +4397,7 @@ begin
                        v_gap.gap_to - interval '1 microsecond', v_width) b
   where not exists (select 1 from market.candles c
                     where c.instrument_id = v_gap.instrument_id and c.timeframe = v_gap.detail->>'timeframe'
-                      and c.bucket = b);
+                      and c.price_side = any (market.candle_price_sides()) and c.bucket = b);
   -- Buckets the venue has no candle for either: a venue outage where the market was open, none
   -- lost where its calendar was closed.
   update quality.gaps g
@@ -4962,7 +4972,8 @@ AS $function$
     select k.instrument_id, k.bucket, lag(k.bucket) over (partition by k.instrument_id order by k.bucket) as prev
     from (select distinct c.instrument_id, c.bucket
           from market.candles c join inst using (instrument_id)
-          where c.timeframe = p_timeframe and c.bucket >= p_from and c.bucket < p_to) k
+          where c.timeframe = p_timeframe and c.price_side = any (market.candle_price_sides())
+            and c.bucket >= p_from and c.bucket < p_to) k
   ), w as (
     select market.timeframe_width(p_timeframe) as width
   ), ins as (
@@ -5008,7 +5019,7 @@ begin
       coalesce((select max(k.bucket) from market.candles k
                 join market.instruments i on i.instrument_id = k.instrument_id
                 where i.venue = v_chunk.venue and i.symbol = v_chunk.symbol and k.timeframe = v_chunk.timeframe
-                  and k.bucket < v_chunk.chunk_from), v_chunk.chunk_from),
+                  and k.price_side = any (market.candle_price_sides()) and k.bucket < v_chunk.chunk_from), v_chunk.chunk_from),
       v_chunk.chunk_to);
   end loop;
   perform ops.set_setting('gaps.candles_scanned_to', v_to::text);

@@ -290,7 +290,7 @@ begin
                        v_gap.gap_to - interval '1 microsecond', v_width) b
   where not exists (select 1 from market.candles c
                     where c.instrument_id = v_gap.instrument_id and c.timeframe = v_gap.detail->>'timeframe'
-                      and c.bucket = b);
+                      and c.price_side = any (market.candle_price_sides()) and c.bucket = b);
   -- Buckets the venue has no candle for either: a venue outage where the market was open, none
   -- lost where its calendar was closed.
   update quality.gaps g
@@ -325,7 +325,8 @@ as $$
     select k.instrument_id, k.bucket, lag(k.bucket) over (partition by k.instrument_id order by k.bucket) as prev
     from (select distinct c.instrument_id, c.bucket
           from market.candles c join inst using (instrument_id)
-          where c.timeframe = p_timeframe and c.bucket >= p_from and c.bucket < p_to) k
+          where c.timeframe = p_timeframe and c.price_side = any (market.candle_price_sides())
+            and c.bucket >= p_from and c.bucket < p_to) k
   ), w as (
     select market.timeframe_width(p_timeframe) as width
   ), ins as (
@@ -446,7 +447,7 @@ begin
       coalesce((select max(k.bucket) from market.candles k
                 join market.instruments i on i.instrument_id = k.instrument_id
                 where i.venue = v_chunk.venue and i.symbol = v_chunk.symbol and k.timeframe = v_chunk.timeframe
-                  and k.bucket < v_chunk.chunk_from), v_chunk.chunk_from),
+                  and k.price_side = any (market.candle_price_sides()) and k.bucket < v_chunk.chunk_from), v_chunk.chunk_from),
       v_chunk.chunk_to);
   end loop;
   perform ops.set_setting('gaps.candles_scanned_to', v_to::text);
