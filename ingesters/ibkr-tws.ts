@@ -13,13 +13,14 @@ export interface TwsSettings {
   clientId: number;
   historyClientId: number;
   tickByTickSpacingMs: number;
+  permissionRetryMs: number;
 }
 
 export function twsSettings(feed: FeedConfig | undefined): TwsSettings {
   const t = feed?.tws;
   const clientId = t?.clientId ?? 17;
   return { host: t?.host ?? '127.0.0.1', port: t?.port ?? 4001, clientId, historyClientId: t?.historyClientId ?? clientId + 1,
-    tickByTickSpacingMs: t?.tickByTickSpacingMs ?? 15_000 };
+    tickByTickSpacingMs: t?.tickByTickSpacingMs ?? 15_000, permissionRetryMs: (t?.permissionRetrySeconds ?? 600) * 1000 };
 }
 
 /** The contract a canonical instrument names: EUR/USD is IDEALPRO cash, anything else a SMART-routed US stock. */

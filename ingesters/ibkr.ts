@@ -19,6 +19,8 @@ import { TwsClient, TwsRequestError, twsSettings, type QualifiedContract } from 
 //   2103/2105/2157 a data farm is down, 2104/2106/2158 up again: recorded, the socket is kept.
 //   An error for one request (10089 no market-data permission, 200 unknown contract, 354 not
 //   subscribed ...) is reported for that contract and stream; the other contracts keep streaming.
+//   A refusal for lack of permission (10089, 354) is asked again every tws.permissionRetrySeconds
+//   (10 minutes), so a subscription added to the account starts streaming without a reconnect.
 // Pacing is avoided, not retried: one tick-by-tick request per instrument and type per 15 s
 // (a resubscription waits), 40 messages a second at most; a pacing error (162, 420) waits that
 // spacing before asking again, doubling at each repeat.
@@ -38,6 +40,7 @@ const MEANING: Record<number, string> = {
   2157: 'security definition farm disconnected (socket kept)',
 };
 const PACING_CODES = new Set([162, 420]);
+const PERMISSION_CODES = new Set([354, 10089]);
 
 /** The last tick-by-tick request per Gateway, contract and tick type (monotonic ms), across reconnects. */
 const lastTickByTick = new Map<string, number>();
@@ -161,10 +164,12 @@ function openTwsTransport(feed: FeedConfig, h: TransportHandlers): Transport {
     subs.delete(reqId);
     // A pacing violation is waited out (the spacing, doubled at each repeat), never retried at once.
     const pacing = PACING_CODES.has(code) && /pacing/i.test(err.message);
-    const retryInMs = Math.min(600_000, Math.max(tws.tickByTickSpacingMs, 1) * 2 ** sub.pacingRetries);
+    const permission = PERMISSION_CODES.has(code);
+    const retryInMs = pacing ? Math.min(600_000, Math.max(tws.tickByTickSpacingMs, 1) * 2 ** sub.pacingRetries)
+      : permission ? tws.permissionRetryMs : undefined;
     control({ notice: String(code), reqId: String(reqId), symbol: sub.instrument, stream: sub.channel, conId: sub.q.conId,
-      message: err.message, ...(pacing ? { retryInMs } : {}) });
-    if (pacing) later(retryInMs, () => request({ ...sub, pacingRetries: sub.pacingRetries + 1 }));
+      message: err.message, ...(retryInMs !== undefined ? { retryInMs } : {}) });
+    if (retryInMs !== undefined) later(retryInMs, () => request({ ...sub, pacingRetries: pacing ? sub.pacingRetries + 1 : 0 }));
   });
 
   const finish = (code: number, reason: string) => {

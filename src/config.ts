@@ -35,6 +35,8 @@ const feedSchema = z.strictObject({
     historyClientId: z.number().int().min(0).max(2147483647).optional(),
     /** IBKR allows one tick-by-tick request per instrument per 15 s; a resubscription waits that long. */
     tickByTickSpacingMs: z.number().int().min(0).max(600_000).default(15_000),
+    /** A request refused for lack of market-data permission (10089, 354) is asked again this often. */
+    permissionRetrySeconds: z.number().positive().max(86_400).default(600),
   }).optional(),
 });
 

@@ -194,7 +194,7 @@ describe('IBKR live through TWS', () => {
   it('after 1100 then 1101 (data lost) requests every live subscription again, spaced, with the cached contracts, and streams on', async () => {
     const tbtBefore = fake.requests.filter((r) => r.fields[0] === '97');
     const barsBefore = requestsOf(50);
-    // MSFT's requests were refused (10089): they are not sent again until a new connection
+    // MSFT's requests were refused (10089): they are asked again only after tws.permissionRetrySeconds (10 minutes)
     phase = 'resubscribed';
     fake.notice(1100, 'Connectivity between IB and Trader Workstation has been lost.');
     fake.notice(1101, 'Connectivity between IB and Trader Workstation has been restored - data lost.');
@@ -228,6 +228,41 @@ describe('IBKR live through TWS', () => {
     expect(s!.n).toBe(2);
     const gaps = await db.sql`select distinct stream from quality.gaps where venue = 'ib' and detected_by = 'disconnect' and detail->>'code' is distinct from '1100' order by 1`;
     expect(gaps.map((g) => g.stream)).toEqual(['AllLast', 'BidAsk', 'RealTimeBars']);
+  });
+});
+
+describe('IBKR live when the account gains a market-data permission', () => {
+  it('asks a refused contract again after the permission retry, and it streams without a reconnect', async () => {
+    const denied = [MSFT.conId];
+    const tws = new FakeTws({ contracts: [MSFT], denied, onSubscribe: (sub, t) => {
+      if (sub.what === 'AllLast') t.data(sub, TRADE_TICKS[0]!);
+    } });
+    const port = await tws.start();
+    const config = loadConfig({ env: {}, overrides: { feeds: [{ name: 'ib-permission', venue: 'ib', channels: ['AllLast'], instruments: ['MSFT'],
+      tws: { host: '127.0.0.1', port, clientId: 11, tickByTickSpacingMs: 0, permissionRetrySeconds: 0.5 } }] } });
+    const l = new Lander(db.url, { maxBatchFrames: 100, flushIntervalMs: 10, maxBufferedBytes: 1 << 20 }, quietLog);
+    const f = new WsFeed(ibkr, config.feeds[0]!, l, quietLog, { backoffBaseMs: 20, backoffCapMs: 50 });
+    const refusals = async () => (await db.sql`
+      select (detail->>'retryInMs')::int as retry from ops.session_events
+      where feed = 'ib-permission' and kind = 'error_frame' and detail->>'code' = '10089'`).map((r) => r.retry);
+    f.start();
+    try {
+      await waitFor(async () => { await l.flush(); return (await refusals()).length >= 2; }, 'the refusal, asked again');
+      expect((await refusals()).slice(0, 2)).toEqual([500, 500]);
+      denied.length = 0; // the account now has the subscription
+      await waitFor(async () => {
+        await l.flush();
+        const [r] = await db.sql`select count(*)::int as n from market.trades t join market.instruments i using (instrument_id)
+                                 where i.venue = 'ib' and i.symbol = 'MSFT'`;
+        return r!.n === 1;
+      }, 'the MSFT trade');
+      expect(tws.connections).toBe(1);
+      expect(tws.sent(9)).toHaveLength(1); // qualified once
+    } finally {
+      await f.stop();
+      await l.close();
+      await tws.stop();
+    }
   });
 });
 
