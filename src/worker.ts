@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { EventEmitter } from 'node:events';
 import { Logger as WorkerLogger, run, type Runner, type RunnerOptions, type Task, type TaskList, type WorkerEvents } from 'graphile-worker';
 import type { Config } from './config.ts';
+import { clickhouseOptions } from './clickhouse/options.ts';
 import { connect } from './db.ts';
 import type { Logger } from './log.ts';
 import { ROOT } from './migrate.ts';
@@ -77,6 +78,19 @@ export const CRONTAB = [
 ].join('\n');
 
 /**
+ * The CRONTAB lines this worker runs: those of tasks it has, without the ClickHouse sync when its
+ * configuration switches ClickHouse off (the job itself, outside `tickflow start`, can only read
+ * the configuration from file and environment, which may say otherwise).
+ */
+export function scheduledCrontab(taskList: TaskList, config: Config): string {
+  const clickhouseOn = clickhouseOptions(config).enabled;
+  return CRONTAB.split('\n').filter((line) => {
+    const task = line.split(' ')[5] ?? '';
+    return taskList[task] !== undefined && (task !== 'clickhouse_sync' || clickhouseOn);
+  }).join('\n');
+}
+
+/**
  * A process killed mid-job (kill -9, power loss) leaves its jobs locked, and graphile-worker
  * would wait four hours before running them again. Every job's worker pool holds a lease on one
  * session of this process (ops.job_leases, refreshed by every job and every 10 s); at start, and
@@ -98,7 +112,7 @@ export async function startWorker(url: string, config: Config, log: Logger): Pro
   }, 10_000);
   refresh.unref();
   const taskList = await loadTasks(lease);
-  const crontab = CRONTAB.split('\n').filter((line) => taskList[line.split(' ')[5] ?? ''] !== undefined).join('\n');
+  const crontab = scheduledCrontab(taskList, config);
   const events = new EventEmitter() as WorkerEvents; // one emitter for every pool, so listeners stay attached
   const options: RunnerOptions = {
     connectionString: url,

@@ -5,7 +5,8 @@ import { Logger, quickAddJob, runOnce } from 'graphile-worker';
 import postgres from 'postgres';
 import qualityDetect from '../jobs/quality_detect.ts';
 import qualityProfile from '../jobs/quality_profile.ts';
-import { CRONTAB, loadTasks } from '../src/worker.ts';
+import { CRONTAB, loadTasks, scheduledCrontab } from '../src/worker.ts';
+import { loadConfig } from '../src/config.ts';
 import { qualityAlerts } from '../src/metrics.ts';
 import { ROOT } from '../src/migrate.ts';
 import { loadSpotCapture } from './support/binance-capture.ts';
@@ -52,6 +53,12 @@ describe('quality jobs, findings and alerts', () => {
     expect(typeof tasks.quality_profile).toBe('function');
     expect(CRONTAB).toContain('*/5 * * * * quality_detect ?max=1&jobKey=quality_detect&jobKeyMode=replace');
     expect(CRONTAB).toContain('23 3 * * * quality_profile ?max=1&jobKey=quality_profile&jobKeyMode=replace');
+    // The ClickHouse sync runs only where the worker's configuration has ClickHouse on.
+    const sync = (enabled: boolean) => scheduledCrontab(tasks, loadConfig({ env: {}, overrides: { clickhouse: { enabled } } }))
+      .split('\n').filter((l) => l.includes(' clickhouse_sync '));
+    expect(sync(true)).toEqual(['* * * * * clickhouse_sync ?max=1&jobKey=clickhouse_sync&jobKeyMode=replace']);
+    expect(sync(false)).toEqual([]);
+    expect(scheduledCrontab(tasks, loadConfig({ env: {}, overrides: { clickhouse: { enabled: false } } }))).toContain('quality_detect');
   });
 
   it('a spike and a gap raise alerts: NOTIFY tickflow_alerts, a log line and the metric; a rerun duplicates nothing', async () => {
