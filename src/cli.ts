@@ -14,6 +14,12 @@ import { exportToFile } from './clickhouse/export.ts';
 import { backfillCommand, historyStatus, type BackfillArgs } from './backfill-cli.ts';
 import { qualityCommand } from './quality-report.ts';
 
+/** Errors of a database call cut off by a lost connection: postgres.js and socket codes, SQLSTATE class 08 and 57P01-57P03. */
+function lostDatabaseConnection(reason: unknown): boolean {
+  const code = reason && typeof reason === 'object' ? String((reason as { code?: unknown }).code ?? '') : '';
+  return /^(CONNECTION_(CLOSED|DESTROYED|ENDED)|CONNECT_TIMEOUT|ECONNREFUSED|ECONNRESET|EPIPE|08[0-9A-Z]{3}|57P0[123])$/.test(code);
+}
+
 const USAGE = `usage: tickflow <command> [--config FILE]
 
 commands:
@@ -52,6 +58,15 @@ async function main(argv: string[]): Promise<number> {
     if (only !== undefined && only !== 'ingest' && only !== 'worker') {
       throw new TickflowError('CONFIG_INVALID', `--only: expected ingest or worker, received ${only}`);
     }
+    // A database call cut off by a lost connection that nothing awaited would end the process
+    // (Node's default for an unhandled rejection); the landing writer retries what it accepted
+    // and the worker replaces its pool, so such a call is logged and tickflow runs on. Any other
+    // unhandled rejection still ends it.
+    process.on('unhandledRejection', (reason) => {
+      if (!lostDatabaseConnection(reason)) throw reason;
+      log.error({ err: redact(String((reason as Error).message)), code: (reason as { code?: unknown }).code },
+        'a database call was cut off by a lost connection and not awaited; running on');
+    });
     const app = await startApp(config, log, { only });
     await new Promise<void>((resolve) => {
       const onSignal = (sig: string) => { log.info({ signal: sig }, 'shutting down'); resolve(); };
