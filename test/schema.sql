@@ -2286,6 +2286,32 @@ CREATE OR REPLACE FUNCTION market.coverage_slots(p_width interval)
 AS $function$
   select (extract(epoch from p_width) / 10)::integer
 $function$
+CREATE OR REPLACE FUNCTION market.define_bar_views(p_columns text)
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_tf record;
+  v_label text;
+  v_previous text;
+begin
+  for v_tf in select * from market.bar_timeframes() order by level loop
+    execute format('create or replace view market.%I as '
+                   'select i.venue, i.symbol, b.instrument_id, b.bucket, %s, b.trades::bigint as trades '
+                   'from market.%I b left join market.instruments i using (instrument_id)',
+                   'bars_' || v_tf.timeframe, p_columns, 'bars_' || v_tf.timeframe || '_data');
+    v_label := replace(replace(replace(v_tf.timeframe, 'm', '-minute'), 'h', '-hour'), 'd', '-day');
+    execute format('comment on view market.%I is %L', 'bars_' || v_tf.timeframe,
+                   format('%s OHLCV bars (%s): open/close = first/last trade by (traded_at, seq, trade_id), '
+                          'volume = sum of sizes, vwap = sum(price*size)/volume truncated to 18 decimals.', v_label,
+                          case v_tf.timeframe when '1m' then 'from trades'
+                                              when '4h' then 'built from ' || v_previous || ' bars, aligned to 00:00 UTC'
+                                              when '1d' then 'built from ' || v_previous || ' bars, UTC days'
+                                              else 'built from ' || v_previous || ' bars' end));
+    v_previous := v_label;
+  end loop;
+end
+$function$
 CREATE OR REPLACE FUNCTION market.dukascopy_symbol(p_venue_symbol text, OUT symbol text, OUT base text, OUT quote text, OUT asset_class text)
  RETURNS record
  LANGUAGE sql
@@ -5245,8 +5271,9 @@ CREATE OR REPLACE FUNCTION staging.binance_instruments(p_symbols text[])
  LANGUAGE sql
 AS $function$
   -- Venue symbols seen for the first time become instruments (canonical form from the symbol),
-  -- for live frames and REST pages alike. Two batches or backfill chunks may meet a new symbol at once: "do update" waits for the other's insert
-  -- and returns its row, where "do nothing" would return nothing and the page would be refused.
+  -- for live frames and REST pages alike. Two batches or backfill chunks may meet a new symbol at
+  -- once: "do update" waits for the other's insert and returns its row, where "do nothing" would
+  -- return nothing and the page would be refused.
   with existing as (
     select i.instrument_id, i.venue_symbol from market.instruments i
     where i.venue = 'binance' and i.venue_symbol = any (p_symbols)

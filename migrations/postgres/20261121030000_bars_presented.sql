@@ -4,7 +4,7 @@
 -- computed when a bar is built instead of on every row of every read (a year of 1-minute bars
 -- spent four fifths of its query time there). notional stays untrimmed: higher timeframes sum
 -- it. The TimescaleDB continuous aggregates keep their columns; the views compute the same
--- values from them (sql/market/bars.sql).
+-- values from them (sql/market/bars_timescaledb.sql).
 do $$
 declare
   v_table text;

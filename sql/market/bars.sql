@@ -66,44 +66,39 @@ as $$
 $$;
 comment on function market.vwap(numeric, numeric) is 'Volume-weighted average price: notional / volume truncated to 18 decimals.';
 
--- The views market.bars_<tf>: one definition for every timeframe. The rollup tables store bars as
--- shown (migration 20261121030000_bars_presented.sql), so there the view only adds the symbol;
--- the continuous aggregates store raw sums and the view presents them, to the same values. The
--- join is a left join on the instruments' key (every bar has its instrument), so Postgres leaves
--- it out of queries that read neither venue nor symbol: a year of one instrument's 1m bars is
--- then an index range scan and nothing else.
-do $$
+-- The views market.bars_<tf>: one definition for every timeframe, made by the engine's file with
+-- the columns its stores hold (sql/market/bars_rollup.sql: stored as shown; bars_timescaledb.sql:
+-- raw sums presented at read time, to the same values). The join is a left join on the
+-- instruments' key (every bar has its instrument), so Postgres leaves it out of queries that read
+-- neither venue nor symbol: a year of one instrument's 1m bars is then an index range scan.
+create or replace function market.define_bar_views(p_columns text)
+returns void
+language plpgsql
+as $$
 declare
   v_tf record;
-  v_data regclass;
-  v_columns text;
-  v_built text;
   v_label text;
   v_previous text;
 begin
   for v_tf in select * from market.bar_timeframes() order by level loop
-    v_data := format('market.bars_%s_data', v_tf.timeframe)::regclass;
-    v_columns := case
-      when exists (select 1 from pg_attribute a where a.attrelid = v_data and a.attname = 'vwap' and not a.attisdropped)
-        then 'b.open, b.high, b.low, b.close, b.volume, b.vwap'
-      else 'trim_scale(b.open) as open, trim_scale(b.high) as high, trim_scale(b.low) as low, '
-           'trim_scale(b.close) as close, trim_scale(b.volume) as volume, market.vwap(b.notional, b.volume) as vwap'
-    end;
     execute format('create or replace view market.%I as '
                    'select i.venue, i.symbol, b.instrument_id, b.bucket, %s, b.trades::bigint as trades '
-                   'from %s b left join market.instruments i using (instrument_id)',
-                   'bars_' || v_tf.timeframe, v_columns, v_data);
-    v_built := case v_tf.level when 1 then 'from trades'
-                 else 'built from ' || v_previous || ' bars' || case v_tf.timeframe when '4h' then ', aligned to 00:00 UTC'
-                                                                             when '1d' then ', UTC days' else '' end end;
+                   'from market.%I b left join market.instruments i using (instrument_id)',
+                   'bars_' || v_tf.timeframe, p_columns, 'bars_' || v_tf.timeframe || '_data');
     v_label := replace(replace(replace(v_tf.timeframe, 'm', '-minute'), 'h', '-hour'), 'd', '-day');
     execute format('comment on view market.%I is %L', 'bars_' || v_tf.timeframe,
                    format('%s OHLCV bars (%s): open/close = first/last trade by (traded_at, seq, trade_id), '
-                          'volume = sum of sizes, vwap = sum(price*size)/volume truncated to 18 decimals.', v_label, v_built));
+                          'volume = sum of sizes, vwap = sum(price*size)/volume truncated to 18 decimals.', v_label,
+                          case v_tf.timeframe when '1m' then 'from trades'
+                                              when '4h' then 'built from ' || v_previous || ' bars, aligned to 00:00 UTC'
+                                              when '1d' then 'built from ' || v_previous || ' bars, UTC days'
+                                              else 'built from ' || v_previous || ' bars' end));
     v_previous := v_label;
   end loop;
 end
 $$;
+comment on function market.define_bar_views(text) is
+  'Creates market.bars_1m .. market.bars_1d over the bars engine''s stores, with p_columns for open .. vwap (called by the engine''s sql/ file).';
 
 create or replace function market.bars(p_symbol text, p_timeframe text, p_from timestamptz, p_to timestamptz,
                                        p_venue text default null)

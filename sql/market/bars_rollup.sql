@@ -149,3 +149,6 @@ end
 $$;
 comment on function market.finish_bar_refresh(bigint) is
   'Marks a queued window refreshed (TimescaleDB engine); nothing to do on the rollup engine.';
+
+-- The public views read the stored columns as they are.
+select market.define_bar_views('b.open, b.high, b.low, b.close, b.volume, b.vwap');

@@ -111,3 +111,9 @@ as $$
 $$;
 comment on function market.finish_bar_refresh(bigint) is
   'Removes a window from the refresh queue once refresh_continuous_aggregate() has run for it.';
+
+-- The continuous aggregates keep the venue's scale and notional: the public views present them
+-- as the rollup engine stores its bars.
+select market.define_bar_views('trim_scale(b.open) as open, trim_scale(b.high) as high, trim_scale(b.low) as low, '
+                               'trim_scale(b.close) as close, trim_scale(b.volume) as volume, '
+                               'market.vwap(b.notional, b.volume) as vwap');

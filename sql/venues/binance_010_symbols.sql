@@ -23,8 +23,9 @@ returns table (instrument_id integer, venue_symbol text)
 language sql
 as $$
   -- Venue symbols seen for the first time become instruments (canonical form from the symbol),
-  -- for live frames and REST pages alike. Two batches or backfill chunks may meet a new symbol at once: "do update" waits for the other's insert
-  -- and returns its row, where "do nothing" would return nothing and the page would be refused.
+  -- for live frames and REST pages alike. Two batches or backfill chunks may meet a new symbol at
+  -- once: "do update" waits for the other's insert and returns its row, where "do nothing" would
+  -- return nothing and the page would be refused.
   with existing as (
     select i.instrument_id, i.venue_symbol from market.instruments i
     where i.venue = 'binance' and i.venue_symbol = any (p_symbols)
