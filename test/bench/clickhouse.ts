@@ -300,16 +300,16 @@ try {
   const pgDeliver: Record<string, { ms: number; rows: number }> = {};
   // Each run has a connection of its own, opened before the clock starts: postgres.js 3.4.9 does
   // not give a connection back after a large COPY ... TO STDOUT stream (the next query waits).
-  const pgTime = async (name: string, f: (client: postgres.Sql, more: postgres.Sql) => Promise<number>) => {
+  const pgTime = async (name: string, f: (client: postgres.Sql, more: postgres.Sql) => Promise<number>, connections = 1) => {
     const runs: number[] = [];
     let rows = 0;
     for (let i = 0; i < 5; i++) {
-      const [client, more] = [0, 1].map(() => postgres(pg.url, { max: 1, onnotice: () => {} })) as [postgres.Sql, postgres.Sql];
-      await Promise.all([client`select 1`, more`select 1`]);
+      const clients = Array.from({ length: connections }, () => postgres(pg.url, { max: 1, onnotice: () => {} }));
+      await Promise.all(clients.map((c) => c`select 1`));
       const s = performance.now();
-      rows = await f(client, more);
+      rows = await f(clients[0]!, clients.at(-1)!);
       runs.push(performance.now() - s);
-      await Promise.all([client.end({ timeout: 0 }), more.end({ timeout: 0 })]);
+      await Promise.all(clients.map((c) => c.end({ timeout: 0 })));
     }
     pgDeliver[name] = { ms: round(median(runs)), rows };
   };
@@ -359,7 +359,7 @@ try {
     const halves = await Promise.all([copyRows(client, '', barsBetween(new Date(yearStart).toISOString(), middle)),
                                       copyRows(more, '', barsBetween(middle, yearEnd))]);
     return halves[0] + halves[1];
-  });
+  }, 2);
   await pgTime('COPY csv', (client) => copyRows(client, '(format csv)'));
   await pgTime('rows (parsed)', async (client) => (await client.unsafe(pgBarsQuery)).length);
   // The best format is that of one query on one connection; the two-connection read is reported apart.
