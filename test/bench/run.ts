@@ -107,11 +107,13 @@ for (const [script, map] of [
   ['clickhouse.ts', (j: Record<string, any>) => {
     add('clickhouse: rows per second synced', [j.syncRowsPerSec], 'rows/s', 'report', () => null);
     add('clickhouse: trade commit in Postgres to visible in ClickHouse, p95', [j.commitToVisibleMs?.p95], 'ms', '<= 2000', (v) => v <= 2000);
-    add('clickhouse: year of 1m bars, server-side execution', [j.yearOfBars?.afterMerge?.serverMs], 'ms', '<= 100', (v) => v <= 100);
-    add('clickhouse: year of 1m bars, every row delivered to Node (best format)', [j.yearOfBars?.afterMerge?.bestWithRows?.ms], 'ms', '<= 400', (v) => v <= 400);
-    add('postgres: year of 1m bars, server-side execution', [j.yearOfBarsPostgres?.serverMs], 'ms', '<= 100', (v) => v <= 100);
-    add('postgres: year of 1m bars, every row delivered to Node (best format)', [j.yearOfBarsPostgres?.bestWithRows?.ms], 'ms', '<= 400', (v) => v <= 400);
-    add('postgres: year of 1m bars, every row delivered to Node as two COPY text streams of half a year on two connections', [j.yearOfBarsPostgres?.deliverMs?.['COPY text, two halves on two connections']?.ms], 'ms', 'report', () => null);
+    add('clickhouse: year of 1m OHLCV bars, server-side execution', [j.yearOfBars?.afterMerge?.serverMs], 'ms', '<= 100', (v) => v <= 100);
+    add('clickhouse: year of 1m OHLCV bars, every row delivered to Node (best format)', [j.yearOfBars?.afterMerge?.bestWithRows?.ms], 'ms', '<= 400', (v) => v <= 400);
+    add('clickhouse: the same bars with vwap and trades, every row to Node (TabSeparated)', [j.yearOfBars?.afterMerge?.deliverMs?.['TabSeparated, with vwap and trades']?.ms], 'ms', 'report', () => null);
+    add('postgres: year of 1m OHLCV bars, server-side execution', [j.yearOfBarsPostgres?.serverMs], 'ms', '<= 100', (v) => v <= 100);
+    add('postgres: year of 1m OHLCV bars, every row delivered to Node (best format)', [j.yearOfBarsPostgres?.bestWithRows?.ms], 'ms', '<= 400', (v) => v <= 400);
+    add('postgres: the same bars with vwap and trades, every row to Node (COPY text)', [j.yearOfBarsPostgres?.deliverMs?.['COPY text, with vwap and trades']?.ms], 'ms', 'report', () => null);
+    add('postgres: year of 1m OHLCV bars, every row delivered to Node as two COPY text streams of half a year on two connections', [j.yearOfBarsPostgres?.deliverMs?.['COPY text, two halves on two connections']?.ms], 'ms', 'report', () => null);
     add('clickhouse: trades table compression ratio', [j.compression?.ratio], 'x', '>= 10', (v) => v >= 10);
   }],
 ] as const) {
