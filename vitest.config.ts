@@ -17,6 +17,11 @@ export default defineConfig({
         test: { name: 'main', include: ['test/**/*.test.ts'], exclude: TIMING, sequence: { groupOrder: 0 } },
       },
       {
+        // The ClickHouse suite again in server mode (CLICKHOUSE_URL, over HTTP): see its header.
+        extends: true,
+        test: { name: 'clickhouse-server', include: ['test/clickhouse.test.ts'], env: { TICKFLOW_TEST_CLICKHOUSE: 'server' }, sequence: { groupOrder: 0 } },
+      },
+      {
         extends: true,
         test: { name: 'timing', include: TIMING, maxWorkers: 1, sequence: { groupOrder: 1 } },
       },

@@ -12,6 +12,18 @@ import { registerSyncRuntime, startClickHouseService, syncClickHouse, type SyncR
 import clickhouseSyncTask from '../jobs/clickhouse_sync.ts';
 import { exportToFile } from '../src/clickhouse/export.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
+import { FakeClickHouse } from './fakes/clickhouse-http.ts';
+
+/**
+ * Runs twice (vitest.config.ts): on the engine in-process (chdb, the embedded default), and with
+ * TICKFLOW_TEST_CLICKHOUSE=server through CLICKHOUSE_URL and @clickhouse/client over HTTP, to a
+ * local ClickHouse HTTP interface answered by the same engine (test/fakes/clickhouse-http.ts).
+ */
+const SERVER = process.env.TICKFLOW_TEST_CLICKHOUSE === 'server';
+const SERVER_USER = 'tickflow';
+const SERVER_PASSWORD = 'ch-secret: p@ss/word';
+let server: FakeClickHouse | undefined;
+let clickhouseUrl: string | undefined;
 
 const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'support', 'clickhouse-child.ts');
 const log = createLogger({ level: 'warn' });
@@ -210,7 +222,11 @@ async function openRuntime(): Promise<void> {
 beforeAll(async () => {
   db = await createTestDatabase('ch');
   dataDir = mkdtempSync(path.join(tmpdir(), 'tickflow-ch-'));
-  config = loadConfig({ env: {}, overrides: { dataDir } });
+  if (SERVER) {
+    server = await new FakeClickHouse({ dir: path.join(dataDir, 'server'), user: SERVER_USER, password: SERVER_PASSWORD }).start();
+    clickhouseUrl = `http://${SERVER_USER}:${encodeURIComponent(SERVER_PASSWORD)}@127.0.0.1:${server.port}/analytics`;
+  }
+  config = loadConfig({ env: clickhouseUrl ? { CLICKHOUSE_URL: clickhouseUrl } : {}, overrides: { dataDir } });
   options = clickhouseOptions(config, { ticksTtlDays: 90, sync: { batchRows: 5000, intervalMs: 100 } });
   await openRuntime();
   const inst = await db.sql<{ instrument_id: number; venue_symbol: string }[]>`
@@ -225,12 +241,14 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await ch?.close();
+  await server?.close();
   await db?.drop();
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
-describe('ClickHouse analytics store (chdb, real engine)', () => {
+describe(`ClickHouse analytics store (real engine, ${SERVER ? 'server mode: CLICKHOUSE_URL over HTTP' : 'embedded: chdb in-process'})`, () => {
   it('applies its DDL twice cleanly and records what was applied', async () => {
+    expect(ch.mode).toBe(SERVER ? 'server' : 'embedded');
     const first = await migrateClickHouse(ch, options, log);
     expect(first.applied).toEqual(clickhouseMigrations().map((m) => m.name));
     const second = await migrateClickHouse(ch, options, log);
@@ -366,7 +384,7 @@ describe('ClickHouse analytics store (chdb, real engine)', () => {
     await expectBarsMatch();
   });
 
-  it('refuses a second process on the embedded folder with DATA_DIR_LOCKED naming it', async () => {
+  it.skipIf(SERVER)('refuses a second process on the embedded folder with DATA_DIR_LOCKED naming it', async () => {
     const out = await runChild({ dataDir, databaseUrl: db.url, action: 'open' });
     const result = JSON.parse(out.stdout.trim().split('\n').at(-1) ?? '{}') as { opened: boolean; code?: string; message?: string };
     expect(result.opened).toBe(false);
@@ -377,9 +395,9 @@ describe('ClickHouse analytics store (chdb, real engine)', () => {
 
   it('leaves no duplicates when the sync process is killed mid-batch and restarted', async () => {
     await insertTrades(makeTrades(5, BASE + 100 * MINUTE, 120, 4000));
-    await ch.close(); // the child must own the folder
+    await ch.close(); // the child must own the folder (embedded mode)
     for (const action of ['kill-after-insert', 'kill-after-intent']) {
-      const out = await runChild({ dataDir, databaseUrl: db.url, action, batchRows: 3000 });
+      const out = await runChild({ dataDir, databaseUrl: db.url, action, batchRows: 3000, clickhouseUrl });
       expect(out.signal, out.stderr).toBe('SIGKILL');
       const [w] = await db.sql`select pending_xid is not null as pending from ops.clickhouse_watermarks where stream = 'trades'`;
       expect(w?.pending).toBe(true);
@@ -579,5 +597,31 @@ describe('ClickHouse analytics store (chdb, real engine)', () => {
     expect(Number(back?.n)).toBe(Number(hours?.n));
     await expect(exportToFile(ch, { slice: { table: 'system.users' as 'trades' }, format: 'CSV', file: csv }))
       .rejects.toMatchObject({ code: 'EXPORT_INVALID' });
+  });
+
+  it.runIf(SERVER)('sends its credentials with every request, lets a second process in, and never shows the password', async () => {
+    // The worker of a split deployment opens the same server while this process holds it.
+    const out = await runChild({ dataDir, databaseUrl: db.url, action: 'open', clickhouseUrl });
+    const result = JSON.parse(out.stdout.trim().split('\n').at(-1) ?? '{}') as { opened: boolean; location?: string };
+    expect(result).toEqual({ opened: true, location: `http://127.0.0.1:${server!.port}/analytics` });
+    // Migration and sync logged at debug level, and a wrong password, say nothing of either password.
+    const lines: string[] = [];
+    const destination = { write: (line: string) => { lines.push(line); return true; } } as unknown as NodeJS.WritableStream;
+    const debugLog = createLogger({ level: 'debug', destination });
+    await insertTrades(makeTrades(9, BASE + 600 * MINUTE, 5, 10));
+    await migrateClickHouse(ch, options, debugLog);
+    await syncClickHouse({ ...rt, log: debugLog }, { streams: ['trades'] });
+    expect(server!.requests.length).toBeGreaterThan(5);
+    expect(server!.requests.filter((r) => r.path !== '/ping' && (r.user !== SERVER_USER || r.status === 403))).toEqual([]);
+    const wrongPassword = 'not-the-password-42';
+    const wrong = loadConfig({ env: { CLICKHOUSE_URL: `http://${SERVER_USER}:${wrongPassword}@127.0.0.1:${server!.port}/analytics` }, overrides: { dataDir } });
+    const err = await openClickHouse(wrong, options).then(() => undefined, (e: unknown) => e as { code: string; message: string });
+    expect(err?.code).toBe('CLICKHOUSE_UNAVAILABLE');
+    expect(err?.message).toMatch(/Authentication failed/);
+    debugLog.error({ err: err?.message, url: wrong.clickhouseUrl }, 'clickhouse refused');
+    const seen = [...lines, err?.message ?? '', out.stdout, out.stderr].join('\n');
+    expect(lines.join('')).toContain(`"location":"http://127.0.0.1:${server!.port}/analytics"`);
+    expect(lines.join('')).toContain('Authentication failed');
+    for (const secret of [SERVER_PASSWORD, encodeURIComponent(SERVER_PASSWORD), wrongPassword]) expect(seen).not.toContain(secret);
   });
 });

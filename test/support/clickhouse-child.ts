@@ -1,7 +1,7 @@
 /**
  * A second process for test/clickhouse.test.ts (chdb allows one process per data folder, and a
  * kill must take the engine down with it). Argument: JSON {dataDir, databaseUrl, action,
- * batchRows?}. Actions:
+ * batchRows?, clickhouseUrl?} (clickhouseUrl: server mode, as CLICKHOUSE_URL). Actions:
  *   open               open the embedded ClickHouse and report, or report the error's code/message;
  *   kill-after-insert  sync, and SIGKILL this process right after the first batch reached
  *                      ClickHouse and before Postgres confirmed it;
@@ -21,10 +21,11 @@ interface Args {
   databaseUrl: string;
   action: 'open' | 'kill-after-insert' | 'kill-after-intent' | 'sync';
   batchRows?: number;
+  clickhouseUrl?: string;
 }
 
 const args = JSON.parse(process.argv[2] ?? '{}') as Args;
-const config = loadConfig({ env: {}, overrides: { dataDir: args.dataDir } });
+const config = loadConfig({ env: args.clickhouseUrl ? { CLICKHOUSE_URL: args.clickhouseUrl } : {}, overrides: { dataDir: args.dataDir } });
 const options = clickhouseOptions(config);
 
 if (args.action === 'open') {
