@@ -6,7 +6,13 @@
 // with CONNECTION_CLOSED instead. Second: its sockets keep Nagle's algorithm on, so a small write
 // that follows another (COPY data then CopyDone, or a query right after) waits for a delayed ACK
 // (about 40 ms on Linux); a landing writer flushing every few ms cannot afford that, so sockets are
-// created with TCP_NODELAY. Idempotent; a changed upstream file is reported, not guessed at.
+// created with TCP_NODELAY. Third: a new connection fetches the server's array types with a query
+// whose promise nothing handles; when the connection closes during that fetch (Postgres killed or
+// restarted), the rejection ends the process. The query that opened the connection gets its own
+// error (it is retried on the next connection or rejected), so the fetch's rejection is caught;
+// the next connection fetches the types again. With it, a closed socket's unsent bytes are
+// dropped, so they do not go out ahead of the next connection's startup message. Idempotent; a
+// changed upstream file is reported, not guessed at.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,9 +21,15 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const MARK = '/* tickflow: guard closed socket */';
 const files = ['src/connection.js', 'cjs/src/connection.js'].map((f) => path.join(root, 'node_modules', 'postgres', f));
 
+const TYPES_MARK = '/* tickflow: type fetch on a closing connection */';
+
 for (const file of files.filter(existsSync)) {
   let text = readFileSync(file, 'utf8');
-  if (text.includes(MARK)) continue;
+  text = patchTypeFetch(file, text);
+  if (text.includes(MARK)) {
+    writeFileSync(file, text);
+    continue;
+  }
   const before = '  function nextWrite(fn) {\n    const x = socket.write(chunk, fn)';
   if (!text.includes(before)) {
     console.warn(`tickflow: ${file} changed upstream; the nextWrite guard was not applied`);
@@ -39,4 +51,17 @@ for (const file of files.filter(existsSync)) {
     console.warn(`tickflow: ${file} changed upstream; TCP_NODELAY was not applied`);
   }
   writeFileSync(file, text);
+}
+
+function patchTypeFetch(file, text) {
+  if (text.includes(TYPES_MARK)) return text;
+  const fetch = '        return fetchArrayTypes()\n';
+  const closed = '  async function closed(hadError) {\n    incoming = Buffer.alloc(0)\n';
+  if (!text.includes(fetch) || !text.includes(closed)) {
+    console.warn(`tickflow: ${file} changed upstream; the array-type fetch guard was not applied`);
+    return text;
+  }
+  return text
+    .replace(fetch, `        return fetchArrayTypes().catch(() => {}) ${TYPES_MARK}\n`)
+    .replace(closed, `${closed}    chunk = null\n`);
 }

@@ -23,6 +23,8 @@ export interface ProxiedConnection {
   closed: boolean;
   /** Bytes of this connection vanish (see FaultProxy.blackhole). */
   blackholed: boolean;
+  /** Bytes held back (see FaultProxy.hold) and whether the server closed while they were. */
+  held?: { bytes: Buffer[]; serverClosed: boolean };
 }
 
 interface Truncation { direction: Direction; bytes: number; then: 'cut' | 'reset' }
@@ -48,6 +50,7 @@ export class FaultProxy {
   private delayMs = 0;
   private corruptEvery: { direction: Direction; every: number } | undefined;
   private truncation: Truncation | undefined;
+  private holdAt: ((seen: Buffer) => number | undefined) | undefined;
   private timers = new Set<NodeJS.Timeout>();
 
   constructor(private readonly opts: ProxyOptions) {
@@ -117,6 +120,26 @@ export class FaultProxy {
     for (const c of this.open) (c as ProxiedConnection & { budget?: number }).budget = bytes;
   }
 
+  /**
+   * Holds back what the server sends from a point on: `at` sees each connection's bytes from the
+   * server so far and returns the offset where holding starts (undefined: not yet). Held bytes,
+   * and the server's close after them, reach the client at release(), in one write: as when a
+   * loaded machine reads a server's last messages and its close together.
+   */
+  hold(at: (seen: Buffer) => number | undefined): void { this.holdAt = at; }
+
+  /** Sends every connection's held bytes in one write (then its close, if the server closed). */
+  release(): void {
+    this.holdAt = undefined;
+    for (const c of this.connections) {
+      const held = c.held;
+      if (!held || c.closed) continue;
+      c.held = undefined;
+      c.client.write(Buffer.concat(held.bytes));
+      if (held.serverClosed) { c.client.end(); this.after(1000, () => this.destroy(c)); }
+    }
+  }
+
   /** Refuses new connections (accepted, then reset at once) until refuse(false) or forMs has passed. */
   refuse(on = true, forMs?: number): void {
     this.refusing = on;
@@ -159,16 +182,29 @@ export class FaultProxy {
     client.on('error', close);
     server.on('error', () => { if (!c.closed) this.resetConnection(c); });
     client.on('close', close);
-    server.on('close', () => { if (!c.closed) { client.end(); this.after(1000, close); } });
+    server.on('close', () => {
+      if (c.held) { c.held.serverClosed = true; return; }
+      if (!c.closed) { client.end(); this.after(1000, close); }
+    });
     client.on('end', () => server.end());
-    server.on('end', () => client.end());
+    server.on('end', () => { if (!c.held) client.end(); });
     client.on('data', (chunk: Buffer) => this.forward(c, 'up', chunk));
     server.on('data', (chunk: Buffer) => this.forward(c, 'down', chunk));
   }
 
-  private forward(c: ProxiedConnection & { budget?: number }, direction: Direction, chunk: Buffer): void {
+  private forward(c: ProxiedConnection & { budget?: number; seen?: Buffer }, direction: Direction, chunk: Buffer): void {
     if (c.closed || c.blackholed || this.blackholed) return;
     let data = chunk;
+    if (direction === 'down' && c.held) { c.held.bytes.push(Buffer.from(data)); return; }
+    if (direction === 'down' && this.holdAt) {
+      const before = c.seen?.length ?? 0;
+      c.seen = c.seen ? Buffer.concat([c.seen, data]) : Buffer.from(data);
+      const at = this.holdAt(c.seen);
+      if (at !== undefined) {
+        c.held = { bytes: [Buffer.from(data.subarray(Math.max(0, at - before)))], serverClosed: false };
+        data = data.subarray(0, Math.max(0, at - before));
+      }
+    }
     let finish: Truncation['then'] | undefined;
     if (this.truncation?.direction === direction && c.budget !== undefined) {
       if (data.length >= c.budget) {

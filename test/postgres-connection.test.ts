@@ -1,0 +1,72 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect } from '../src/db.ts';
+import { createTestDatabase, type TestDatabase } from './support/db.ts';
+import { FaultProxy } from './support/faults/proxy.ts';
+import { waitFor } from './support/wait.ts';
+
+/**
+ * The Postgres client (postgres.js, patched by bin/patch-dependencies.js) when the server ends a
+ * connection just as it opens: the server's ReadyForQuery, its FATAL and its close reach the client
+ * in one read, as on a loaded machine when Postgres shuts down or is killed. Every new connection
+ * first fetches the server's array types with a query nothing awaits; before the patch that
+ * query's CONNECTION_CLOSED was an unhandled rejection, which ends a Node process.
+ */
+
+let db: TestDatabase;
+let proxy: FaultProxy;
+
+beforeAll(async () => {
+  db = await createTestDatabase('pgconn');
+  proxy = new FaultProxy({ targetPort: Number(new URL(db.url).port) });
+  await proxy.start();
+});
+
+afterAll(async () => {
+  await proxy?.stop();
+  await db?.drop();
+});
+
+/** Where the first ReadyForQuery starts in what the server sent, and the backend's pid (BackendKeyData). */
+function startupEnd(seen: Buffer, found: { pid?: number }): number | undefined {
+  for (let at = 0; at + 5 <= seen.length;) {
+    const type = String.fromCharCode(seen[at]!);
+    const length = seen.readInt32BE(at + 1);
+    if (at + 1 + length > seen.length) return undefined;
+    if (type === 'K') found.pid = seen.readInt32BE(at + 5);
+    if (type === 'Z') return at;
+    at += 1 + length;
+  }
+  return undefined;
+}
+
+describe('a Postgres connection ended by the server as it opens', () => {
+  it('fails the query that opened it, leaves no unhandled rejection, and the next query reconnects', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => { unhandled.push(reason); };
+    process.on('unhandledRejection', onUnhandled);
+    const url = new URL(db.url);
+    url.port = String(proxy.port);
+    const client = connect(url.toString(), { max: 1 });
+    try {
+      const backend: { pid?: number } = {};
+      proxy.hold((seen) => startupEnd(seen, backend));
+      const first = client`select 1 as one`.then(() => undefined, (err: unknown) => err as { code?: string });
+      const held = await waitFor(() => proxy.connections.at(-1)?.held!, 'the startup to end');
+      expect(backend.pid).toBeGreaterThan(0);
+      // The server ends the backend (FATAL 57P01, then it closes the socket); the client sees
+      // ReadyForQuery, the FATAL and the close together.
+      await db.sql`select pg_terminate_backend(${backend.pid!})`;
+      await waitFor(() => held.serverClosed, 'the backend to close');
+      proxy.release();
+      expect((await first)?.code).toBe('57P01');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(unhandled).toEqual([]);
+      // The pool opens a new connection (array types fetched again) for the next query.
+      expect(await client`select ${[1, 2, 3]}::int[] as xs`).toEqual([{ xs: [1, 2, 3] }]);
+      expect(proxy.accepted).toBe(2);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      await client.end({ timeout: 1 });
+    }
+  });
+});
