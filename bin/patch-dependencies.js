@@ -11,8 +11,15 @@
 // restarted), the rejection ends the process. The query that opened the connection gets its own
 // error (it is retried on the next connection or rejected), so the fetch's rejection is caught;
 // the next connection fetches the types again. With it, a closed socket's unsent bytes are
-// dropped, so they do not go out ahead of the next connection's startup message. Idempotent; a
-// changed upstream file is reported, not guessed at.
+// dropped, so they do not go out ahead of the next connection's startup message, and the running
+// query and the server's error for it are cleared, so the next connection's first query does not
+// fail with the old socket's error (57P01 after a restart), and queries given to a connection
+// between its socket's error and its close fail instead of waiting for ever. Fourth: a
+// reserved connection (sql.reserve()) that closes is put among the pool's closed connections, and
+// its release() then moved it among the open ones, socket and all gone: every later query given to
+// it failed with CONNECTION_CLOSED and the pool had one connection fewer, for good. A connection
+// that is no longer reserved is left where the pool put it. Idempotent; a changed upstream file is
+// reported, not guessed at.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +27,20 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const MARK = '/* tickflow: guard closed socket */';
 const files = ['src/connection.js', 'cjs/src/connection.js'].map((f) => path.join(root, 'node_modules', 'postgres', f));
+const indexFiles = ['src/index.js', 'cjs/src/index.js'].map((f) => path.join(root, 'node_modules', 'postgres', f));
+const RELEASE_MARK = '/* tickflow: release only a connection still reserved */';
+
+for (const file of indexFiles.filter(existsSync)) {
+  const text = readFileSync(file, 'utf8');
+  if (text.includes(RELEASE_MARK)) continue;
+  const release = '    sql.release = () => {\n      c.reserved = null\n      onopen(c)\n';
+  if (!text.includes(release)) {
+    console.warn(`tickflow: ${file} changed upstream; the reserved-connection release guard was not applied`);
+    continue;
+  }
+  writeFileSync(file, text.replace(release,
+    `    sql.release = () => {\n      if (c.queue !== reserved && c.queue !== full) return ${RELEASE_MARK}\n      c.reserved = null\n      onopen(c)\n`));
+}
 
 const TYPES_MARK = '/* tickflow: type fetch on a closing connection */';
 
@@ -61,7 +82,19 @@ function patchTypeFetch(file, text) {
     console.warn(`tickflow: ${file} changed upstream; the array-type fetch guard was not applied`);
     return text;
   }
+  const reconnect = '    if (initial)\n      return reconnect()\n\n' +
+    "    !hadError && (query || sent.length) && error(Errors.connection('CONNECTION_CLOSED', options, socket))\n";
+  if (!text.includes(reconnect)) {
+    console.warn(`tickflow: ${file} changed upstream; the closed connection's query state was not cleared`);
+    return text;
+  }
   return text
     .replace(fetch, `        return fetchArrayTypes().catch(() => {}) ${TYPES_MARK}\n`)
-    .replace(closed, `${closed}    chunk = null\n`);
+    .replace(closed, `${closed}    chunk = null\n`)
+    // The query that was running, and an error the server sent for it, belong to the closed socket:
+    // left set, the next connection's first ReadyForQuery failed its own first query with that error.
+    // Queries given to the connection after a socket error (before its close) are failed too:
+    // they were left waiting for ever, and answers to the next connection's queries went to them.
+    .replace(reconnect, '    errorResponse = null\n    if (initial) {\n      query = null\n      return reconnect()\n    }\n\n' +
+      "    if (query || sent.length) error(Errors.connection('CONNECTION_CLOSED', options, socket))\n    query = null\n");
 }

@@ -9,7 +9,9 @@ import { waitFor } from './support/wait.ts';
  * connection just as it opens: the server's ReadyForQuery, its FATAL and its close reach the client
  * in one read, as on a loaded machine when Postgres shuts down or is killed. Every new connection
  * first fetches the server's array types with a query nothing awaits; before the patch that
- * query's CONNECTION_CLOSED was an unhandled rejection, which ends a Node process.
+ * query's CONNECTION_CLOSED was an unhandled rejection, which ends a Node process. And a
+ * reserved connection (the ClickHouse sync holds one for its advisory lock) that the server ends
+ * while it is reserved, then released.
  */
 
 let db: TestDatabase;
@@ -39,7 +41,7 @@ function startupEnd(seen: Buffer, found: { pid?: number }): number | undefined {
   return undefined;
 }
 
-describe('a Postgres connection ended by the server as it opens', () => {
+describe('Postgres connections ended by the server', () => {
   it('fails the query that opened it, leaves no unhandled rejection, and the next query reconnects', async () => {
     const unhandled: unknown[] = [];
     const onUnhandled = (reason: unknown) => { unhandled.push(reason); };
@@ -66,6 +68,38 @@ describe('a Postgres connection ended by the server as it opens', () => {
       expect(proxy.accepted).toBe(2);
     } finally {
       process.off('unhandledRejection', onUnhandled);
+      await client.end({ timeout: 1 });
+    }
+  });
+
+  it('gives a reserved connection that the server ended back to the pool to reconnect, and leaves no query waiting', async () => {
+    const client = connect(db.url, { max: 1 });
+    /** A query's outcome, or 'waiting' if it has not settled within two seconds. */
+    const settle = (q: Promise<unknown>) => Promise.race([
+      q.then(() => 'ok', (err: { code?: string }) => err.code ?? 'error'),
+      new Promise<string>((resolve) => { setTimeout(() => resolve('waiting'), 2000).unref(); }),
+    ]);
+    try {
+      for (let round = 0; round < 3; round++) {
+        const reserved = await client.reserve();
+        const [{ pid } = { pid: 0 }] = await reserved<{ pid: number }[]>`select pg_backend_pid() as pid`;
+        await db.sql`select pg_terminate_backend(${pid})`;
+        // How the end reads depends on timing: the FATAL, a reset, or the close.
+        expect(['57P01', 'ECONNRESET', 'CONNECTION_CLOSED']).toContain(await settle(reserved`select 1`));
+        // Released at once, as the ClickHouse sync's finally does (the socket's close may not
+        // have been read yet): the query given to it next may fail, none waits, and the pool's one
+        // connection reconnects (before: it stayed among the open ones without a socket, and every
+        // later query waited for ever).
+        reserved.release();
+        const outcomes = [];
+        for (let i = 0; i < 3; i++) outcomes.push(await settle(client`select ${i}::int as n`));
+        expect(['ok', 'CONNECTION_CLOSED']).toContain(outcomes[0]);
+        expect(outcomes.slice(1)).toEqual(['ok', 'ok']);
+      }
+      const again = await client.reserve();
+      expect(await settle(again`select 1`)).toBe('ok');
+      again.release();
+    } finally {
       await client.end({ timeout: 1 });
     }
   });
