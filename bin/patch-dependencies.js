@@ -16,10 +16,12 @@
 // fail with the old socket's error (57P01 after a restart), and queries given to a connection
 // between its socket's error and its close fail instead of waiting for ever. Fourth: a
 // reserved connection (sql.reserve()) that closes is put among the pool's closed connections, and
-// its release() then moved it among the open ones, socket and all gone: every later query given to
-// it failed with CONNECTION_CLOSED and the pool had one connection fewer, for good. A connection
-// that is no longer reserved is left where the pool put it. Idempotent; a changed upstream file is
-// reported, not guessed at.
+// its release() then moved it among the open ones without its socket: later queries given to it
+// waited for ever, and the pool had one connection fewer for good. A reservation whose connection
+// the pool took back (it clears c.reserved when the socket closes, and may give the connection to
+// another reservation) is over: its release() does nothing and its queries fail with
+// CONNECTION_CLOSED. Idempotent, each change on its own; a changed upstream file is reported, not
+// guessed at.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,35 +30,55 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const MARK = '/* tickflow: guard closed socket */';
 const files = ['src/connection.js', 'cjs/src/connection.js'].map((f) => path.join(root, 'node_modules', 'postgres', f));
 const indexFiles = ['src/index.js', 'cjs/src/index.js'].map((f) => path.join(root, 'node_modules', 'postgres', f));
-const RELEASE_MARK = '/* tickflow: release only a connection still reserved */';
 
-for (const file of indexFiles.filter(existsSync)) {
-  const text = readFileSync(file, 'utf8');
-  if (text.includes(RELEASE_MARK)) continue;
-  const release = '    sql.release = () => {\n      c.reserved = null\n      onopen(c)\n';
-  if (!text.includes(release)) {
-    console.warn(`tickflow: ${file} changed upstream; the reserved-connection release guard was not applied`);
-    continue;
+/** Replaces anchor once, unless mark (part of replacement) is there already; says so when upstream changed. */
+function apply(file, text, what, mark, anchor, replacement) {
+  if (text.includes(mark)) return text;
+  if (!text.includes(anchor)) {
+    console.warn(`tickflow: ${file} changed upstream; ${what} was not applied`);
+    return text;
   }
-  writeFileSync(file, text.replace(release,
-    `    sql.release = () => {\n      if (c.queue !== reserved && c.queue !== full) return ${RELEASE_MARK}\n      c.reserved = null\n      onopen(c)\n`));
+  return text.replace(anchor, replacement);
 }
 
-const TYPES_MARK = '/* tickflow: type fetch on a closing connection */';
+for (const file of indexFiles.filter(existsSync)) {
+  const mark = '/* tickflow: the reservation that is still this one */';
+  const text = apply(file, readFileSync(file, 'utf8'), 'the reserved-connection guard', mark,
+    '    c.reserved.release = true\n\n    const sql = Sql(handler)\n    sql.release = () => {\n      c.reserved = null\n      onopen(c)\n    }\n\n' +
+    '    return sql\n\n    function handler(q) {\n      c.queue === full\n',
+    // A reservation whose connection closed is over (the pool cleared c.reserved and may have
+    // given the connection to someone else): its release does nothing and its queries fail.
+    `    c.reserved.release = true\n    const mine = c.reserved ${mark}\n\n    const sql = Sql(handler)\n    sql.release = () => {\n` +
+    '      if (c.reserved !== mine) return\n      c.reserved = null\n      onopen(c)\n    }\n\n    return sql\n\n    function handler(q) {\n' +
+    "      if (c.reserved !== mine) return q.reject(Errors.connection('CONNECTION_CLOSED', options, options))\n      c.queue === full\n");
+  writeFileSync(file, text);
+}
 
 for (const file of files.filter(existsSync)) {
   let text = readFileSync(file, 'utf8');
-  text = patchTypeFetch(file, text);
-  if (text.includes(MARK)) {
-    writeFileSync(file, text);
-    continue;
-  }
-  const before = '  function nextWrite(fn) {\n    const x = socket.write(chunk, fn)';
-  if (!text.includes(before)) {
-    console.warn(`tickflow: ${file} changed upstream; the nextWrite guard was not applied`);
-    continue;
-  }
-  text = text.replace(before, `  function nextWrite(fn) {
+  const fetchMark = '/* tickflow: type fetch on a closing connection */';
+  text = apply(file, text, 'the array-type fetch guard', fetchMark,
+    '        return fetchArrayTypes()\n', `        return fetchArrayTypes().catch(() => {}) ${fetchMark}\n`);
+  const chunkMark = '/* tickflow: a closed socket\'s unsent bytes */';
+  text = apply(file, text, 'dropping a closed socket\'s unsent bytes', chunkMark,
+    '  async function closed(hadError) {\n    incoming = Buffer.alloc(0)\n',
+    `  async function closed(hadError) {\n    incoming = Buffer.alloc(0)\n    chunk = null ${chunkMark}\n`);
+  // The query that was running, and an error the server sent for it, belong to the closed socket:
+  // left set, the next connection's first ReadyForQuery failed its own first query with that
+  // error. Queries given to the connection after a socket error (before its close) are failed
+  // too: they were left waiting for ever.
+  const stateMark = '/* tickflow: a closed socket\'s query and error */';
+  text = apply(file, text, 'clearing a closed connection\'s query state', stateMark,
+    '    if (initial)\n      return reconnect()\n\n' +
+    "    !hadError && (query || sent.length) && error(Errors.connection('CONNECTION_CLOSED', options, socket))\n",
+    `    errorResponse = null ${stateMark}\n    if (initial) {\n      query = null\n      return reconnect()\n    }\n\n` +
+    "    if (query || sent.length) error(Errors.connection('CONNECTION_CLOSED', options, socket))\n    query = null\n");
+  if (!text.includes(MARK)) {
+    const before = '  function nextWrite(fn) {\n    const x = socket.write(chunk, fn)';
+    if (!text.includes(before)) {
+      console.warn(`tickflow: ${file} changed upstream; the nextWrite guard was not applied`);
+    } else {
+      text = text.replace(before, `  function nextWrite(fn) {
     if (socket === null) { ${MARK}
       nextWriteTimer !== null && clearImmediate(nextWriteTimer)
       chunk = nextWriteTimer = null
@@ -64,37 +86,10 @@ for (const file of files.filter(existsSync)) {
       return false
     }
     const x = socket.write(chunk, fn)`);
-  text = text.replace(/^    clearImmediate\(nextWriteTimer\)\n/gm, '    clearImmediate(nextWriteTimer)\n    nextWriteTimer = null\n');
-  const socketLine = "        : new net.Socket()\n";
-  if (text.includes(socketLine)) {
-    text = text.replace(socketLine, "        : new net.Socket()\n      x.setNoDelay && x.setNoDelay(true) /* tickflow: no Nagle delay */\n");
-  } else {
-    console.warn(`tickflow: ${file} changed upstream; TCP_NODELAY was not applied`);
+      text = text.replace(/^    clearImmediate\(nextWriteTimer\)\n/gm, '    clearImmediate(nextWriteTimer)\n    nextWriteTimer = null\n');
+    }
   }
+  text = apply(file, text, 'TCP_NODELAY', '/* tickflow: no Nagle delay */', '        : new net.Socket()\n',
+    '        : new net.Socket()\n      x.setNoDelay && x.setNoDelay(true) /* tickflow: no Nagle delay */\n');
   writeFileSync(file, text);
-}
-
-function patchTypeFetch(file, text) {
-  if (text.includes(TYPES_MARK)) return text;
-  const fetch = '        return fetchArrayTypes()\n';
-  const closed = '  async function closed(hadError) {\n    incoming = Buffer.alloc(0)\n';
-  if (!text.includes(fetch) || !text.includes(closed)) {
-    console.warn(`tickflow: ${file} changed upstream; the array-type fetch guard was not applied`);
-    return text;
-  }
-  const reconnect = '    if (initial)\n      return reconnect()\n\n' +
-    "    !hadError && (query || sent.length) && error(Errors.connection('CONNECTION_CLOSED', options, socket))\n";
-  if (!text.includes(reconnect)) {
-    console.warn(`tickflow: ${file} changed upstream; the closed connection's query state was not cleared`);
-    return text;
-  }
-  return text
-    .replace(fetch, `        return fetchArrayTypes().catch(() => {}) ${TYPES_MARK}\n`)
-    .replace(closed, `${closed}    chunk = null\n`)
-    // The query that was running, and an error the server sent for it, belong to the closed socket:
-    // left set, the next connection's first ReadyForQuery failed its own first query with that error.
-    // Queries given to the connection after a socket error (before its close) are failed too:
-    // they were left waiting for ever, and answers to the next connection's queries went to them.
-    .replace(reconnect, '    errorResponse = null\n    if (initial) {\n      query = null\n      return reconnect()\n    }\n\n' +
-      "    if (query || sent.length) error(Errors.connection('CONNECTION_CLOSED', options, socket))\n    query = null\n");
 }

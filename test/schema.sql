@@ -6717,7 +6717,7 @@ $function$
 CREATE OR REPLACE FUNCTION staging.normalize_dukascopy_ticks_v1(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
  RETURNS jsonb
  LANGUAGE sql
- SET work_mem TO '256MB'
+ SET work_mem TO '128MB'
 AS $function$
   with files as materialized (
     select * from staging.dukascopy_files(p_batch, p_from, p_to, array['ticks'])

@@ -145,9 +145,11 @@ $$;
 create or replace function staging.normalize_dukascopy_ticks_v1(p_batch uuid, p_from timestamptz, p_to timestamptz)
 returns jsonb
 language sql
--- A batch's files and their records stay in memory (twelve hour files are about 25 MB of text):
--- at the default work_mem every step below spilled to disk and was read back once per file.
-set work_mem = '256MB'
+-- A batch's files and their records stay in memory: at the default work_mem every step below
+-- spilled to disk and was read back once per file. Twelve busy hour files, as a backfill lands
+-- them, are about 25 MB of text, and each step holds about as much; the limit leaves room for
+-- batches four times that, and a larger one spills as before.
+set work_mem = '128MB'
 as $$
   with files as materialized (
     select * from staging.dukascopy_files(p_batch, p_from, p_to, array['ticks'])

@@ -61,7 +61,8 @@ export class FakeClickHouse {
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly opts: FakeClickHouseOptions) {
-    this.server = http.createServer((req, res) => { void this.handle(req, res); });
+    // A client gone in the middle of its request (killed, aborted) leaves nothing to answer.
+    this.server = http.createServer((req, res) => { this.handle(req, res).catch(() => res.destroy()); });
   }
 
   get url(): string {
