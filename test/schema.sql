@@ -5587,7 +5587,7 @@ AS $function$
   select jsonb_build_object('hours_empty_open', (select count(*) from flagged))
 $function$
 CREATE OR REPLACE FUNCTION staging.dukascopy_files(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone, p_streams text[])
- RETURNS TABLE(frame_id bigint, batch_id uuid, stream text, received_at timestamp with time zone, source text, payload text, d jsonb, path text, instrument_id integer, start_at timestamp with time zone, point numeric, scale integer, problem text)
+ RETURNS TABLE(frame_id bigint, batch_id uuid, stream text, received_at timestamp with time zone, source text, payload text, d jsonb, path text, instrument_id integer, start_at timestamp with time zone, unit numeric, problem text)
  LANGUAGE sql
  STABLE
 AS $function$
@@ -5611,8 +5611,8 @@ AS $function$
     from f
   )
   select s.frame_id, s.batch_id, s.stream, s.received_at, s.source, s.payload, s.d, s.path, i.instrument_id, s.start_at,
-         case when staging.is_int(s.d->'point') then (s.d->>'point')::numeric end,
-         length(s.d->>'point') - 1,
+         case when staging.is_int(s.d->'point') and s.d->>'point' ~ '^10{0,9}$'
+              then round(1 / (s.d->>'point')::numeric, length(s.d->>'point') - 1) end,
          case
            when s.d is null then 'payload is not valid JSON'
            when jsonb_typeof(s.d) <> 'object' then 'expected a JSON object, received ' || jsonb_typeof(s.d)
@@ -6410,7 +6410,7 @@ AS $function$
                  ('candles_d1', '1d', 86400, interval '1 year')) tf(stream, timeframe, step, period)
       on tf.stream = f.stream
   ), items as materialized (
-    select f.frame_id, f.instrument_id, f.start_at, f.point, f.scale, f.received_at, f.source, f.timeframe, f.step,
+    select f.frame_id, f.instrument_id, f.start_at, f.unit, f.received_at, f.source, f.timeframe, f.step,
            f.d->>'side' as side, (e.n - 1)::integer as item, e.r,
            case
              when jsonb_typeof(e.r) <> 'array' then 'expected [s, open, close, low, high, volume], received ' || left(e.r::text, 80)
@@ -6448,8 +6448,7 @@ AS $function$
     insert into market.candles as c (instrument_id, timeframe, bucket, price_side, open, high, low, close, volume,
                                      volume_kind, complete, source, received_at, frame_id)
     select g.instrument_id, g.timeframe, g.bucket, g.side,
-           round((g.r->>1)::numeric / g.point, g.scale), round((g.r->>4)::numeric / g.point, g.scale),
-           round((g.r->>3)::numeric / g.point, g.scale), round((g.r->>2)::numeric / g.point, g.scale),
+           (g.r->>1)::numeric * g.unit, (g.r->>4)::numeric * g.unit, (g.r->>3)::numeric * g.unit, (g.r->>2)::numeric * g.unit,
            trim_scale((g.r->>5)::numeric * 1000000), 'quoted_size',
            g.bucket + g.step * interval '1 second' <= g.received_at,
            g.source, g.received_at, g.frame_id
@@ -6720,15 +6719,15 @@ CREATE OR REPLACE FUNCTION staging.normalize_dukascopy_ticks_v1(p_batch uuid, p_
  SET work_mem TO '128MB'
 AS $function$
   with files as materialized (
-    select * from staging.dukascopy_files(p_batch, p_from, p_to, array['ticks'])
+    select f.*, staging.epoch_us_of(f.start_at) as start_us
+    from staging.dukascopy_files(p_batch, p_from, p_to, array['ticks']) f
   ), fast as materialized (
     -- Files whose records all have the decoder's shape ([int, int, int, "decimal", "decimal"]) are
     -- cut into records and fields as text (several times faster than one jsonb element at a
     -- time); any other file is read element by element (slow, below), which gives each record it
     -- refuses its own reason. Each carries what its records need of the file, so the records are
     -- not joined back to the files (which hold the payloads).
-    select f.frame_id, f.instrument_id, f.start_at, f.point, f.scale, f.received_at, f.source, x.txt,
-           staging.epoch_us_of(f.start_at) as start_us, round(1 / f.point, f.scale) as unit
+    select f.frame_id, f.instrument_id, f.start_at, f.start_us, f.unit, f.received_at, f.source, x.txt
     from files f
     cross join lateral (select (f.d->'records')::text as txt) x
     where f.problem is null and jsonb_array_length(f.d->'records') > 0
@@ -6750,8 +6749,7 @@ AS $function$
                                split_part(u.t, ', ', 3)::numeric as bid, btrim(split_part(u.t, ', ', 4), '"')::numeric as av,
                                btrim(split_part(u.t, ', ', 5), '"')::numeric as bv) c
   ), slow as materialized (
-    select f.frame_id, f.instrument_id, f.start_at, staging.epoch_us_of(f.start_at) as start_us,
-           round(1 / f.point, f.scale) as unit, f.received_at, f.source, (e.n - 1)::integer as item,
+    select f.frame_id, f.instrument_id, f.start_at, f.start_us, f.unit, f.received_at, f.source, (e.n - 1)::integer as item,
            e.r,
            case
              when jsonb_typeof(e.r) <> 'array' then 'expected [ms, ask, bid, askVolume, bidVolume], received ' || left(e.r::text, 80)
@@ -6787,8 +6785,7 @@ AS $function$
   ), ins as (
     insert into market.quotes (instrument_id, quoted_at, seq, bid, bid_size, ask, ask_size, time_source, received_at,
                                source, frame_id)
-    -- points * unit (10^-scale, per file): the same number, at the same scale, as points / point,
-    -- and cheaper than a division per price.
+    -- points * unit: cheaper than a division per price.
     select r.instrument_id, r.start_at + r.ms * interval '1 millisecond', r.start_us + r.ms * 1000 + r.k,
            r.bid * r.unit, trim_scale(r.bv * 1000000), r.ask * r.unit, trim_scale(r.av * 1000000),
            'venue', r.received_at, r.source, r.frame_id

@@ -9,7 +9,8 @@
 -- Every file read whole is recorded in market.venue_files (records 0: the venue has no data for
 -- the period); an empty hour of ticks in the instrument's expected hours (quality calendars) is a
 -- gap finding (label venue_outage, detector dukascopy_files), an empty closed hour is not.
--- Prices are integers in points: price = points / point, exactly, at the instrument's scale.
+-- Prices are integers in points: price = points / point, exactly, at the instrument's scale
+-- (computed as points * unit, staging.dukascopy_files).
 -- Volumes are in millions of units in the files (the venue's JSON API publishes the same tick
 -- volumes in units: 1.8 there is 1800000.0), so sizes here are volume * 1000000, in base units.
 -- Ticks become market.quotes; candles become market.candles (price side from the file name,
@@ -88,9 +89,12 @@ $$;
 comment on function staging.dukascopy_path(text, text, text, timestamptz) is
   'The datafeed path of a Dukascopy file (EURUSD/2019/01/04/08h_ticks.bi5 is 2019-02-04 08:00 UTC).';
 
+-- unit: the price of one point (1 / point, at the instrument's scale: 0.00001 for point 100000), so
+-- price = points * unit, the same number and scale as points / point rounded to that scale.
+drop function if exists staging.dukascopy_files(uuid, timestamptz, timestamptz, text[]);
 create or replace function staging.dukascopy_files(p_batch uuid, p_from timestamptz, p_to timestamptz, p_streams text[])
 returns table (frame_id bigint, batch_id uuid, stream text, received_at timestamptz, source text, payload text,
-               d jsonb, path text, instrument_id integer, start_at timestamptz, point numeric, scale integer, problem text)
+               d jsonb, path text, instrument_id integer, start_at timestamptz, unit numeric, problem text)
 language sql
 stable
 as $$
@@ -114,8 +118,8 @@ as $$
     from f
   )
   select s.frame_id, s.batch_id, s.stream, s.received_at, s.source, s.payload, s.d, s.path, i.instrument_id, s.start_at,
-         case when staging.is_int(s.d->'point') then (s.d->>'point')::numeric end,
-         length(s.d->>'point') - 1,
+         case when staging.is_int(s.d->'point') and s.d->>'point' ~ '^10{0,9}$'
+              then round(1 / (s.d->>'point')::numeric, length(s.d->>'point') - 1) end,
          case
            when s.d is null then 'payload is not valid JSON'
            when jsonb_typeof(s.d) <> 'object' then 'expected a JSON object, received ' || jsonb_typeof(s.d)
@@ -152,15 +156,15 @@ language sql
 set work_mem = '128MB'
 as $$
   with files as materialized (
-    select * from staging.dukascopy_files(p_batch, p_from, p_to, array['ticks'])
+    select f.*, staging.epoch_us_of(f.start_at) as start_us
+    from staging.dukascopy_files(p_batch, p_from, p_to, array['ticks']) f
   ), fast as materialized (
     -- Files whose records all have the decoder's shape ([int, int, int, "decimal", "decimal"]) are
     -- cut into records and fields as text (several times faster than one jsonb element at a
     -- time); any other file is read element by element (slow, below), which gives each record it
     -- refuses its own reason. Each carries what its records need of the file, so the records are
     -- not joined back to the files (which hold the payloads).
-    select f.frame_id, f.instrument_id, f.start_at, f.point, f.scale, f.received_at, f.source, x.txt,
-           staging.epoch_us_of(f.start_at) as start_us, round(1 / f.point, f.scale) as unit
+    select f.frame_id, f.instrument_id, f.start_at, f.start_us, f.unit, f.received_at, f.source, x.txt
     from files f
     cross join lateral (select (f.d->'records')::text as txt) x
     where f.problem is null and jsonb_array_length(f.d->'records') > 0
@@ -182,8 +186,7 @@ as $$
                                split_part(u.t, ', ', 3)::numeric as bid, btrim(split_part(u.t, ', ', 4), '"')::numeric as av,
                                btrim(split_part(u.t, ', ', 5), '"')::numeric as bv) c
   ), slow as materialized (
-    select f.frame_id, f.instrument_id, f.start_at, staging.epoch_us_of(f.start_at) as start_us,
-           round(1 / f.point, f.scale) as unit, f.received_at, f.source, (e.n - 1)::integer as item,
+    select f.frame_id, f.instrument_id, f.start_at, f.start_us, f.unit, f.received_at, f.source, (e.n - 1)::integer as item,
            e.r,
            case
              when jsonb_typeof(e.r) <> 'array' then 'expected [ms, ask, bid, askVolume, bidVolume], received ' || left(e.r::text, 80)
@@ -219,8 +222,7 @@ as $$
   ), ins as (
     insert into market.quotes (instrument_id, quoted_at, seq, bid, bid_size, ask, ask_size, time_source, received_at,
                                source, frame_id)
-    -- points * unit (10^-scale, per file): the same number, at the same scale, as points / point,
-    -- and cheaper than a division per price.
+    -- points * unit: cheaper than a division per price.
     select r.instrument_id, r.start_at + r.ms * interval '1 millisecond', r.start_us + r.ms * 1000 + r.k,
            r.bid * r.unit, trim_scale(r.bv * 1000000), r.ask * r.unit, trim_scale(r.av * 1000000),
            'venue', r.received_at, r.source, r.frame_id
@@ -281,7 +283,7 @@ as $$
                  ('candles_d1', '1d', 86400, interval '1 year')) tf(stream, timeframe, step, period)
       on tf.stream = f.stream
   ), items as materialized (
-    select f.frame_id, f.instrument_id, f.start_at, f.point, f.scale, f.received_at, f.source, f.timeframe, f.step,
+    select f.frame_id, f.instrument_id, f.start_at, f.unit, f.received_at, f.source, f.timeframe, f.step,
            f.d->>'side' as side, (e.n - 1)::integer as item, e.r,
            case
              when jsonb_typeof(e.r) <> 'array' then 'expected [s, open, close, low, high, volume], received ' || left(e.r::text, 80)
@@ -319,8 +321,7 @@ as $$
     insert into market.candles as c (instrument_id, timeframe, bucket, price_side, open, high, low, close, volume,
                                      volume_kind, complete, source, received_at, frame_id)
     select g.instrument_id, g.timeframe, g.bucket, g.side,
-           round((g.r->>1)::numeric / g.point, g.scale), round((g.r->>4)::numeric / g.point, g.scale),
-           round((g.r->>3)::numeric / g.point, g.scale), round((g.r->>2)::numeric / g.point, g.scale),
+           (g.r->>1)::numeric * g.unit, (g.r->>4)::numeric * g.unit, (g.r->>3)::numeric * g.unit, (g.r->>2)::numeric * g.unit,
            trim_scale((g.r->>5)::numeric * 1000000), 'quoted_size',
            g.bucket + g.step * interval '1 second' <= g.received_at,
            g.source, g.received_at, g.frame_id
