@@ -1,7 +1,7 @@
 import type { HistoryVenue } from './runtime/history.ts';
 import { RestRefused, type RestPage } from './runtime/rest.ts';
 import { isTickflowError } from '../src/errors.ts';
-import { dukascopyPayload, dukascopyUndecodable } from './dukascopy/land.ts';
+import { dukascopyLandedAsync, dukascopyUndecodable } from './dukascopy/land.ts';
 
 // Dukascopy's datafeed: history as files, {base}/{SYMBOL}/{YYYY}/{MM}/{DD}/{HH}h_ticks.bi5 for an
 // hour of ticks, .../{DD}/{BID|ASK}_candles_min_1.bi5 for a day of minute candles,
@@ -66,12 +66,12 @@ export const dukascopyRest: HistoryVenue = {
   classify: (status) => (status === 200 ? 'ok' : status === 429 ? 'throttled'
     : status >= 500 || status === 408 ? 'retry' : 'refused'),
   complete: () => true, // decode checks the whole file
-  decode: (page, body) => {
+  decode: async (page, body) => {
     const path = page.path.replace(/^\//, '');
     const instrument = path.slice(0, path.indexOf('/'));
     const point = POINTS[instrument] ?? 0;
     try {
-      return { payload: dukascopyPayload(path, body, point) };
+      return await dukascopyLandedAsync(path, body, point);
     } catch (err) {
       if (!isTickflowError(err, 'VENUE_FILE_CORRUPT')) throw err;
       return { payload: dukascopyUndecodable(path, body, point, err.message), problem: err.message };

@@ -7,6 +7,7 @@ import { lzma } from '@napi-rs/lzma';
 import { instrumentMetaData, processData, type InstrumentType } from 'dukascopy-node';
 import { decodeBi5, decodeBi5Records, float32Text, type CandleRecord, type TickRecord } from '../ingesters/dukascopy/bi5.ts';
 import { dukascopyFrame, parseDukascopyPath, pointFromPriceScale, type DukascopyFrame } from '../ingesters/dukascopy/land.ts';
+import { copyTickColumns } from '../ingesters/runtime/lander.ts';
 import { isTickflowError } from '../src/errors.ts';
 import type { Sql } from '../src/db.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
@@ -102,9 +103,11 @@ async function landAndNormalize(sql: Sql, frames: DukascopyFrame[]): Promise<{ b
   await sql`insert into ops.batches (batch_id, frames, first_received_at, last_received_at)
             values (${batchId}, ${frames.length}, ${times[0] ?? null}, ${times.at(-1) ?? null})`;
   for (const [i, f] of frames.entries()) {
-    await sql`insert into staging.frames (batch_id, venue, stream, session_id, seq, received_at, source, request, payload)
-              values (${batchId}, ${f.venue}, ${f.stream}, ${f.sessionId}, ${i}, ${f.receivedAt}, ${f.source}, ${f.request},
-                      ${f.payload})`;
+    const [row] = await sql<{ id: string }[]>`
+      insert into staging.frames (batch_id, venue, stream, session_id, seq, received_at, source, request, payload)
+      values (${batchId}, ${f.venue}, ${f.stream}, ${f.sessionId}, ${i}, ${f.receivedAt}, ${f.source}, ${f.request}, ${f.payload})
+      returning frame_id::text as id`;
+    if (f.columns) await copyTickColumns(sql, [{ frameId: row!.id, columns: f.columns }]);
   }
   const [row] = await sql<{ counts: Record<string, number> }[]>`select staging.normalize_batch(${batchId}) as counts`;
   return { batchId, counts: row!.counts };
@@ -308,8 +311,8 @@ describe('dukascopy files through staging into market', () => {
       expect([+row.ms, +row.bid, +row.ask, Math.fround(+row.bid_size / 1e6), Math.fround(+row.ask_size / 1e6)])
         .toEqual([ts, bid, ask, bidVolume, askVolume]);
       expect(row.bid).toBe(bid!.toFixed(scale));
-      // No duplicate milliseconds in these captures, so k = 0 and seq is quoted_at in microseconds.
-      expect(row.seq).toBe(String(BigInt(ts!) * 1000n));
+      // A tick of a block: seq is the hour's start in microseconds plus the tick's position in the file.
+      expect(row.seq).toBe(String(BigInt(start) * 1000n + BigInt(i)));
       expect([row.time_source, row.source]).toEqual(['venue', 'file']);
     });
   });
@@ -449,14 +452,16 @@ describe('dukascopy normalizer edge cases', () => {
     expect(first.counts).toMatchObject({ quotes: 4, quotes_duplicate: 0, quarantined: 0 });
     const again = await landAndNormalize(db.sql, [frameOf(rel, undefined, body)]);
     expect(again.counts).toMatchObject({ quotes: 0, quotes_duplicate: 4 });
-    const rows = await db.sql`select quoted_at, seq::text, bid::text, bid_size::text from market.quotes order by seq`;
+    const rows = await db.sql`select quoted_at, seq::text, bid::text, bid_size::text from market.bbo order by seq`;
     const us = BigInt(Date.UTC(2020, 5, 1, 10)) * 1000n;
     expect(rows).toEqual([
-      { quoted_at: new Date(Date.UTC(2020, 5, 1, 10, 0, 0, 5)), seq: String(us + 5000n), bid: '1.10000', bid_size: '1500000' },
-      { quoted_at: new Date(Date.UTC(2020, 5, 1, 10, 0, 0, 5)), seq: String(us + 5001n), bid: '1.10001', bid_size: '2500000' },
-      { quoted_at: new Date(Date.UTC(2020, 5, 1, 10, 0, 0, 5)), seq: String(us + 5002n), bid: '1.10002', bid_size: '3500000' },
-      { quoted_at: new Date(Date.UTC(2020, 5, 1, 10, 0, 0, 7)), seq: String(us + 7000n), bid: '1.10003', bid_size: '200000' },
+      { quoted_at: new Date(Date.UTC(2020, 5, 1, 10, 0, 0, 5)), seq: String(us), bid: '1.10000', bid_size: '1500000' },
+      { quoted_at: new Date(Date.UTC(2020, 5, 1, 10, 0, 0, 5)), seq: String(us + 1n), bid: '1.10001', bid_size: '2500000' },
+      { quoted_at: new Date(Date.UTC(2020, 5, 1, 10, 0, 0, 5)), seq: String(us + 2n), bid: '1.10002', bid_size: '3500000' },
+      { quoted_at: new Date(Date.UTC(2020, 5, 1, 10, 0, 0, 7)), seq: String(us + 3n), bid: '1.10003', bid_size: '200000' },
     ]);
+    const [stored] = await db.sql`select count(*)::int as blocks, sum(ticks)::int as ticks from market.quote_blocks`;
+    expect(stored).toEqual({ blocks: 1, ticks: 4 });
   });
 
   it('quarantines invalid records one by one with a reason, and keeps bid above ask', async () => {
@@ -485,8 +490,8 @@ describe('dukascopy normalizer edge cases', () => {
       [7, 'bid volume is not a non-negative decimal: "-2"'],
     ]);
     expect(rows[0]!.payload).toBe('[-1, 110010, 110000, "1", "1"]');
-    expect(rows.every((r) => r.normalizer === 'normalize_dukascopy_ticks_v1')).toBe(true);
-    const crossed = await db.sql`select bid::text, ask::text from market.quotes where quoted_at = ${new Date(Date.UTC(2020, 5, 1, 11, 0, 0, 4))}`;
+    expect(rows.every((r) => r.normalizer === 'normalize_dukascopy_tick_blocks_v1')).toBe(true);
+    const crossed = await db.sql`select bid::text, ask::text from market.bbo where quoted_at = ${new Date(Date.UTC(2020, 5, 1, 11, 0, 0, 4))}`;
     expect(crossed).toEqual([{ bid: '1.10010', ask: '1.10000' }]);
   });
 
@@ -505,7 +510,7 @@ describe('dukascopy normalizer edge cases', () => {
       [2, 'ask 0 is not positive', '[2, 0, 110000, "1", "1"]'],
       [3, 'bid -110000 is not positive', '[3, 110010, -110000, "0.5", "1"]'],
     ]);
-    const quotes = await db.sql`select bid::text, ask::text, bid_size::text, ask_size::text from market.quotes
+    const quotes = await db.sql`select bid::text, ask::text, bid_size::text, ask_size::text from market.bbo
                                 where quoted_at >= '2020-06-01T12:00:00Z' and quoted_at < '2020-06-01T13:00:00Z' order by seq`;
     expect(quotes).toEqual([{ bid: '1.10000', ask: '1.10010', bid_size: '1250000', ask_size: '1000000' },
       { bid: '1.10001', ask: '1.10011', bid_size: '2000000', ask_size: '1' }]);

@@ -1,5 +1,6 @@
 import { lzma } from '@napi-rs/lzma';
 import { TickflowError } from '../../src/errors.ts';
+import { INT4_OID, NUMERIC_OID, int4ArrayBytes, numericBinary, writeArrayHeader } from '../runtime/copy-binary.ts';
 
 /**
  * Dukascopy .bi5 files: LZMA "alone" (.lzma: 13-byte header, then the raw stream) around
@@ -55,18 +56,39 @@ function corrupt(file: string | undefined, message: string, cause?: unknown): Ti
  */
 export function decompressBi5(body: Uint8Array, kind: Bi5Kind, file?: string): Buffer {
   if (body.length === 0) return Buffer.alloc(0);
-  if (body.length < LZMA_HEADER_BYTES) {
-    throw corrupt(file, `expected an LZMA header of ${LZMA_HEADER_BYTES} bytes, received ${body.length} bytes`);
-  }
-  if (body[0]! >= 225) {
-    throw corrupt(file, `expected LZMA properties byte below 225, received ${body[0]}`);
-  }
+  checkHeader(body, file);
   let raw: Buffer;
   try {
     raw = lzma.decompressSync(body);
   } catch (err) {
     throw corrupt(file, `LZMA stream does not decode (truncated or damaged): ${(err as Error).message}`, err);
   }
+  return checkRecords(body, raw, kind, file);
+}
+
+/** decompressBi5 on libuv's thread pool: the same checks and errors. */
+export async function decompressBi5Async(body: Uint8Array, kind: Bi5Kind, file?: string): Promise<Buffer> {
+  if (body.length === 0) return Buffer.alloc(0);
+  checkHeader(body, file);
+  let raw: Buffer;
+  try {
+    raw = await lzma.decompress(body);
+  } catch (err) {
+    throw corrupt(file, `LZMA stream does not decode (truncated or damaged): ${(err as Error).message}`, err);
+  }
+  return checkRecords(body, raw, kind, file);
+}
+
+function checkHeader(body: Uint8Array, file: string | undefined): void {
+  if (body.length < LZMA_HEADER_BYTES) {
+    throw corrupt(file, `expected an LZMA header of ${LZMA_HEADER_BYTES} bytes, received ${body.length} bytes`);
+  }
+  if (body[0]! >= 225) {
+    throw corrupt(file, `expected LZMA properties byte below 225, received ${body[0]}`);
+  }
+}
+
+function checkRecords(body: Uint8Array, raw: Buffer, kind: Bi5Kind, file: string | undefined): Buffer {
   // Unpacked size: 64-bit little-endian, all ones when unknown. Files are far below 4 GiB.
   const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
   const sizeLo = view.getUint32(5, true);
@@ -187,6 +209,81 @@ export function decodeBi5(body: Uint8Array, kind: Bi5Kind, file?: string): Bi5Te
   }
   out[p++] = 93;
   return { kind, count, json: out.toString('latin1', 0, p) };
+}
+
+// The binary numeric of a volume, cached by the float's bit pattern like its text above.
+const numericCache = new Map<number, Buffer>();
+
+function volumeNumeric(view: DataView, offset: number): Buffer {
+  const key = view.getInt32(offset) - 0x40000000;
+  let bytes = numericCache.get(key);
+  if (bytes === undefined) {
+    bytes = numericBinary(float32Text(view.getFloat32(offset)));
+    if (numericCache.size >= VOLUME_CACHE_LIMIT) numericCache.clear();
+    numericCache.set(key, bytes);
+  }
+  return bytes;
+}
+
+export interface Bi5Columns {
+  /** Number of records. */
+  count: number;
+  /**
+   * The records as five binary COPY fields, in file order: ms offsets, asks and bids (int4[], the
+   * file's integers), ask and bid volumes (numeric[], the same decimals as float32Text).
+   */
+  fields: Buffer;
+}
+
+/**
+ * Decodes an hour of ticks into columns for binary COPY (staging.tick_columns). The integers are
+ * the file's own big-endian bytes, copied; nothing is interpreted.
+ */
+export function decodeBi5TickColumns(body: Uint8Array, file?: string): Bi5Columns {
+  return tickColumns(decompressBi5(body, 'ticks', file));
+}
+
+/** decodeBi5TickColumns with the LZMA stream decoded on libuv's thread pool, off the event loop. */
+export async function decodeBi5TickColumnsAsync(body: Uint8Array, file?: string): Promise<Bi5Columns> {
+  return tickColumns(await decompressBi5Async(body, 'ticks', file));
+}
+
+function tickColumns(raw: Buffer): Bi5Columns {
+  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  const size = RECORD_BYTES.ticks;
+  const count = raw.length / size;
+  const volumes: Buffer[][] = [new Array<Buffer>(count), new Array<Buffer>(count)];
+  const volumeBytes = [0, 0];
+  for (let v = 0; v < 2; v++) {
+    const column = volumes[v]!;
+    let bytes = 0;
+    for (let i = 0, o = 12 + 4 * v; i < count; i++, o += size) {
+      const n = volumeNumeric(view, o);
+      column[i] = n;
+      bytes += 4 + n.length;
+    }
+    volumeBytes[v] = bytes;
+  }
+  const numericArrayBytes = (bytes: number) => (count === 0 ? 16 : 24 + bytes);
+  const out = Buffer.allocUnsafe(3 * int4ArrayBytes(count) + numericArrayBytes(volumeBytes[0]!) + numericArrayBytes(volumeBytes[1]!));
+  let p = 0;
+  for (let c = 0; c < 3; c++) {
+    p = writeArrayHeader(out, p, INT4_OID, count, count * 8);
+    for (let i = 0, o = c * 4; i < count; i++, o += size, p += 8) {
+      out[p] = 0; out[p + 1] = 0; out[p + 2] = 0; out[p + 3] = 4;
+      out[p + 4] = raw[o]!; out[p + 5] = raw[o + 1]!; out[p + 6] = raw[o + 2]!; out[p + 7] = raw[o + 3]!;
+    }
+  }
+  for (let v = 0; v < 2; v++) {
+    p = writeArrayHeader(out, p, NUMERIC_OID, count, volumeBytes[v]!);
+    for (const n of volumes[v]!) {
+      const len = n.length;
+      out[p] = 0; out[p + 1] = 0; out[p + 2] = 0; out[p + 3] = len;
+      for (let b = 0; b < len; b++) out[p + 4 + b] = n[b]!;
+      p += 4 + len;
+    }
+  }
+  return { count, fields: out };
 }
 
 /** The records as arrays (for tests and tools; landing uses the text from decodeBi5). */

@@ -1,5 +1,5 @@
 import { TickflowError } from '../../src/errors.ts';
-import { decodeBi5, type Bi5Kind } from './bi5.ts';
+import { decodeBi5, decodeBi5TickColumns, decodeBi5TickColumnsAsync, type Bi5Columns, type Bi5Kind } from './bi5.ts';
 
 /**
  * Dukascopy files become staging frames: one frame per file, the decoded records kept in the
@@ -7,17 +7,21 @@ import { decodeBi5, type Bi5Kind } from './bi5.ts';
  * say about them. SQL (sql/venues/dukascopy_010_normalize_v1.sql) gives them meaning.
  *
  * Payload (JSON text), one of:
- *   {"instrument":"EURUSD","start":"2019-02-04T08:00:00Z","point":100000,"format":"bi5-ticks-v1",
- *    "records":[[ms,ask,bid,"askVolume","bidVolume"],...]}
+ *   {"instrument":"EURUSD","start":"2019-02-04T08:00:00Z","point":100000,"format":"bi5-ticks-v2","records":6120}
+ *     with the records as columns beside the frame (staging.tick_columns, binary COPY): ms offsets,
+ *     asks and bids as int4[], ask and bid volumes as numeric[];
  *   {"instrument":"EURUSD","start":"2019-02-04T00:00:00Z","point":100000,"format":"bi5-candles-v1",
  *    "side":"bid","records":[[s,open,close,low,high,"volume"],...]}
+ * (Frames of format bi5-ticks-v1, ticks as "records":[[ms,ask,bid,"askVolume","bidVolume"],...], are
+ * what earlier versions landed; SQL still reads them.)
  * - start: the UTC start of the file's period (hour, day, month or year), from its path; the
  *   path's month is 0-based, start's month is the calendar month.
  * - point: the divisor that turns the integer prices into the instrument's price
  *   (10^priceScale of the venue's instrument metadata: 100000 for EURUSD, 1000 for GBPJPY,
  *   10 for BTCUSD). The file does not carry it, so the frame does.
  * - records: offsets and prices as the file's signed 32-bit integers; volumes (float32 in the
- *   file, in millions of units) as the shortest decimal text that is the same float32.
+ *   file, in millions of units) as the shortest decimal that is the same float32. Ticks: the
+ *   number of records, which are in the columns.
  * An empty file (a closed hour or day) is a frame with no records: coverage, not a gap.
  */
 
@@ -33,6 +37,7 @@ export interface DukascopyFrame {
   source: 'file';
   request: string;
   payload: string;
+  columns?: Buffer;
 }
 
 export interface DukascopyFile {
@@ -131,7 +136,7 @@ export function dukascopyFrame(input: DukascopyFileInput): DukascopyFrame {
     receivedAt: input.receivedAt,
     source: 'file',
     request: file.request,
-    payload: dukascopyPayload(input.path, input.body, input.point),
+    ...dukascopyLanded(input.path, input.body, input.point),
   };
 }
 
@@ -140,14 +145,37 @@ function head(file: DukascopyFile, point: number, format: string): string {
     (file.side === null ? '' : `,"side":"${file.side}"`);
 }
 
-/** The staging payload of one .bi5 file (see above); throws VENUE_FILE_CORRUPT for a damaged file or an unknown path. */
-export function dukascopyPayload(path: string, body: Uint8Array, point: number): string {
+/** What one .bi5 file lands as: its payload, and for ticks the records as binary COPY columns. */
+export interface DukascopyLanded {
+  payload: string;
+  columns?: Buffer;
+}
+
+/** What one .bi5 file lands as (see above); throws VENUE_FILE_CORRUPT for a damaged file or an unknown path. */
+export function dukascopyLanded(path: string, body: Uint8Array, point: number): DukascopyLanded {
+  const file = fileOf(path, point);
+  if (file.kind === 'ticks') return ticksLanded(file, point, decodeBi5TickColumns(body, file.request));
+  const { json } = decodeBi5(body, file.kind, file.request);
+  return { payload: `${head(file, point, 'bi5-candles-v1')},"records":${json}}` };
+}
+
+/** dukascopyLanded with the LZMA stream of a tick file decoded off the event loop (backfills). */
+export async function dukascopyLandedAsync(path: string, body: Uint8Array, point: number): Promise<DukascopyLanded> {
+  const file = fileOf(path, point);
+  if (file.kind === 'ticks') return ticksLanded(file, point, await decodeBi5TickColumnsAsync(body, file.request));
+  return dukascopyLanded(path, body, point);
+}
+
+function fileOf(path: string, point: number): DukascopyFile {
   const file = parseDukascopyPath(path);
   if (!Number.isInteger(point) || point < 1 || !/^10*$/.test(String(point))) {
     throw new TickflowError('VENUE_FILE_CORRUPT', `dukascopy point for ${file.request}: expected a power of ten, received ${point}`);
   }
-  const { json } = decodeBi5(body, file.kind, file.request);
-  return `${head(file, point, `bi5-${file.kind}-v1`)},"records":${json}}`;
+  return file;
+}
+
+function ticksLanded(file: DukascopyFile, point: number, columns: Bi5Columns): DukascopyLanded {
+  return { payload: `${head(file, point, 'bi5-ticks-v2')},"records":${columns.count}}`, columns: columns.fields };
 }
 
 /**

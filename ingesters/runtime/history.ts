@@ -105,7 +105,8 @@ export class PageLanding {
     if (answers.length === 0) return this.counts;
     for (const a of answers) {
       this.lander.offer({ venue: this.venue, stream: a.page.stream, sessionId: null, seq: ++this.seq,
-        receivedAt: a.receivedAt, source: a.page.source ?? 'rest', request: a.request, payload: a.body });
+        receivedAt: a.receivedAt, source: a.page.source ?? 'rest', request: a.request, payload: a.body,
+        ...(a.columns ? { columns: a.columns } : {}) });
     }
     await this.lander.flush();
     if (this.failed) throw new TickflowError('VENUE_REST', `REST pages landed but normalization failed: ${this.failed}`);

@@ -1,9 +1,11 @@
 import { once } from 'node:events';
+import type postgres from 'postgres';
 import { connect, type Sql } from '../../src/db.ts';
 import type { Logger } from '../../src/log.ts';
 import { TickflowError } from '../../src/errors.ts';
 import { redact } from '../../src/redact.ts';
 import { monotonicMs } from './clock.ts';
+import { COPY_BINARY_HEADER, COPY_BINARY_TRAILER, int8Field, tupleStart } from './copy-binary.ts';
 import { uuidv7 } from './uuid.ts';
 
 export type FrameSource = 'ws' | 'stream' | 'rest' | 'file' | 'socket';
@@ -18,6 +20,11 @@ export interface Frame {
   source: FrameSource;
   request: string | null;
   payload: string;
+  /**
+   * Records of a decoded file as binary COPY fields (see ingesters/dukascopy/bi5.ts): the
+   * frame's row of staging.tick_columns after its frame_id, landed in the same transaction.
+   */
+  columns?: Buffer;
 }
 
 export type EventKind = 'connecting' | 'connected' | 'subscribed' | 'ack' | 'error_frame' | 'disconnected'
@@ -78,9 +85,23 @@ function copyEscape(text: string): string {
     : text;
 }
 
-function copyLine(batchId: string, f: Frame): string {
-  return `${batchId}\t${f.venue}\t${f.stream}\t${f.sessionId ?? '\\N'}\t${f.seq}\t${f.receivedAt}\t${f.source}\t${
+function copyLine(batchId: string, f: Frame, frameId?: string): string {
+  return `${frameId === undefined ? '' : `${frameId}\t`}${batchId}\t${f.venue}\t${f.stream}\t${f.sessionId ?? '\\N'}\t${f.seq}\t${f.receivedAt}\t${f.source}\t${
     f.request === null ? '\\N' : copyEscape(redact(f.request))}\t${copyEscape(f.payload)}\n`;
+}
+
+/** Binary COPY of decoded files' records into staging.tick_columns, each under its frame's id. */
+export async function copyTickColumns(sql: postgres.Sql<{}> | postgres.TransactionSql<{}>,
+                                      rows: Array<{ frameId: string; columns: Buffer }>): Promise<void> {
+  const copy = await sql`copy staging.tick_columns (frame_id, ms, ask, bid, ask_volume, bid_volume) from stdin with (format binary)`.writable();
+  if (!copy.write(COPY_BINARY_HEADER)) await once(copy, 'drain');
+  for (const r of rows) {
+    copy.write(tupleStart(6));
+    copy.write(int8Field(Number(r.frameId)));
+    if (!copy.write(r.columns)) await once(copy, 'drain');
+  }
+  copy.end(COPY_BINARY_TRAILER);
+  await once(copy, 'finish');
 }
 
 function streamCounts(frames: Frame[]): BatchResult['streams'] {
@@ -246,10 +267,17 @@ export class Lander {
         returning batch_id`;
       if (inserted.length === 0) return; // committed by an attempt whose acknowledgement was lost
       if (frames.length > 0) {
-        const copy = await tx`copy staging.frames (batch_id, venue, stream, session_id, seq, received_at, source, request, payload) from stdin`.writable();
+        // Frames with records as columns take their frame ids first, to land their columns under them.
+        const ids = frames.some((f) => f.columns)
+          ? (await tx<{ id: string }[]>`select nextval('staging.frame_id_seq')::text as id from generate_series(1, ${frames.length})`)
+            .map((r) => r.id)
+          : undefined;
+        const copy = ids
+          ? await tx`copy staging.frames (frame_id, batch_id, venue, stream, session_id, seq, received_at, source, request, payload) from stdin`.writable()
+          : await tx`copy staging.frames (batch_id, venue, stream, session_id, seq, received_at, source, request, payload) from stdin`.writable();
         let chunk = '';
-        for (const f of frames) {
-          chunk += copyLine(batchId, f);
+        for (let k = 0; k < frames.length; k++) {
+          chunk += copyLine(batchId, frames[k]!, ids?.[k]);
           if (chunk.length > 1 << 16) {
             if (!copy.write(chunk)) await once(copy, 'drain');
             chunk = '';
@@ -257,6 +285,9 @@ export class Lander {
         }
         copy.end(chunk);
         await once(copy, 'finish');
+        if (ids) {
+          await copyTickColumns(tx, frames.flatMap((f, k) => (f.columns ? [{ frameId: ids[k]!, columns: f.columns }] : [])));
+        }
       }
       if (events.length > 0) {
         const doc = events.map((e) => ({ ...e, url: e.url ? redact(e.url) : undefined,

@@ -45,9 +45,17 @@ export interface RestVenue {
   /**
    * Binary answers (files): the 200 body's bytes decoded into the staging payload, keeping the
    * venue's own values and units. With a problem (a damaged or truncated file) the payload is
-   * landed for SQL to quarantine with the reason, and the file is fetched again.
+   * landed for SQL to quarantine with the reason, and the file is fetched again. columns: the
+   * records as binary COPY fields, landed beside the payload (Frame.columns).
    */
-  decode?(page: RestPage, body: Uint8Array): { payload: string; problem?: string };
+  decode?(page: RestPage, body: Uint8Array): Decoded | Promise<Decoded>;
+}
+
+/** A binary answer decoded (RestVenue.decode). */
+export interface Decoded {
+  payload: string;
+  problem?: string;
+  columns?: Buffer;
 }
 
 export interface RestAnswer {
@@ -57,6 +65,8 @@ export interface RestAnswer {
   receivedAt: string;
   /** method, path with query, status (no secrets): the request column of staging.frames. */
   request: string;
+  /** A decoded file's records as binary COPY fields (see RestVenue.decode). */
+  columns?: Buffer;
 }
 
 export interface RestOptions {
@@ -208,6 +218,7 @@ export class RestClient {
       let body: string;
       let headers: Record<string, string | string[] | undefined>;
       let undecodable: string | undefined;
+      let columns: Buffer | undefined;
       try {
         const res = await request(url, {
           method: 'GET', signal, headersTimeout: this.opts.headersTimeoutMs, bodyTimeout: this.opts.bodyTimeoutMs,
@@ -217,9 +228,10 @@ export class RestClient {
         headers = res.headers;
         if (this.venue.decode) {
           const bytes = new Uint8Array(await res.body.arrayBuffer());
-          const decoded = this.venue.classify(status) === 'ok' ? this.venue.decode(page, bytes) : undefined;
+          const decoded = this.venue.classify(status) === 'ok' ? await this.venue.decode(page, bytes) : undefined;
           body = decoded ? decoded.payload : Buffer.from(bytes).toString('utf8');
           undecodable = decoded?.problem;
+          columns = decoded?.columns;
         } else {
           body = await res.body.text();
         }
@@ -232,7 +244,7 @@ export class RestClient {
         continue;
       }
       const receivedAt = receiveTime();
-      const answer: RestAnswer = { page, status, body, receivedAt, request: `GET ${target} ${status}` };
+      const answer: RestAnswer = { page, status, body, receivedAt, request: `GET ${target} ${status}`, ...(columns ? { columns } : {}) };
       const usedHeader = this.venue.usedHeader;
       const usedText = usedHeader ? headers[usedHeader.header] : undefined;
       const used = typeof usedText === 'string' && /^\d+$/.test(usedText) ? Number(usedText) : null;

@@ -11,9 +11,10 @@ create or replace view market.bbo as
 select i.venue, i.symbol, q.instrument_id, q.quoted_at, q.seq, q.bid, q.bid_size, q.ask, q.ask_size,
        (q.bid + q.ask) / 2 as mid, q.ask - q.bid as spread, q.tradeable, q.time_source, q.received_at, q.source,
        q.frame_id
-from market.quotes q
+from market.quotes_between('-infinity', 'infinity') q
 join market.instruments i using (instrument_id);
-comment on view market.bbo is 'Best bid and offer with mid and spread; time_source says whether quoted_at is the venue''s time.';
+comment on view market.bbo is 'Best bid and offer with mid and spread (rows and tick blocks: every quote); time_source says '
+  'whether quoted_at is the venue''s time. A time range reads fastest through market.quotes_between(from, to).';
 
 create or replace view market.book as
 select i.venue, i.symbol, l.instrument_id, l.side,

@@ -29,10 +29,13 @@ begin
   v_created := ops.ensure_all_partitions(now() - interval '1 day', now() + interval '3 days');
   if exists (select 1 from ops.time_tables where form = 'partitioned') then
     v_dropped := v_dropped + ops.drop_partitions_before('staging.frames', now() - v_staging);
+    v_dropped := v_dropped + ops.drop_partitions_before('staging.tick_columns', now() - v_staging);
     v_dropped := v_dropped + ops.drop_partitions_before('market.trades', now() - v_ticks);
     v_dropped := v_dropped + ops.drop_partitions_before('market.quotes', now() - v_ticks);
+    v_dropped := v_dropped + ops.drop_partitions_before('market.quote_blocks', now() - v_ticks);
     v_dropped := v_dropped + ops.drop_partitions_before('market.book_snapshots', now() - v_ticks);
     delete from staging.frames_default where received_at < now() - v_staging;
+    delete from staging.tick_columns_default where landed_at < now() - v_staging;
   end if;
   delete from ops.batches where landed_at < now() - v_staging and normalized_at is not null;
   return jsonb_build_object('partitions_created', v_created, 'partitions_dropped', v_dropped);

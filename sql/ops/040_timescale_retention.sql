@@ -16,7 +16,8 @@ begin
   for v_rule in
     select r.tbl, r.keep
     from (values ('staging.frames'::regclass, v_staging), ('market.trades'::regclass, v_ticks),
-                 ('market.quotes'::regclass, v_ticks), ('market.book_snapshots'::regclass, v_ticks)) as r(tbl, keep)
+                 ('market.quotes'::regclass, v_ticks), ('market.book_snapshots'::regclass, v_ticks),
+                 ('staging.tick_columns'::regclass, v_staging), ('market.quote_blocks'::regclass, v_ticks)) as r(tbl, keep)
   loop
     if not exists (select 1 from timescaledb_information.jobs j
                    where j.proc_name = 'policy_retention'

@@ -93,6 +93,9 @@ begin
   -- Partitions for the whole range first (rows never pile up in a default partition).
   perform ops.ensure_partitions(case p_kind when 'candles' then 'market.candles' when 'ticks' then 'market.quotes'
                                   else 'market.trades' end::regclass, p_from, p_to);
+  if p_kind = 'ticks' then
+    perform ops.ensure_partitions('market.quote_blocks', p_from, p_to);
+  end if;
   -- The grid cells of the range, clipped to it, less what finished chunks (of any earlier plan)
   -- already cover: each remaining piece is a chunk; the finished chunks it overlaps join the plan.
   insert into ops.backfill_chunks (venue, symbol, kind, timeframe, chunk_from, chunk_to)

@@ -1,7 +1,10 @@
 -- Dukascopy historical files (.bi5), decoded by ingesters/dukascopy/bi5.ts and landed by
 -- ingesters/dukascopy/land.ts: one frame per file, source 'file', request = the datafeed path
 -- (month 0-based), payload
+--   {"instrument","start","point","format":"bi5-ticks-v2","records":n} with the n records as columns
+--     in staging.tick_columns (same frame_id): ms, ask, bid (int4[]), ask_volume, bid_volume (numeric[])
 --   {"instrument","start","point","format":"bi5-ticks-v1","records":[[ms,ask,bid,"askVol","bidVol"],...]}
+--     (what earlier versions landed)
 --   {"instrument","start","point","format":"bi5-candles-v1","side","records":[[s,open,close,low,high,"vol"],...]}
 -- A file fetched by a backfill (ingesters/dukascopy-rest.ts) has request 'GET /<path> 200'; one
 -- that did not decode lands as {"instrument","start","point","format":"bi5-undecodable","error",
@@ -13,15 +16,18 @@
 -- (computed as points * unit, staging.dukascopy_files).
 -- Volumes are in millions of units in the files (the venue's JSON API publishes the same tick
 -- volumes in units: 1.8 there is 1800000.0), so sizes here are volume * 1000000, in base units.
--- Ticks become market.quotes; candles become market.candles (price side from the file name,
+-- Ticks of v2 files become market.quote_blocks, a file's hour to a row in points (read as quotes
+-- with market.quotes_between); ticks of v1 files become market.quotes rows; an hour is kept in one
+-- store only, the first that lands it. Candles become market.candles (price side from the file name,
 -- volume_kind quoted_size: a Dukascopy candle's volume is the sum of its ticks' sizes on that
 -- side, not traded volume; volume 0 marks a filler candle for a bucket without ticks).
 --
--- Natural key of a tick: (instrument, quoted_at, k), k = how many earlier records of the same
+-- Natural key of a tick of a v1 file: (instrument, quoted_at, k), k = how many earlier records of the same
 -- file share its millisecond. Dukascopy times are milliseconds, so seq = microseconds since the
 -- epoch of quoted_at + k (k < 1000) keeps quotes.seq "microseconds since the epoch" to the
 -- millisecond, is unique (files of one instrument never overlap), orders like the file, and is
--- the same on every re-landing of the file, so re-landing inserts nothing twice.
+-- the same on every re-landing of the file, so re-landing inserts nothing twice. A block's ticks
+-- are keyed by their position in the file (sql/market/015_quote_blocks.sql).
 
 create or replace function market.dukascopy_symbol(p_venue_symbol text, out symbol text, out base text, out quote text,
                                                    out asset_class text)
@@ -125,7 +131,8 @@ as $$
            when jsonb_typeof(s.d) <> 'object' then 'expected a JSON object, received ' || jsonb_typeof(s.d)
            when s.d->>'format' = 'bi5-undecodable'
              then 'file does not decode (' || coalesce(s.d->>'bytes', '?') || ' bytes): ' || coalesce(s.d->>'error', '(no reason)')
-           when s.d->>'format' is distinct from case when s.stream = 'ticks' then 'bi5-ticks-v1' else 'bi5-candles-v1' end
+           when not coalesce(s.d->>'format' = any (case when s.stream = 'ticks' then array['bi5-ticks-v2', 'bi5-ticks-v1']
+                                                        else array['bi5-candles-v1'] end), false)
              then 'format ' || coalesce(s.d->>'format', '(none)') || ' does not fit stream ' || s.stream
            when i.instrument_id is null then 'missing or unknown instrument: ' || coalesce((s.d->'instrument')::text, '(none)')
            when not staging.is_int(s.d->'point') or s.d->>'point' !~ '^10{0,9}$'
@@ -140,6 +147,9 @@ as $$
              then 'request ' || coalesce(s.request, '(none)') || ' is not the file of ' || (s.d->>'instrument') || ' from '
                   || (s.d->>'start') || ' (expected ' || staging.dukascopy_path(s.d->>'instrument', s.stream, s.d->>'side', s.start_at)
                   || ', month 0-based)'
+           when s.d->>'format' = 'bi5-ticks-v2'
+             then case when not staging.is_int(s.d->'records') or (s.d->>'records')::bigint not between 0 and 100000000
+                       then 'records is not a count of records: ' || left(coalesce((s.d->'records')::text, '(none)'), 80) end
            when jsonb_typeof(s.d->'records') is distinct from 'array' then 'records is not an array'
          end
   from s
@@ -156,8 +166,11 @@ language sql
 set work_mem = '128MB'
 as $$
   with files as materialized (
+    -- Files of format v1, and every tick file refused as a whole (quarantined here); the records
+    -- of v2 files are columns (staging.normalize_dukascopy_tick_blocks_v1).
     select f.*, staging.epoch_us_of(f.start_at) as start_us
     from staging.dukascopy_files(p_batch, p_from, p_to, array['ticks']) f
+    where f.problem is not null or f.d->>'format' = 'bi5-ticks-v1'
   ), fast as materialized (
     -- Files whose records all have the decoder's shape ([int, int, int, "decimal", "decimal"]) are
     -- cut into records and fields as text (several times faster than one jsonb element at a
@@ -228,6 +241,9 @@ as $$
            'venue', r.received_at, r.source, r.frame_id
     from ranked r
     where r.k < 1000
+      -- an hour kept as a block (a v2 file) is not stored again as rows
+      and not exists (select 1 from market.quote_blocks b
+                      where b.instrument_id = r.instrument_id and b.hour_start = r.start_at)
     on conflict do nothing
     returning 1
   ), bad as (
@@ -269,6 +285,129 @@ as $$
     'pages_quarantined', (select count(*) from files where problem is not null),
     'quarantined', (select count(*) from bad))
 $$;
+
+create or replace function staging.normalize_dukascopy_tick_blocks_v1(p_batch uuid, p_from timestamptz, p_to timestamptz)
+returns jsonb
+language sql
+as $$
+  -- Tick files of format v2: the records are columns (staging.tick_columns), checked whole with
+  -- array comparisons and kept whole as the hour's block in market.quote_blocks. A file with a
+  -- record SQL refuses is read record by record: each refused record is quarantined with its
+  -- reason, and the others make the block.
+  with files as materialized (
+    select f.frame_id, f.batch_id, f.stream, f.received_at, f.source, f.payload, f.path, f.instrument_id, f.start_at,
+           f.unit, (f.d->>'records')::integer as n, c.ms, c.ask, c.bid, c.ask_volume, c.bid_volume,
+           case
+             when c.frame_id is null then 'the file''s records were not landed (no staging.tick_columns row for the frame)'
+             when cardinality(c.ms) <> (f.d->>'records')::integer or cardinality(c.ask) <> (f.d->>'records')::integer
+                  or cardinality(c.bid) <> (f.d->>'records')::integer or cardinality(c.ask_volume) <> (f.d->>'records')::integer
+                  or cardinality(c.bid_volume) <> (f.d->>'records')::integer
+               then 'expected ' || (f.d->>'records') || ' records in every column, received ms ' || cardinality(c.ms)
+                    || ', ask ' || cardinality(c.ask) || ', bid ' || cardinality(c.bid) || ', ask_volume '
+                    || cardinality(c.ask_volume) || ', bid_volume ' || cardinality(c.bid_volume)
+           end as problem
+    from staging.dukascopy_files(p_batch, p_from, p_to, array['ticks']) f
+    -- landed with its frame, so never before the batch's first receive time
+    left join staging.tick_columns c on c.frame_id = f.frame_id and c.landed_at >= p_from
+    where f.problem is null and f.d->>'format' = 'bi5-ticks-v2'
+  ), checked as materialized (
+    select f.frame_id, f.instrument_id, f.start_at, f.unit, f.received_at, f.source, f.n, f.problem,
+           f.problem is null and (f.n = 0 or (0 <= all (f.ms) and 3599999 >= all (f.ms) and 0 < all (f.ask) and 0 < all (f.bid)
+                                              and 0 <= all (f.ask_volume) and 'Infinity' > all (f.ask_volume)
+                                              and 0 <= all (f.bid_volume) and 'Infinity' > all (f.bid_volume))) as clean
+    from files f
+  ), items as materialized (
+    select f.frame_id, (u.n - 1)::integer as item, u.ms, u.ask, u.bid, u.av, u.bv,
+           case
+             when not u.ms between 0 and 3599999 then 'time offset ' || u.ms || ' ms is outside the hour'
+             when u.ask <= 0 then 'ask ' || u.ask || ' is not positive'
+             when u.bid <= 0 then 'bid ' || u.bid || ' is not positive'
+             when not (u.av >= 0 and u.av < 'Infinity') then 'ask volume is not a non-negative decimal: "' || u.av || '"'
+             when not (u.bv >= 0 and u.bv < 'Infinity') then 'bid volume is not a non-negative decimal: "' || u.bv || '"'
+           end as problem
+    from files f
+    join checked c using (frame_id)
+    cross join lateral unnest(f.ms, f.ask, f.bid, f.ask_volume, f.bid_volume) with ordinality u(ms, ask, bid, av, bv, n)
+    where c.problem is null and not c.clean
+  ), blocks as materialized (
+    select c.frame_id, c.instrument_id, c.start_at, c.unit, c.received_at, c.source, c.n as ticks,
+           f.ms, f.ask, f.bid, f.ask_volume, f.bid_volume
+    from checked c
+    join files f using (frame_id)
+    where c.clean and c.n > 0
+    union all
+    select c.frame_id, c.instrument_id, c.start_at, c.unit, c.received_at, c.source, g.ticks, g.ms, g.ask, g.bid, g.av, g.bv
+    from checked c
+    join (select i.frame_id, count(*)::integer as ticks, array_agg(i.ms order by i.item) as ms,
+                 array_agg(i.ask order by i.item) as ask, array_agg(i.bid order by i.item) as bid,
+                 array_agg(i.av order by i.item) as av, array_agg(i.bv order by i.item) as bv
+          from items i where i.problem is null group by i.frame_id) g using (frame_id)
+  ), stored as materialized (
+    -- What the hours hold already: a block (replaced only while its hour was incomplete when it
+    -- was fetched, by a later file) or rows (from a v1 file or the JSON API: the block is not kept).
+    select b.frame_id, q.ticks as old_ticks,
+           q.hour_start is not null and (q.received_at >= q.hour_start + interval '1 hour' or b.received_at <= q.received_at)
+             as kept,
+           q.hour_start is null and exists (select 1 from market.quotes r where r.instrument_id = b.instrument_id
+                                              and r.quoted_at >= b.start_at and r.quoted_at < b.start_at + interval '1 hour')
+             as in_rows
+    from blocks b
+    left join market.quote_blocks q on q.instrument_id = b.instrument_id and q.hour_start = b.start_at
+  ), ins as (
+    insert into market.quote_blocks as q (instrument_id, hour_start, ticks, unit, ms, ask, bid, ask_volume, bid_volume,
+                                          received_at, source, frame_id)
+    select distinct on (b.instrument_id, b.start_at) b.instrument_id, b.start_at, b.ticks, b.unit, b.ms, b.ask, b.bid,
+           b.ask_volume, b.bid_volume, b.received_at, b.source, b.frame_id
+    from blocks b
+    join stored s using (frame_id)
+    where not s.kept and not s.in_rows
+    order by b.instrument_id, b.start_at, b.received_at desc, b.frame_id desc
+    on conflict (instrument_id, hour_start) do update
+      set ticks = excluded.ticks, unit = excluded.unit, ms = excluded.ms, ask = excluded.ask, bid = excluded.bid,
+          ask_volume = excluded.ask_volume, bid_volume = excluded.bid_volume, received_at = excluded.received_at,
+          source = excluded.source, frame_id = excluded.frame_id, sync_xid = pg_current_xact_id(),
+          sync_id = nextval('market.sync_id_seq')
+    returning q.frame_id, q.ticks
+  ), bad as (
+    select f.frame_id, -1 as item, f.problem, f.payload from files f where f.problem is not null
+    union all
+    select i.frame_id, i.item, i.problem, format('[%s, %s, %s, "%s", "%s"]', i.ms, i.ask, i.bid, i.av, i.bv)
+    from items i where i.problem is not null
+  ), q as (
+    insert into staging.quarantine (frame_id, item, batch_id, venue, stream, received_at, payload, reason, normalizer)
+    select b.frame_id, b.item, f.batch_id, 'dukascopy', f.stream, f.received_at, b.payload, b.problem,
+           'normalize_dukascopy_tick_blocks_v1'
+    from bad b join files f using (frame_id)
+    on conflict (frame_id, item) do nothing
+  ), whole as (
+    -- Files read whole (each record kept or quarantined with its reason), empty ones included.
+    insert into market.venue_files as v (venue, path, instrument_id, stream, period_from, period_to, records, complete,
+                                         frame_id, received_at)
+    select distinct on (f.path) 'dukascopy', f.path, f.instrument_id, f.stream, f.start_at, f.start_at + interval '1 hour',
+           f.n, f.start_at + interval '1 hour' <= f.received_at, f.frame_id, f.received_at
+    from files f
+    where f.problem is null
+    order by f.path, f.received_at desc, f.frame_id desc
+    on conflict (venue, path) do update
+      set records = excluded.records, complete = excluded.complete, frame_id = excluded.frame_id,
+          received_at = excluded.received_at
+      where excluded.received_at >= v.received_at
+  ), written as (
+    select coalesce(sum(i.ticks - coalesce(s.old_ticks, 0)), 0) as new_ticks, coalesce(sum(s.old_ticks), 0) as replaced
+    from ins i join stored s using (frame_id)
+  )
+  select jsonb_build_object(
+    'files', (select count(*) from files where problem is null),
+    'files_empty', (select count(*) from files where problem is null and n = 0),
+    'rows_received', (select coalesce(sum(n), 0) from files where problem is null),
+    'rows_new', (select new_ticks from written),
+    'quotes', (select new_ticks from written),
+    'quotes_duplicate', (select coalesce(sum(ticks), 0) from blocks) - (select new_ticks + replaced from written),
+    'pages_quarantined', (select count(*) from files where problem is not null),
+    'quarantined', (select count(*) from bad))
+$$;
+comment on function staging.normalize_dukascopy_tick_blocks_v1(uuid, timestamptz, timestamptz) is
+  'Dukascopy tick files of format v2 (records as columns in staging.tick_columns) to market.quote_blocks, an hour a row.';
 
 create or replace function staging.normalize_dukascopy_candles_v1(p_batch uuid, p_from timestamptz, p_to timestamptz)
 returns jsonb
@@ -438,6 +577,7 @@ declare
   v_counts jsonb := '{}';
 begin
   perform market.register_dukascopy_instruments(p_batch, p_from, p_to);
+  v_counts := staging.merge_counts(v_counts, staging.normalize_dukascopy_tick_blocks_v1(p_batch, p_from, p_to));
   v_counts := staging.merge_counts(v_counts, staging.normalize_dukascopy_ticks_v1(p_batch, p_from, p_to));
   v_counts := staging.merge_counts(v_counts, staging.dukascopy_check_empty_hours(p_batch, p_from, p_to));
   v_counts := staging.merge_counts(v_counts, staging.normalize_dukascopy_candles_v1(p_batch, p_from, p_to));

@@ -140,6 +140,9 @@ as $$
            'venue', r.received_at, r.source, r.frame_id
     from tick_ranked r
     where r.late_problem is null and r.k < 1000
+      -- an hour kept as a block (a .bi5 file of format v2) is not stored again as rows
+      and not exists (select 1 from market.quote_blocks b
+                      where b.instrument_id = r.instrument_id and b.hour_start = r.start_at)
     on conflict do nothing
     returning 1
   ), candle_cols as materialized (

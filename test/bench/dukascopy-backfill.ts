@@ -62,7 +62,8 @@ try {
   // 1. Land and normalize decoded files (the year before the end-to-end one, open hours only).
   const hours: number[] = [];
   for (let t = Date.UTC(YEAR - 1, 0, 1); hours.length < LAND_HOURS; t += HOUR) if (!fxClosed(t)) hours.push(t);
-  await sql`select ops.ensure_partitions('market.quotes'::regclass, ${new Date(hours[0]!)}, ${new Date(hours.at(-1)! + HOUR)})`;
+  await sql`select ops.ensure_partitions(t::regclass, ${new Date(hours[0]!)}, ${new Date(hours.at(-1)! + HOUR)})
+            from unnest(array['market.quotes', 'market.quote_blocks']) t`;
   const frames = hours.map((t, i) => dukascopyFrame({ path: tickPath('EURUSD', t), body: syntheticFile(t), point: 100_000,
     receivedAt: new Date().toISOString(), seq: i }));
   const lander = new Lander(db.url, { maxBatchFrames: 12, flushIntervalMs: 20, maxBufferedBytes: 256 << 20 }, log);
@@ -108,7 +109,10 @@ try {
   const [f] = await sql<{ files: number; empty: number; ticks: string }[]>`
     select count(*)::int as files, count(*) filter (where records = 0)::int as empty, sum(records)::text as ticks
     from market.venue_files where venue = 'dukascopy' and period_from >= ${from} and period_from < ${to}`;
-  const [q] = await sql<{ n: string }[]>`select count(*)::text as n from market.quotes where quoted_at >= ${from} and quoted_at < ${to}`;
+  // Quotes of both stores (market.quotes rows, market.quote_blocks ticks): what market.quotes_between() presents.
+  const [q] = await sql<{ n: string }[]>`
+    select ((select count(*) from market.quotes where quoted_at >= ${from} and quoted_at < ${to})
+            + (select coalesce(sum(ticks), 0) from market.quote_blocks where hour_start >= ${from} and hour_start < ${to}))::text as n`;
   if (done.state !== 'done' || f!.files !== (to.getTime() - from.getTime()) / HOUR || q!.n !== f!.ticks) {
     throw new Error(`bench: the year ended ${done.state}, ${f!.files} files, ${q!.n} quotes of ${f!.ticks} ticks`);
   }

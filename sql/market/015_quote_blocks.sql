@@ -1,0 +1,51 @@
+-- Quotes of both stores: market.quotes (a row a quote: live streams, REST pages) and
+-- market.quote_blocks (an hour of a venue file's ticks a row, as columns in points). A block's
+-- ticks are presented exactly as rows would be:
+--   quoted_at = hour_start + ms milliseconds
+--   bid, ask  = points * unit (the instrument's scale: 114545 * 0.00001 = 1.14545)
+--   sizes     = volume * 1000000 (the file's volumes are in millions of units), trailing zeros trimmed
+--   seq       = microseconds since the epoch of hour_start + the tick's position in the block (0-based):
+--               unique per instrument, the same on every re-landing, in file order within the hour
+-- Every reader of quotes by time reads this function: it is inlined into the calling query, so
+-- an instrument or time condition reaches both stores' indexes (a block is read only if its hour
+-- meets [p_from, p_to)).
+
+create or replace function market.quotes_between(p_from timestamptz, p_to timestamptz)
+returns table (instrument_id integer, quoted_at timestamptz, seq bigint, bid numeric, bid_size numeric, ask numeric,
+               ask_size numeric, tradeable boolean, time_source text, received_at timestamptz, source text,
+               frame_id bigint)
+language sql
+stable parallel safe
+as $$
+  select q.instrument_id, q.quoted_at, q.seq, q.bid, q.bid_size, q.ask, q.ask_size, q.tradeable, q.time_source,
+         q.received_at, q.source, q.frame_id
+  from market.quotes q
+  where q.quoted_at >= p_from and q.quoted_at < p_to
+  union all
+  select b.instrument_id, b.hour_start + u.ms * interval '1 millisecond',
+         (extract(epoch from b.hour_start) * 1000000)::bigint + u.n - 1,
+         u.bid * b.unit, trim_scale(u.bv * 1000000), u.ask * b.unit, trim_scale(u.av * 1000000), true, 'venue',
+         b.received_at, b.source, b.frame_id
+  from market.quote_blocks b
+  cross join lateral unnest(b.ms, b.ask, b.bid, b.ask_volume, b.bid_volume) with ordinality u(ms, ask, bid, av, bv, n)
+  where b.hour_start > p_from - interval '1 hour' and b.hour_start < p_to
+    and b.hour_start + u.ms * interval '1 millisecond' >= p_from
+    and b.hour_start + u.ms * interval '1 millisecond' < p_to
+$$;
+comment on function market.quotes_between(timestamptz, timestamptz) is
+  'Quotes with quoted_at in [p_from, p_to) from market.quotes and from the tick blocks of venue files (market.quote_blocks), '
+  'with the columns of market.quotes.';
+
+create or replace function market.quote_hour_stored(p_instrument integer, p_hour timestamptz)
+returns text
+language sql
+stable parallel safe
+as $$
+  -- Which store holds quotes of the instrument in the hour starting at p_hour: 'blocks', 'rows' or null.
+  -- A file's hour is kept in one store only (the first to land it), so no tick is presented twice.
+  select case
+    when exists (select 1 from market.quote_blocks b where b.instrument_id = p_instrument and b.hour_start = p_hour) then 'blocks'
+    when exists (select 1 from market.quotes q where q.instrument_id = p_instrument and q.quoted_at >= p_hour
+                   and q.quoted_at < p_hour + interval '1 hour') then 'rows'
+  end
+$$;
