@@ -399,22 +399,25 @@ describe('TimescaleDB engine (PGlite): continuous aggregates equal the rollup', 
     expect(jobs.map((j) => `${j.t} ${j.p} ${j.after}`)).toEqual([
       'market.book_snapshots policy_compression 7 days',
       'market.book_snapshots policy_retention 365 days',
+      'market.quote_blocks policy_retention 365 days', // blocks are columns already: no compression policy
       'market.quotes policy_compression 7 days',
       'market.quotes policy_retention 365 days',
       'market.trades policy_compression 7 days',
       'market.trades policy_retention 365 days',
       'staging.frames policy_compression 7 days',
       'staging.frames policy_retention 30 days',
+      'staging.tick_columns policy_retention 30 days',
     ]);
   });
 
   it('follows the retention settings (ops.apply_timescale_retention)', async () => {
     expect((await q('select ops.apply_timescale_retention()::text as n'))[0]!.n).toBe('0');
     await q(`select ops.set_setting('retention.ticks_days', '90')`);
-    expect((await q('select ops.apply_timescale_retention()::text as n'))[0]!.n).toBe('3');
+    expect((await q('select ops.apply_timescale_retention()::text as n'))[0]!.n).toBe('4');
     const kept = await q(`select hypertable_name as t, config->>'drop_after' as after from timescaledb_information.jobs
                           where proc_name = 'policy_retention' order by 1`);
-    expect(kept.map((j) => `${j.t} ${j.after}`)).toEqual(['book_snapshots 90 days', 'frames 30 days', 'quotes 90 days', 'trades 90 days']);
+    expect(kept.map((j) => `${j.t} ${j.after}`)).toEqual(['book_snapshots 90 days', 'frames 30 days', 'quote_blocks 90 days',
+      'quotes 90 days', 'tick_columns 30 days', 'trades 90 days']);
   });
 });
 

@@ -104,7 +104,7 @@ describe('dukascopy backfill through the engine', () => {
       select count(*)::int as n, sum(records)::text as records, bool_and(complete) as complete
       from market.venue_files where venue = 'dukascopy' and stream = 'ticks'`;
     expect(f).toEqual({ n: 10, records: String(total), complete: true });
-    const [src] = await db.sql<{ sources: string[] }[]>`select array_agg(distinct source) as sources from market.quotes`;
+    const [src] = await db.sql<{ sources: string[] }[]>`select array_agg(distinct source) as sources from market.bbo`;
     expect(src!.sources).toEqual(['file']);
   });
 
@@ -245,7 +245,7 @@ describe('dukascopy backfill through the engine', () => {
     expect([...fake.requests.slice(before)].sort()).toEqual([...missing].sort());
     for (const t of hours(day, day + 24 * HOUR)) expect(await quotesOf('EUR/USD', t)).toEqual(oracleTicks(tickPath('EURUSD', t)));
     const [dup] = await db.sql<{ n: number }[]>`
-      select count(*)::int as n from (select quoted_at, seq from market.quotes group by 1, 2 having count(*) > 1) d`;
+      select count(*)::int as n from (select quoted_at, seq from market.bbo group by 1, 2 having count(*) > 1) d`;
     expect(dup!.n).toBe(0);
   });
 

@@ -91,7 +91,7 @@ describe('tickflow backfill --venue dukascopy, killed and run again', () => {
       expected += ticks.length;
     }
     const [n] = await db.sql<{ n: number; keys: number }[]>`
-      select count(*)::int as n, count(distinct (quoted_at, seq))::int as keys from market.quotes`;
+      select count(*)::int as n, count(distinct (quoted_at, seq))::int as keys from market.bbo`;
     expect({ ...n }).toEqual({ n: expected, keys: expected });
     // No lease is left and no job waits for an unfinished chunk. (The second run's own job can
     // still read locked after it exits: graphile-worker completes a job after the task returns

@@ -202,7 +202,33 @@ SELECT i.venue,
     q.received_at,
     q.source,
     q.frame_id
-   FROM market.quotes q
+   FROM ( SELECT q_1.instrument_id,
+            q_1.quoted_at,
+            q_1.seq,
+            q_1.bid,
+            q_1.bid_size,
+            q_1.ask,
+            q_1.ask_size,
+            q_1.tradeable,
+            q_1.time_source,
+            q_1.received_at,
+            q_1.source,
+            q_1.frame_id
+           FROM market.quotes q_1
+        UNION ALL
+         SELECT t.instrument_id,
+            t.quoted_at,
+            t.seq,
+            t.bid,
+            t.bid_size,
+            t.ask,
+            t.ask_size,
+            t.tradeable,
+            t.time_source,
+            t.received_at,
+            t.source,
+            t.frame_id
+           FROM market.quote_block_ticks t) q
      JOIN market.instruments i USING (instrument_id);
 -- view market.book
 SELECT i.venue,
@@ -1121,6 +1147,63 @@ SELECT i.venue,
   slots bigint not null
   constraint quote_bars_5m_data_pkey: PRIMARY KEY (instrument_id, bucket)
   CREATE UNIQUE INDEX quote_bars_5m_data_pkey ON market.quote_bars_5m_data USING btree (instrument_id, bucket)
+-- view market.quote_block_ticks
+SELECT b.instrument_id,
+    b.hour_start,
+    b.hour_start + u.ms::double precision * '00:00:00.001'::interval AS quoted_at,
+    (EXTRACT(epoch FROM b.hour_start) * 1000000::numeric)::bigint + u.n - 1 AS seq,
+    u.bid::numeric * b.unit AS bid,
+    trim_scale(u.bv * 1000000::numeric) AS bid_size,
+    u.ask::numeric * b.unit AS ask,
+    trim_scale(u.av * 1000000::numeric) AS ask_size,
+    true AS tradeable,
+    'venue'::text AS time_source,
+    b.received_at,
+    b.source,
+    b.frame_id
+   FROM market.quote_blocks b
+     CROSS JOIN LATERAL UNNEST(b.ms, b.ask, b.bid, b.ask_volume, b.bid_volume) WITH ORDINALITY u(ms, ask, bid, av, bv, n);
+-- table market.quote_blocks
+  instrument_id integer not null
+  hour_start timestamp with time zone not null
+  ticks integer not null
+  unit numeric not null
+  ms integer[] not null
+  ask integer[] not null
+  bid integer[] not null
+  ask_volume numeric[] not null
+  bid_volume numeric[] not null
+  received_at timestamp with time zone not null
+  source text not null
+  frame_id bigint
+  sync_xid xid8 default pg_current_xact_id()
+  sync_id bigint default nextval('market.sync_id_seq'::regclass)
+  constraint quote_blocks_hour_check: CHECK (((EXTRACT(epoch FROM hour_start) % (3600)::numeric) = (0)::numeric))
+  constraint quote_blocks_pkey: PRIMARY KEY (instrument_id, hour_start)
+  constraint quote_blocks_ticks_check: CHECK (((ticks = cardinality(ms)) AND (ticks = cardinality(ask)) AND (ticks = cardinality(bid)) AND (ticks = cardinality(ask_volume)) AND (ticks = cardinality(bid_volume))))
+  CREATE INDEX quote_blocks_sync_idx ON ONLY market.quote_blocks USING btree (sync_xid, sync_id)
+  CREATE UNIQUE INDEX quote_blocks_pkey ON ONLY market.quote_blocks USING btree (instrument_id, hour_start)
+-- table market.quote_blocks_default
+  instrument_id integer not null
+  hour_start timestamp with time zone not null
+  ticks integer not null
+  unit numeric not null
+  ms integer[] not null
+  ask integer[] not null
+  bid integer[] not null
+  ask_volume numeric[] not null
+  bid_volume numeric[] not null
+  received_at timestamp with time zone not null
+  source text not null
+  frame_id bigint
+  sync_xid xid8 default pg_current_xact_id()
+  sync_id bigint default nextval('market.sync_id_seq'::regclass)
+  constraint quote_blocks_default_pkey: PRIMARY KEY (instrument_id, hour_start)
+  constraint quote_blocks_hour_check: CHECK (((EXTRACT(epoch FROM hour_start) % (3600)::numeric) = (0)::numeric))
+  constraint quote_blocks_ticks_check: CHECK (((ticks = cardinality(ms)) AND (ticks = cardinality(ask)) AND (ticks = cardinality(bid)) AND (ticks = cardinality(ask_volume)) AND (ticks = cardinality(bid_volume))))
+  CREATE INDEX quote_blocks_default_sync_xid_sync_id_idx ON market.quote_blocks_default USING btree (sync_xid, sync_id)
+  CREATE UNIQUE INDEX quote_blocks_default_pkey ON market.quote_blocks_default USING btree (instrument_id, hour_start)
+  partition DEFAULT
 -- table market.quotes
   instrument_id integer not null
   quoted_at timestamp with time zone not null
@@ -1695,7 +1778,9 @@ SELECT b.instrument_id,
      CROSS JOIN LATERAL ( SELECT s.sources,
             b.trades + (( SELECT count(*) AS count
                    FROM market.quotes q
-                  WHERE q.instrument_id = b.instrument_id AND q.quoted_at >= b.bucket AND q.quoted_at < (b.bucket + '00:01:00'::interval))) AS observed,
+                  WHERE q.instrument_id = b.instrument_id AND q.quoted_at >= b.bucket AND q.quoted_at < (b.bucket + '00:01:00'::interval))) + (( SELECT count(*) AS count
+                   FROM market.quote_block_ticks t
+                  WHERE t.instrument_id = b.instrument_id AND t.hour_start = date_trunc('hour'::text, b.bucket, 'UTC'::text) AND t.quoted_at >= b.bucket AND t.quoted_at < (b.bucket + '00:01:00'::interval))) AS observed,
             COALESCE(( SELECT p.messages::double precision / p.open_minutes::double precision
                    FROM quality.activity_profiles p
                   WHERE p.instrument_id = b.instrument_id AND p.open_minutes >= 30 AND p.hour_of_week = quality.hour_of_week(b.bucket, cal.time_zone)), ( SELECT sum(p.messages)::double precision / NULLIF(sum(p.open_minutes), 0)::double precision
@@ -2074,6 +2159,25 @@ SELECT f.finding_id,
   CREATE UNIQUE INDEX quarantine_frame_item_key ON staging.quarantine USING btree (frame_id, item)
   CREATE UNIQUE INDEX quarantine_pkey ON staging.quarantine USING btree (quarantine_id)
 -- sequence staging.quarantine_quarantine_id_seq
+-- table staging.tick_columns
+  frame_id bigint not null
+  landed_at timestamp with time zone not null default now()
+  ms integer[] not null
+  ask integer[] not null
+  bid integer[] not null
+  ask_volume numeric[] not null
+  bid_volume numeric[] not null
+  CREATE INDEX tick_columns_frame_idx ON ONLY staging.tick_columns USING btree (frame_id)
+-- table staging.tick_columns_default
+  frame_id bigint not null
+  landed_at timestamp with time zone not null default now()
+  ms integer[] not null
+  ask integer[] not null
+  bid integer[] not null
+  ask_volume numeric[] not null
+  bid_volume numeric[] not null
+  CREATE INDEX tick_columns_default_frame_id_idx ON staging.tick_columns_default USING btree (frame_id)
+  partition DEFAULT
 CREATE OR REPLACE FUNCTION market.bar_bucket(p_width interval, p_at timestamp with time zone)
  RETURNS timestamp with time zone
  LANGUAGE sql
@@ -2347,6 +2451,22 @@ begin
   null;
 end
 $function$
+CREATE OR REPLACE FUNCTION market.first_quote_time_in(p_instrument integer, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS timestamp with time zone
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+AS $function$
+  -- The time of the instrument's first quote in [p_from, p_to), in either store (see above).
+  select least(
+    (select min(q.quoted_at) from market.quotes q where q.instrument_id = p_instrument and q.quoted_at >= p_from
+       and q.quoted_at < p_to),
+    (select min(b.hour_start + u.ms * interval '1 millisecond')
+     from (select b.hour_start, b.ms from market.quote_blocks b
+           where b.instrument_id = p_instrument and b.hour_start > p_from - interval '1 hour' and b.hour_start < p_to
+           order by b.hour_start limit 2) b
+     cross join lateral unnest(b.ms) u(ms)
+     where b.hour_start + u.ms * interval '1 millisecond' >= p_from and b.hour_start + u.ms * interval '1 millisecond' < p_to))
+$function$
 CREATE OR REPLACE FUNCTION market.ib_asset_class(p_sec_type text)
  RETURNS text
  LANGUAGE sql
@@ -2354,6 +2474,22 @@ CREATE OR REPLACE FUNCTION market.ib_asset_class(p_sec_type text)
 AS $function$
   select case p_sec_type when 'STK' then 'equity' when 'CASH' then 'forex' when 'IND' then 'index' when 'CFD' then 'cfd'
                          when 'CRYPTO' then 'crypto' end
+$function$
+CREATE OR REPLACE FUNCTION market.last_quote_time_before(p_instrument integer, p_at timestamp with time zone)
+ RETURNS timestamp with time zone
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+AS $function$
+  -- The time of the instrument's last quote before p_at, in either store: a probe of each index.
+  -- A block holds at least one tick, so the two latest blocks starting before p_at hold the last
+  -- block tick before it (the later one may have only ticks at or after p_at).
+  select greatest(
+    (select max(q.quoted_at) from market.quotes q where q.instrument_id = p_instrument and q.quoted_at < p_at),
+    (select max(b.hour_start + u.ms * interval '1 millisecond')
+     from (select b.hour_start, b.ms from market.quote_blocks b
+           where b.instrument_id = p_instrument and b.hour_start < p_at order by b.hour_start desc limit 2) b
+     cross join lateral unnest(b.ms) u(ms)
+     where b.hour_start + u.ms * interval '1 millisecond' < p_at))
 $function$
 CREATE OR REPLACE FUNCTION market.missing_id_count(p_stream text, p_instrument integer, p_from bigint, p_to bigint)
  RETURNS bigint
@@ -2461,6 +2597,19 @@ AS $function$
     when p_cluster = 'stocks' and p_name ~ '^[A-Z][A-Z0-9.]{0,11}$' then p_name
   end
 $function$
+CREATE OR REPLACE FUNCTION market.quote_hour_stored(p_instrument integer, p_hour timestamp with time zone)
+ RETURNS text
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+AS $function$
+  -- Which store holds quotes of the instrument in the hour starting at p_hour: 'blocks', 'rows' or null.
+  -- A file's hour is kept in one store only (the first to land it), so no tick is presented twice.
+  select case
+    when exists (select 1 from market.quote_blocks b where b.instrument_id = p_instrument and b.hour_start = p_hour) then 'blocks'
+    when exists (select 1 from market.quotes q where q.instrument_id = p_instrument and q.quoted_at >= p_hour
+                   and q.quoted_at < p_hour + interval '1 hour') then 'rows'
+  end
+$function$
 CREATE OR REPLACE FUNCTION market.quote_order_key(p_quoted_at timestamp with time zone, p_seq bigint)
  RETURNS bytea
  LANGUAGE sql
@@ -2468,6 +2617,21 @@ CREATE OR REPLACE FUNCTION market.quote_order_key(p_quoted_at timestamp with tim
 AS $function$
   select set_byte(timestamptz_send(p_quoted_at), 0, get_byte(timestamptz_send(p_quoted_at), 0) # 128)
       || set_byte(int8send(p_seq), 0, get_byte(int8send(p_seq), 0) # 128)
+$function$
+CREATE OR REPLACE FUNCTION market.quotes_between(p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS TABLE(instrument_id integer, quoted_at timestamp with time zone, seq bigint, bid numeric, bid_size numeric, ask numeric, ask_size numeric, tradeable boolean, time_source text, received_at timestamp with time zone, source text, frame_id bigint)
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+AS $function$
+  select q.instrument_id, q.quoted_at, q.seq, q.bid, q.bid_size, q.ask, q.ask_size, q.tradeable, q.time_source,
+         q.received_at, q.source, q.frame_id
+  from market.quotes q
+  where q.quoted_at >= p_from and q.quoted_at < p_to
+  union all
+  select t.instrument_id, t.quoted_at, t.seq, t.bid, t.bid_size, t.ask, t.ask_size, t.tradeable, t.time_source,
+         t.received_at, t.source, t.frame_id
+  from market.quote_block_ticks t
+  where t.hour_start > p_from - interval '1 hour' and t.hour_start < p_to and t.quoted_at >= p_from and t.quoted_at < p_to
 $function$
 CREATE OR REPLACE FUNCTION market.rebuild_bars(p_instruments integer[], p_from timestamp with time zone[], p_to timestamp with time zone[])
  RETURNS void
@@ -2551,8 +2715,8 @@ begin
              count(*), count(distinct market.bar_bucket(interval '10 seconds', q.quoted_at))
       from unnest(v_instruments, v_from, v_to) as r(instrument_id, range_from, range_to)
       join market.instruments i on i.instrument_id = r.instrument_id and i.asset_class in ('forex', 'cfd')
-      join market.quotes q on q.instrument_id = r.instrument_id and q.quoted_at >= r.range_from and q.quoted_at < r.range_to
-      where q.tradeable and q.bid is not null and q.ask is not null
+      cross join lateral market.quotes_between(r.range_from, r.range_to) q
+      where q.instrument_id = r.instrument_id and q.tradeable and q.bid is not null and q.ask is not null
       group by 1, 2;
     else
       execute format('insert into market.%I (instrument_id, bucket, open, high, low, close, ticks, slots) '
@@ -3231,6 +3395,9 @@ begin
   -- Partitions for the whole range first (rows never pile up in a default partition).
   perform ops.ensure_partitions(case p_kind when 'candles' then 'market.candles' when 'ticks' then 'market.quotes'
                                   else 'market.trades' end::regclass, p_from, p_to);
+  if p_kind = 'ticks' then
+    perform ops.ensure_partitions('market.quote_blocks', p_from, p_to);
+  end if;
   -- The grid cells of the range, clipped to it, less what finished chunks (of any earlier plan)
   -- already cover: each remaining piece is a chunk; the finished chunks it overlaps join the plan.
   insert into ops.backfill_chunks (venue, symbol, kind, timeframe, chunk_from, chunk_to)
@@ -3511,10 +3678,13 @@ begin
   v_created := ops.ensure_all_partitions(now() - interval '1 day', now() + interval '3 days');
   if exists (select 1 from ops.time_tables where form = 'partitioned') then
     v_dropped := v_dropped + ops.drop_partitions_before('staging.frames', now() - v_staging);
+    v_dropped := v_dropped + ops.drop_partitions_before('staging.tick_columns', now() - v_staging);
     v_dropped := v_dropped + ops.drop_partitions_before('market.trades', now() - v_ticks);
     v_dropped := v_dropped + ops.drop_partitions_before('market.quotes', now() - v_ticks);
+    v_dropped := v_dropped + ops.drop_partitions_before('market.quote_blocks', now() - v_ticks);
     v_dropped := v_dropped + ops.drop_partitions_before('market.book_snapshots', now() - v_ticks);
     delete from staging.frames_default where received_at < now() - v_staging;
+    delete from staging.tick_columns_default where landed_at < now() - v_staging;
   end if;
   delete from ops.batches where landed_at < now() - v_staging and normalized_at is not null;
   return jsonb_build_object('partitions_created', v_created, 'partitions_dropped', v_dropped);
@@ -4141,8 +4311,8 @@ CREATE OR REPLACE FUNCTION quality.find_quote_anomalies(p_from timestamp with ti
 AS $function$
   with q as (
     select q.instrument_id, q.quoted_at, q.bid, q.ask, q.bid_size, q.ask_size, q.tradeable
-    from market.quotes q
-    where q.quoted_at >= p_from and q.quoted_at < p_to and (p_instruments is null or q.instrument_id = any (p_instruments))
+    from market.quotes_between(p_from, p_to) q
+    where p_instruments is null or q.instrument_id = any (p_instruments)
   ), usual as (
     select q.instrument_id,
            percentile_cont(0.5) within group (order by greatest(q.bid_size, q.ask_size)::float8)
@@ -4341,6 +4511,8 @@ AS $function$
     where t.traded_at >= p_from - interval '1 hour' and t.traded_at < p_to
       and (p_instruments is null or t.instrument_id = any (p_instruments))
     union all
+    -- Rows only: the quotes of market.quote_blocks come from files, whose receive times say
+    -- nothing of latency, and files are refused whole if they start after they were received.
     select q.instrument_id, 'quotes', q.quoted_at, q.received_at, q.source
     from market.quotes q
     where q.time_source = 'venue' and q.quoted_at >= p_from - interval '1 hour' and q.quoted_at < p_to
@@ -4546,8 +4718,7 @@ CREATE OR REPLACE FUNCTION quality.has_activity(p_instrument_id integer, p_from 
 AS $function$
   select exists (select 1 from market.bars_1m_data b
                  where b.instrument_id = p_instrument_id and b.bucket >= date_trunc('minute', p_from) and b.bucket < p_to)
-      or exists (select 1 from market.quotes q
-                 where q.instrument_id = p_instrument_id and q.quoted_at >= p_from and q.quoted_at < p_to)
+      or exists (select 1 from market.quotes_between(p_from, p_to) q where q.instrument_id = p_instrument_id)
       or exists (select 1 from market.candles c
                  where c.instrument_id = p_instrument_id and c.timeframe = '1m' and c.bucket >= date_trunc('minute', p_from)
                    and c.bucket < p_to and c.volume is distinct from 0)
@@ -4644,8 +4815,8 @@ AS $function$
     where b.bucket >= p_from and b.bucket < p_to and (p_instruments is null or b.instrument_id = any (p_instruments))
     union all
     select q.instrument_id, date_trunc('minute', q.quoted_at), count(*), 'quotes'
-    from market.quotes q
-    where q.quoted_at >= p_from and q.quoted_at < p_to and (p_instruments is null or q.instrument_id = any (p_instruments))
+    from market.quotes_between(p_from, p_to) q
+    where p_instruments is null or q.instrument_id = any (p_instruments)
     group by 1, 2
     union all
     select c.instrument_id, c.bucket,
@@ -5186,8 +5357,8 @@ AS $function$
     union all
     select q.instrument_id, 'quotes', date_trunc('minute', q.quoted_at),
            date_trunc('minute', lead(q.quoted_at) over (partition by q.instrument_id order by q.quoted_at))
-    from market.quotes q
-    where q.instrument_id = any ((select ids from w)::integer[]) and q.quoted_at >= (select f from w) and q.quoted_at < (select t from w)
+    from w cross join lateral market.quotes_between(w.f, w.t) q
+    where q.instrument_id = any (w.ids)
     union all
     select c.instrument_id, 'candles:' || c.price_side, c.bucket,
            lead(c.bucket) over (partition by c.instrument_id, c.price_side order by c.bucket)
@@ -5210,9 +5381,8 @@ AS $function$
       from w, unnest(w.ids) i(id)
       union all
       select i.id, 'quotes',
-             date_trunc('minute', (select max(q.quoted_at) from market.quotes q where q.instrument_id = i.id and q.quoted_at < w.f)),
-             date_trunc('minute', (select min(q.quoted_at) from market.quotes q
-                                   where q.instrument_id = i.id and q.quoted_at >= w.f and q.quoted_at < w.t))
+             date_trunc('minute', market.last_quote_time_before(i.id, w.f)),
+             date_trunc('minute', market.first_quote_time_in(i.id, w.f, w.t))
       from w, unnest(w.ids) i(id)
       union all
       select i.id, 'candles:' || s.side,
@@ -5618,7 +5788,8 @@ AS $function$
            when jsonb_typeof(s.d) <> 'object' then 'expected a JSON object, received ' || jsonb_typeof(s.d)
            when s.d->>'format' = 'bi5-undecodable'
              then 'file does not decode (' || coalesce(s.d->>'bytes', '?') || ' bytes): ' || coalesce(s.d->>'error', '(no reason)')
-           when s.d->>'format' is distinct from case when s.stream = 'ticks' then 'bi5-ticks-v1' else 'bi5-candles-v1' end
+           when not coalesce(s.d->>'format' = any (case when s.stream = 'ticks' then array['bi5-ticks-v2', 'bi5-ticks-v1']
+                                                        else array['bi5-candles-v1'] end), false)
              then 'format ' || coalesce(s.d->>'format', '(none)') || ' does not fit stream ' || s.stream
            when i.instrument_id is null then 'missing or unknown instrument: ' || coalesce((s.d->'instrument')::text, '(none)')
            when not staging.is_int(s.d->'point') or s.d->>'point' !~ '^10{0,9}$'
@@ -5633,6 +5804,9 @@ AS $function$
              then 'request ' || coalesce(s.request, '(none)') || ' is not the file of ' || (s.d->>'instrument') || ' from '
                   || (s.d->>'start') || ' (expected ' || staging.dukascopy_path(s.d->>'instrument', s.stream, s.d->>'side', s.start_at)
                   || ', month 0-based)'
+           when s.d->>'format' = 'bi5-ticks-v2'
+             then case when not staging.is_int(s.d->'records') or (s.d->>'records')::bigint not between 0 and 100000000
+                       then 'records is not a count of records: ' || left(coalesce((s.d->'records')::text, '(none)'), 80) end
            when jsonb_typeof(s.d->'records') is distinct from 'array' then 'records is not an array'
          end
   from s
@@ -6543,6 +6717,9 @@ AS $function$
            'venue', r.received_at, r.source, r.frame_id
     from tick_ranked r
     where r.late_problem is null and r.k < 1000
+      -- an hour kept as a block (a .bi5 file of format v2) is not stored again as rows
+      and not exists (select 1 from market.quote_blocks b
+                      where b.instrument_id = r.instrument_id and b.hour_start = r.start_at)
     on conflict do nothing
     returning 1
   ), candle_cols as materialized (
@@ -6713,14 +6890,137 @@ AS $function$
   )
   select jsonb_build_object('quarantined', (select count(*) from q))
 $function$
+CREATE OR REPLACE FUNCTION staging.normalize_dukascopy_tick_blocks_v1(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS jsonb
+ LANGUAGE sql
+AS $function$
+  -- Tick files of format v2: the records are columns (staging.tick_columns), checked whole with
+  -- array comparisons and kept whole as the hour's block in market.quote_blocks. A file with a
+  -- record SQL refuses is read record by record: each refused record is quarantined with its
+  -- reason, and the others make the block.
+  with files as materialized (
+    select f.frame_id, f.batch_id, f.stream, f.received_at, f.source, f.payload, f.path, f.instrument_id, f.start_at,
+           f.unit, (f.d->>'records')::integer as n, c.ms, c.ask, c.bid, c.ask_volume, c.bid_volume,
+           case
+             when c.frame_id is null then 'the file''s records were not landed (no staging.tick_columns row for the frame)'
+             when cardinality(c.ms) <> (f.d->>'records')::integer or cardinality(c.ask) <> (f.d->>'records')::integer
+                  or cardinality(c.bid) <> (f.d->>'records')::integer or cardinality(c.ask_volume) <> (f.d->>'records')::integer
+                  or cardinality(c.bid_volume) <> (f.d->>'records')::integer
+               then 'expected ' || (f.d->>'records') || ' records in every column, received ms ' || cardinality(c.ms)
+                    || ', ask ' || cardinality(c.ask) || ', bid ' || cardinality(c.bid) || ', ask_volume '
+                    || cardinality(c.ask_volume) || ', bid_volume ' || cardinality(c.bid_volume)
+           end as problem
+    from staging.dukascopy_files(p_batch, p_from, p_to, array['ticks']) f
+    -- landed with its frame, so never before the batch's first receive time
+    left join staging.tick_columns c on c.frame_id = f.frame_id and c.landed_at >= p_from
+    where f.problem is null and f.d->>'format' = 'bi5-ticks-v2'
+  ), checked as materialized (
+    select f.frame_id, f.instrument_id, f.start_at, f.unit, f.received_at, f.source, f.n, f.problem,
+           f.problem is null and (f.n = 0 or (0 <= all (f.ms) and 3599999 >= all (f.ms) and 0 < all (f.ask) and 0 < all (f.bid)
+                                              and 0 <= all (f.ask_volume) and 'Infinity' > all (f.ask_volume)
+                                              and 0 <= all (f.bid_volume) and 'Infinity' > all (f.bid_volume))) as clean
+    from files f
+  ), items as materialized (
+    select f.frame_id, (u.n - 1)::integer as item, u.ms, u.ask, u.bid, u.av, u.bv,
+           case
+             when not u.ms between 0 and 3599999 then 'time offset ' || u.ms || ' ms is outside the hour'
+             when u.ask <= 0 then 'ask ' || u.ask || ' is not positive'
+             when u.bid <= 0 then 'bid ' || u.bid || ' is not positive'
+             when not (u.av >= 0 and u.av < 'Infinity') then 'ask volume is not a non-negative decimal: "' || u.av || '"'
+             when not (u.bv >= 0 and u.bv < 'Infinity') then 'bid volume is not a non-negative decimal: "' || u.bv || '"'
+           end as problem
+    from files f
+    join checked c using (frame_id)
+    cross join lateral unnest(f.ms, f.ask, f.bid, f.ask_volume, f.bid_volume) with ordinality u(ms, ask, bid, av, bv, n)
+    where c.problem is null and not c.clean
+  ), blocks as materialized (
+    select c.frame_id, c.instrument_id, c.start_at, c.unit, c.received_at, c.source, c.n as ticks,
+           f.ms, f.ask, f.bid, f.ask_volume, f.bid_volume
+    from checked c
+    join files f using (frame_id)
+    where c.clean and c.n > 0
+    union all
+    select c.frame_id, c.instrument_id, c.start_at, c.unit, c.received_at, c.source, g.ticks, g.ms, g.ask, g.bid, g.av, g.bv
+    from checked c
+    join (select i.frame_id, count(*)::integer as ticks, array_agg(i.ms order by i.item) as ms,
+                 array_agg(i.ask order by i.item) as ask, array_agg(i.bid order by i.item) as bid,
+                 array_agg(i.av order by i.item) as av, array_agg(i.bv order by i.item) as bv
+          from items i where i.problem is null group by i.frame_id) g using (frame_id)
+  ), stored as materialized (
+    -- What the hours hold already: a block (replaced only while its hour was incomplete when it
+    -- was fetched, by a later file) or rows (from a v1 file or the JSON API: the block is not kept).
+    select b.frame_id, q.ticks as old_ticks,
+           q.hour_start is not null and (q.received_at >= q.hour_start + interval '1 hour' or b.received_at <= q.received_at)
+             as kept,
+           q.hour_start is null and exists (select 1 from market.quotes r where r.instrument_id = b.instrument_id
+                                              and r.quoted_at >= b.start_at and r.quoted_at < b.start_at + interval '1 hour')
+             as in_rows
+    from blocks b
+    left join market.quote_blocks q on q.instrument_id = b.instrument_id and q.hour_start = b.start_at
+  ), ins as (
+    insert into market.quote_blocks as q (instrument_id, hour_start, ticks, unit, ms, ask, bid, ask_volume, bid_volume,
+                                          received_at, source, frame_id)
+    select distinct on (b.instrument_id, b.start_at) b.instrument_id, b.start_at, b.ticks, b.unit, b.ms, b.ask, b.bid,
+           b.ask_volume, b.bid_volume, b.received_at, b.source, b.frame_id
+    from blocks b
+    join stored s using (frame_id)
+    where not s.kept and not s.in_rows
+    order by b.instrument_id, b.start_at, b.received_at desc, b.frame_id desc
+    on conflict (instrument_id, hour_start) do update
+      set ticks = excluded.ticks, unit = excluded.unit, ms = excluded.ms, ask = excluded.ask, bid = excluded.bid,
+          ask_volume = excluded.ask_volume, bid_volume = excluded.bid_volume, received_at = excluded.received_at,
+          source = excluded.source, frame_id = excluded.frame_id, sync_xid = pg_current_xact_id(),
+          sync_id = nextval('market.sync_id_seq')
+    returning q.frame_id, q.ticks
+  ), bad as (
+    select f.frame_id, -1 as item, f.problem, f.payload from files f where f.problem is not null
+    union all
+    select i.frame_id, i.item, i.problem, format('[%s, %s, %s, "%s", "%s"]', i.ms, i.ask, i.bid, i.av, i.bv)
+    from items i where i.problem is not null
+  ), q as (
+    insert into staging.quarantine (frame_id, item, batch_id, venue, stream, received_at, payload, reason, normalizer)
+    select b.frame_id, b.item, f.batch_id, 'dukascopy', f.stream, f.received_at, b.payload, b.problem,
+           'normalize_dukascopy_tick_blocks_v1'
+    from bad b join files f using (frame_id)
+    on conflict (frame_id, item) do nothing
+  ), whole as (
+    -- Files read whole (each record kept or quarantined with its reason), empty ones included.
+    insert into market.venue_files as v (venue, path, instrument_id, stream, period_from, period_to, records, complete,
+                                         frame_id, received_at)
+    select distinct on (f.path) 'dukascopy', f.path, f.instrument_id, f.stream, f.start_at, f.start_at + interval '1 hour',
+           f.n, f.start_at + interval '1 hour' <= f.received_at, f.frame_id, f.received_at
+    from files f
+    where f.problem is null
+    order by f.path, f.received_at desc, f.frame_id desc
+    on conflict (venue, path) do update
+      set records = excluded.records, complete = excluded.complete, frame_id = excluded.frame_id,
+          received_at = excluded.received_at
+      where excluded.received_at >= v.received_at
+  ), written as (
+    select coalesce(sum(i.ticks - coalesce(s.old_ticks, 0)), 0) as new_ticks, coalesce(sum(s.old_ticks), 0) as replaced
+    from ins i join stored s using (frame_id)
+  )
+  select jsonb_build_object(
+    'files', (select count(*) from files where problem is null),
+    'files_empty', (select count(*) from files where problem is null and n = 0),
+    'rows_received', (select coalesce(sum(n), 0) from files where problem is null),
+    'rows_new', (select new_ticks from written),
+    'quotes', (select new_ticks from written),
+    'quotes_duplicate', (select coalesce(sum(ticks), 0) from blocks) - (select new_ticks + replaced from written),
+    'pages_quarantined', (select count(*) from files where problem is not null),
+    'quarantined', (select count(*) from bad))
+$function$
 CREATE OR REPLACE FUNCTION staging.normalize_dukascopy_ticks_v1(p_batch uuid, p_from timestamp with time zone, p_to timestamp with time zone)
  RETURNS jsonb
  LANGUAGE sql
  SET work_mem TO '128MB'
 AS $function$
   with files as materialized (
+    -- Files of format v1, and every tick file refused as a whole (quarantined here); the records
+    -- of v2 files are columns (staging.normalize_dukascopy_tick_blocks_v1).
     select f.*, staging.epoch_us_of(f.start_at) as start_us
     from staging.dukascopy_files(p_batch, p_from, p_to, array['ticks']) f
+    where f.problem is not null or f.d->>'format' = 'bi5-ticks-v1'
   ), fast as materialized (
     -- Files whose records all have the decoder's shape ([int, int, int, "decimal", "decimal"]) are
     -- cut into records and fields as text (several times faster than one jsonb element at a
@@ -6791,6 +7091,9 @@ AS $function$
            'venue', r.received_at, r.source, r.frame_id
     from ranked r
     where r.k < 1000
+      -- an hour kept as a block (a v2 file) is not stored again as rows
+      and not exists (select 1 from market.quote_blocks b
+                      where b.instrument_id = r.instrument_id and b.hour_start = r.start_at)
     on conflict do nothing
     returning 1
   ), bad as (
@@ -6840,6 +7143,7 @@ declare
   v_counts jsonb := '{}';
 begin
   perform market.register_dukascopy_instruments(p_batch, p_from, p_to);
+  v_counts := staging.merge_counts(v_counts, staging.normalize_dukascopy_tick_blocks_v1(p_batch, p_from, p_to));
   v_counts := staging.merge_counts(v_counts, staging.normalize_dukascopy_ticks_v1(p_batch, p_from, p_to));
   v_counts := staging.merge_counts(v_counts, staging.dukascopy_check_empty_hours(p_batch, p_from, p_to));
   v_counts := staging.merge_counts(v_counts, staging.normalize_dukascopy_candles_v1(p_batch, p_from, p_to));
@@ -7842,7 +8146,7 @@ market.bars_4h: 4-hour OHLCV bars (built from 1-hour bars, aligned to 00:00 UTC)
 market.bars_4h_data: 4-hour bars (private); read market.bars_4h or market.bars().
 market.bars_5m: 5-minute OHLCV bars (built from 1-minute bars): open/close = first/last trade by (traded_at, seq, trade_id), volume = sum of sizes, vwap = sum(price*size)/volume truncated to 18 decimals.
 market.bars_5m_data: 5-minute bars (private); read market.bars_5m or market.bars().
-market.bbo: Best bid and offer with mid and spread; time_source says whether quoted_at is the venue's time.
+market.bbo: Best bid and offer with mid and spread (rows and tick blocks: every quote); time_source says whether quoted_at is the venue's time. A time range reads fastest through market.quotes_between(from, to).
 market.book: The current order book, level 1 = best, with whether it is in sync with the venue.
 market.book_levels: The current order book per instrument, kept by applying venue diffs in update-id order.
 market.book_snapshots.sync_id: Insert order within sync_xid (ClickHouse sync position; never set by hand).
@@ -7875,6 +8179,9 @@ market.quote_bars_4h: 4-hour mid-price bars of quote-priced instruments (built f
 market.quote_bars_4h_data: 4-hour mid-price bars (private); read market.quote_bars_4h.
 market.quote_bars_5m: 5-minute mid-price bars of quote-priced instruments (built from 1-minute bars): volume = ticks = number of tradeable quotes, coverage = share of 10-second slots with a quote.
 market.quote_bars_5m_data: 5-minute mid-price bars (private); read market.quote_bars_5m.
+market.quote_block_ticks: The ticks of market.quote_blocks as quotes, with the hour of their block (a condition on hour_start skips whole blocks).
+market.quote_blocks.unit: The price of one point: price = points * unit.
+market.quote_blocks: An hour of a venue file's ticks as columns (ms offset, ask and bid in points, volumes in the venue's unit); read them as quotes with market.quotes_between(from, to).
 market.quotes.seq: The venue's update id, or microseconds since the epoch of quoted_at where the venue has none.
 market.quotes.sync_id: Insert order within sync_xid (ClickHouse sync position; never set by hand).
 market.quotes.sync_xid: Transaction that inserted the row (ClickHouse sync position; never set by hand).
@@ -7932,6 +8239,7 @@ quality.payload_shapes: Key sets and timestamp units seen in raw payloads per ve
 staging.frames: Raw venue payloads exactly as received (append-only), with their envelope.
 staging.normalizers: Which normalizer function handles a venue's frames received in [valid_from, valid_to); a format change adds a version.
 staging.quarantine: Payloads (or items of a payload) that could not be normalized, with the reason; never deleted by retention.
+staging.tick_columns: Records of a landed tick file as columns (venue integers and decimals, file order), beside its frame (staging.frames, same frame_id).
 -- privileges
 column ops.batches.batch_id: tickflow_ingester SELECT
 column ops.batches.normalize_error: tickflow_ingester UPDATE
@@ -7987,6 +8295,8 @@ relation market.quote_bars_4h: tickflow_analyst SELECT, tickflow_grafana SELECT,
 relation market.quote_bars_4h_data: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
 relation market.quote_bars_5m: tickflow_analyst SELECT, tickflow_grafana SELECT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
 relation market.quote_bars_5m_data: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.quote_block_ticks: tickflow_analyst SELECT, tickflow_grafana SELECT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.quote_blocks: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
 relation market.quotes: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
 relation market.symbols: tickflow_analyst SELECT, tickflow_grafana SELECT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
 relation market.sync_id_seq: tickflow_worker SELECT, tickflow_worker UPDATE, tickflow_worker USAGE
@@ -8047,6 +8357,7 @@ relation staging.frames: tickflow_ingester INSERT, tickflow_worker DELETE, tickf
 relation staging.normalizers: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
 relation staging.quarantine: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
 relation staging.quarantine_quarantine_id_seq: tickflow_worker SELECT, tickflow_worker UPDATE, tickflow_worker USAGE
+relation staging.tick_columns: tickflow_ingester INSERT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
 schema market: tickflow_analyst USAGE, tickflow_grafana USAGE, tickflow_worker USAGE
 schema ops: tickflow_grafana USAGE, tickflow_ingester USAGE, tickflow_worker USAGE
 schema quality: tickflow_analyst USAGE, tickflow_grafana USAGE, tickflow_worker USAGE

@@ -22,6 +22,9 @@ create index tick_columns_frame_idx on staging.tick_columns (frame_id);
 comment on table staging.tick_columns is
   'Records of a landed tick file as columns (venue integers and decimals, file order), beside its frame (staging.frames, same frame_id).';
 
+-- The landing transaction writes a file's columns beside its frame.
+grant insert on staging.tick_columns to tickflow_ingester;
+
 -- market.quote_blocks: a file's ticks that SQL accepted, still in points and file order, with the
 -- price of one point; market.quotes_between() presents them as quotes (sql/market/015_quote_blocks.sql).
 select ops.create_time_table(
@@ -70,6 +73,21 @@ begin
   end loop;
 exception when feature_not_supported then
   raise notice 'tick columns keep their storage: %', sqlerrm;
+end
+$$;
+
+-- TimescaleDB: retention is a policy per hypertable (ops.apply_timescale_retention keeps it in
+-- line with the settings): staging's, and the ticks'.
+do $$
+begin
+  if exists (select 1 from pg_extension where extname = 'timescaledb') then
+    perform add_retention_policy('staging.tick_columns',
+      coalesce((select value from ops.settings where key = 'retention.staging_days'), '30')::integer * interval '1 day',
+      if_not_exists => true);
+    perform add_retention_policy('market.quote_blocks',
+      coalesce((select value from ops.settings where key = 'retention.ticks_days'), '365')::integer * interval '1 day',
+      if_not_exists => true);
+  end if;
 end
 $$;
 

@@ -6,9 +6,21 @@
 --   sizes     = volume * 1000000 (the file's volumes are in millions of units), trailing zeros trimmed
 --   seq       = microseconds since the epoch of hour_start + the tick's position in the block (0-based):
 --               unique per instrument, the same on every re-landing, in file order within the hour
--- Every reader of quotes by time reads this function: it is inlined into the calling query, so
--- an instrument or time condition reaches both stores' indexes (a block is read only if its hour
--- meets [p_from, p_to)).
+-- market.quote_block_ticks presents them; readers of quotes by time read market.quotes_between(),
+-- which is inlined into the calling query, so an instrument or time condition reaches both
+-- stores' indexes (a block is read only if its hour meets [p_from, p_to)). Views read the two
+-- stores themselves (a view reads tables with its owner's rights, a function with its caller's).
+
+create or replace view market.quote_block_ticks as
+select b.instrument_id, b.hour_start, b.hour_start + u.ms * interval '1 millisecond' as quoted_at,
+       (extract(epoch from b.hour_start) * 1000000)::bigint + u.n - 1 as seq,
+       u.bid * b.unit as bid, trim_scale(u.bv * 1000000) as bid_size, u.ask * b.unit as ask,
+       trim_scale(u.av * 1000000) as ask_size, true as tradeable, 'venue'::text as time_source, b.received_at, b.source,
+       b.frame_id
+from market.quote_blocks b
+cross join lateral unnest(b.ms, b.ask, b.bid, b.ask_volume, b.bid_volume) with ordinality u(ms, ask, bid, av, bv, n);
+comment on view market.quote_block_ticks is
+  'The ticks of market.quote_blocks as quotes, with the hour of their block (a condition on hour_start skips whole blocks).';
 
 create or replace function market.quotes_between(p_from timestamptz, p_to timestamptz)
 returns table (instrument_id integer, quoted_at timestamptz, seq bigint, bid numeric, bid_size numeric, ask numeric,
@@ -22,19 +34,14 @@ as $$
   from market.quotes q
   where q.quoted_at >= p_from and q.quoted_at < p_to
   union all
-  select b.instrument_id, b.hour_start + u.ms * interval '1 millisecond',
-         (extract(epoch from b.hour_start) * 1000000)::bigint + u.n - 1,
-         u.bid * b.unit, trim_scale(u.bv * 1000000), u.ask * b.unit, trim_scale(u.av * 1000000), true, 'venue',
-         b.received_at, b.source, b.frame_id
-  from market.quote_blocks b
-  cross join lateral unnest(b.ms, b.ask, b.bid, b.ask_volume, b.bid_volume) with ordinality u(ms, ask, bid, av, bv, n)
-  where b.hour_start > p_from - interval '1 hour' and b.hour_start < p_to
-    and b.hour_start + u.ms * interval '1 millisecond' >= p_from
-    and b.hour_start + u.ms * interval '1 millisecond' < p_to
+  select t.instrument_id, t.quoted_at, t.seq, t.bid, t.bid_size, t.ask, t.ask_size, t.tradeable, t.time_source,
+         t.received_at, t.source, t.frame_id
+  from market.quote_block_ticks t
+  where t.hour_start > p_from - interval '1 hour' and t.hour_start < p_to and t.quoted_at >= p_from and t.quoted_at < p_to
 $$;
 comment on function market.quotes_between(timestamptz, timestamptz) is
   'Quotes with quoted_at in [p_from, p_to) from market.quotes and from the tick blocks of venue files (market.quote_blocks), '
-  'with the columns of market.quotes.';
+  'with the columns of market.quotes. It reads the tables with the caller''s rights (views: market.bbo).';
 
 create or replace function market.quote_hour_stored(p_instrument integer, p_hour timestamptz)
 returns text
@@ -48,4 +55,38 @@ as $$
     when exists (select 1 from market.quotes q where q.instrument_id = p_instrument and q.quoted_at >= p_hour
                    and q.quoted_at < p_hour + interval '1 hour') then 'rows'
   end
+$$;
+
+create or replace function market.last_quote_time_before(p_instrument integer, p_at timestamptz)
+returns timestamptz
+language sql
+stable parallel safe
+as $$
+  -- The time of the instrument's last quote before p_at, in either store: a probe of each index.
+  -- A block holds at least one tick, so the two latest blocks starting before p_at hold the last
+  -- block tick before it (the later one may have only ticks at or after p_at).
+  select greatest(
+    (select max(q.quoted_at) from market.quotes q where q.instrument_id = p_instrument and q.quoted_at < p_at),
+    (select max(b.hour_start + u.ms * interval '1 millisecond')
+     from (select b.hour_start, b.ms from market.quote_blocks b
+           where b.instrument_id = p_instrument and b.hour_start < p_at order by b.hour_start desc limit 2) b
+     cross join lateral unnest(b.ms) u(ms)
+     where b.hour_start + u.ms * interval '1 millisecond' < p_at))
+$$;
+
+create or replace function market.first_quote_time_in(p_instrument integer, p_from timestamptz, p_to timestamptz)
+returns timestamptz
+language sql
+stable parallel safe
+as $$
+  -- The time of the instrument's first quote in [p_from, p_to), in either store (see above).
+  select least(
+    (select min(q.quoted_at) from market.quotes q where q.instrument_id = p_instrument and q.quoted_at >= p_from
+       and q.quoted_at < p_to),
+    (select min(b.hour_start + u.ms * interval '1 millisecond')
+     from (select b.hour_start, b.ms from market.quote_blocks b
+           where b.instrument_id = p_instrument and b.hour_start > p_from - interval '1 hour' and b.hour_start < p_to
+           order by b.hour_start limit 2) b
+     cross join lateral unnest(b.ms) u(ms)
+     where b.hour_start + u.ms * interval '1 millisecond' >= p_from and b.hour_start + u.ms * interval '1 millisecond' < p_to))
 $$;

@@ -1,7 +1,7 @@
 -- requires: rollup
 -- The portable engine for quote (mid-price) bars: market.quote_bars_<tf>_data are tables rebuilt
 -- exactly for the minutes the quote normalizers invalidated (market.quote_bar_invalidations),
--- 1m from market.quotes and every higher timeframe from the one below, with the semantics of the
+-- 1m from the quotes (market.quotes_between: rows and tick blocks) and every higher timeframe from the one below, with the semantics of the
 -- continuous aggregates in migration 20261121010600_quote_bars.sql. One rebuild at a time.
 
 create or replace function market.rebuild_quote_bars(p_instruments integer[], p_from timestamptz[], p_to timestamptz[])
@@ -36,8 +36,8 @@ begin
              count(*), count(distinct market.bar_bucket(interval '10 seconds', q.quoted_at))
       from unnest(v_instruments, v_from, v_to) as r(instrument_id, range_from, range_to)
       join market.instruments i on i.instrument_id = r.instrument_id and i.asset_class in ('forex', 'cfd')
-      join market.quotes q on q.instrument_id = r.instrument_id and q.quoted_at >= r.range_from and q.quoted_at < r.range_to
-      where q.tradeable and q.bid is not null and q.ask is not null
+      cross join lateral market.quotes_between(r.range_from, r.range_to) q
+      where q.instrument_id = r.instrument_id and q.tradeable and q.bid is not null and q.ask is not null
       group by 1, 2;
     else
       execute format('insert into market.%I (instrument_id, bucket, open, high, low, close, ticks, slots) '

@@ -26,8 +26,8 @@ as $$
     union all
     select q.instrument_id, 'quotes', date_trunc('minute', q.quoted_at),
            date_trunc('minute', lead(q.quoted_at) over (partition by q.instrument_id order by q.quoted_at))
-    from market.quotes q
-    where q.instrument_id = any ((select ids from w)::integer[]) and q.quoted_at >= (select f from w) and q.quoted_at < (select t from w)
+    from w cross join lateral market.quotes_between(w.f, w.t) q
+    where q.instrument_id = any (w.ids)
     union all
     select c.instrument_id, 'candles:' || c.price_side, c.bucket,
            lead(c.bucket) over (partition by c.instrument_id, c.price_side order by c.bucket)
@@ -50,9 +50,8 @@ as $$
       from w, unnest(w.ids) i(id)
       union all
       select i.id, 'quotes',
-             date_trunc('minute', (select max(q.quoted_at) from market.quotes q where q.instrument_id = i.id and q.quoted_at < w.f)),
-             date_trunc('minute', (select min(q.quoted_at) from market.quotes q
-                                   where q.instrument_id = i.id and q.quoted_at >= w.f and q.quoted_at < w.t))
+             date_trunc('minute', market.last_quote_time_before(i.id, w.f)),
+             date_trunc('minute', market.first_quote_time_in(i.id, w.f, w.t))
       from w, unnest(w.ids) i(id)
       union all
       select i.id, 'candles:' || s.side,
@@ -94,8 +93,8 @@ as $$
     where b.bucket >= p_from and b.bucket < p_to and (p_instruments is null or b.instrument_id = any (p_instruments))
     union all
     select q.instrument_id, date_trunc('minute', q.quoted_at), count(*), 'quotes'
-    from market.quotes q
-    where q.quoted_at >= p_from and q.quoted_at < p_to and (p_instruments is null or q.instrument_id = any (p_instruments))
+    from market.quotes_between(p_from, p_to) q
+    where p_instruments is null or q.instrument_id = any (p_instruments)
     group by 1, 2
     union all
     select c.instrument_id, c.bucket,

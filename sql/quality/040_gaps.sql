@@ -31,8 +31,7 @@ stable
 as $$
   select exists (select 1 from market.bars_1m_data b
                  where b.instrument_id = p_instrument_id and b.bucket >= date_trunc('minute', p_from) and b.bucket < p_to)
-      or exists (select 1 from market.quotes q
-                 where q.instrument_id = p_instrument_id and q.quoted_at >= p_from and q.quoted_at < p_to)
+      or exists (select 1 from market.quotes_between(p_from, p_to) q where q.instrument_id = p_instrument_id)
       or exists (select 1 from market.candles c
                  where c.instrument_id = p_instrument_id and c.timeframe = '1m' and c.bucket >= date_trunc('minute', p_from)
                    and c.bucket < p_to and c.volume is distinct from 0)

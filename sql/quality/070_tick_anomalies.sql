@@ -38,8 +38,8 @@ stable
 as $$
   with q as (
     select q.instrument_id, q.quoted_at, q.bid, q.ask, q.bid_size, q.ask_size, q.tradeable
-    from market.quotes q
-    where q.quoted_at >= p_from and q.quoted_at < p_to and (p_instruments is null or q.instrument_id = any (p_instruments))
+    from market.quotes_between(p_from, p_to) q
+    where p_instruments is null or q.instrument_id = any (p_instruments)
   ), usual as (
     select q.instrument_id,
            percentile_cont(0.5) within group (order by greatest(q.bid_size, q.ask_size)::float8)
@@ -117,6 +117,8 @@ as $$
     where t.traded_at >= p_from - interval '1 hour' and t.traded_at < p_to
       and (p_instruments is null or t.instrument_id = any (p_instruments))
     union all
+    -- Rows only: the quotes of market.quote_blocks come from files, whose receive times say
+    -- nothing of latency, and files are refused whole if they start after they were received.
     select q.instrument_id, 'quotes', q.quoted_at, q.received_at, q.source
     from market.quotes q
     where q.time_source = 'venue' and q.quoted_at >= p_from - interval '1 hour' and q.quoted_at < p_to
