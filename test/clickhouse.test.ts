@@ -13,6 +13,9 @@ import clickhouseSyncTask from '../jobs/clickhouse_sync.ts';
 import { exportToFile } from '../src/clickhouse/export.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { FakeClickHouse } from './fakes/clickhouse-http.ts';
+import { fxClosed, syntheticFile, tickPath } from './fakes/dukascopy.ts';
+import { Lander } from '../ingesters/runtime/lander.ts';
+import { dukascopyFrame } from '../ingesters/dukascopy/land.ts';
 
 /**
  * Runs twice (vitest.config.ts): on the engine in-process (chdb, the embedded default), and with
@@ -374,6 +377,43 @@ describe(`ClickHouse analytics store (real engine, ${SERVER ? 'server mode: CLIC
     const state = await lag();
     expect(state.trades).toMatchObject({ pending_rows: '0', replays: '2', replay_pending: false });
     await expectBarsMatch();
+  });
+
+  it('ships tick blocks whole, tick for tick, and replays a block batch without duplicates', async () => {
+    // Three busy hours of synthetic EURUSD files (within ClickHouse's 90-day TTL of quotes).
+    let day = BASE - 86_400_000;
+    while ([3, 9, 15].some((h) => fxClosed(day + h * 3_600_000))) day -= 86_400_000;
+    const hours = [3, 9, 15].map((h) => day + h * 3_600_000);
+    const lander = new Lander(db.url, { maxBatchFrames: 10, flushIntervalMs: 10, maxBufferedBytes: 64 << 20 }, log);
+    hours.forEach((t, i) => lander.offer(dukascopyFrame({ path: tickPath('EURUSD', t), body: syntheticFile(t), point: 100_000,
+      receivedAt: new Date().toISOString(), seq: i })));
+    await lander.flush();
+    await lander.close();
+    const [stored] = await db.sql<{ blocks: number; ticks: number; smallest: number }[]>`
+      select count(*)::int as blocks, sum(ticks)::int as ticks, min(ticks)::int as smallest from market.quote_blocks`;
+    expect(stored!.blocks).toBe(hours.length);
+    expect(stored!.smallest).toBeGreaterThan(1000);
+    // Batches of 1000 rows: each block is one sync key and goes whole, one block a batch. The
+    // second batch reaches ClickHouse but its confirmation is lost, so it is sent again.
+    let inserts = 0;
+    const loseSecond = () => { if (++inserts === 2) throw new Error('connection lost after the insert'); };
+    await expect(syncClickHouse(rt, { streams: ['quotes'], batchRows: 1000, hooks: { afterInsert: loseSecond } }))
+      .rejects.toThrow(/connection lost/);
+    expect((await lag()).quotes?.replay_pending).toBe(true);
+    const report = await syncClickHouse(rt, { streams: ['quotes'], batchRows: 1000 });
+    expect(report.streams[0]).toMatchObject({ stream: 'quotes', replays: 1, batches: hours.length - 2 });
+    const pg = await db.sql`
+      select instrument_id, to_char(quoted_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') as quoted_at, seq::text as seq,
+             trim_scale(bid)::text as bid, trim_scale(bid_size)::text as bid_size, trim_scale(ask)::text as ask,
+             trim_scale(ask_size)::text as ask_size
+      from market.bbo where venue = 'dukascopy' order by quoted_at, seq`;
+    const ch = await chRows(`
+      SELECT instrument_id, toString(quoted_at) AS quoted_at, toString(seq) AS seq, toString(bid) AS bid,
+             toString(bid_size) AS bid_size, toString(ask) AS ask, toString(ask_size) AS ask_size
+      FROM quotes FINAL WHERE venue = 'dukascopy' ORDER BY quoted_at, seq`);
+    expect(pg).toHaveLength(stored!.ticks);
+    expect(ch).toEqual(pg);
+    expect((await lag()).quotes).toMatchObject({ pending_rows: '0', replay_pending: false });
   });
 
   it('never runs two syncs at once', async () => {
