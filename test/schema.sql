@@ -3009,6 +3009,10 @@ AS $function$
     select q.sync_xid, q.sync_id, q.received_at from market.quotes q, w
     where p_stream = 'quotes' and q.sync_xid >= pg_snapshot_xmin(w.shipped_snapshot)
     union all
+    -- a block of ticks: one key, as many rows as ticks
+    select b.sync_xid, b.sync_id, b.received_at from market.quote_blocks b cross join lateral generate_series(1, b.ticks), w
+    where p_stream = 'quotes' and b.sync_xid >= pg_snapshot_xmin(w.shipped_snapshot)
+    union all
     select b.sync_xid, b.sync_id, b.received_at from market.book_snapshots b, w
     where p_stream = 'book_snapshots' and b.sync_xid >= pg_snapshot_xmin(w.shipped_snapshot)
   )
@@ -3024,6 +3028,54 @@ CREATE OR REPLACE FUNCTION ops.clickhouse_quotes_feed(p_shipped pg_snapshot, p_t
  LANGUAGE sql
  STABLE
 AS $function$
+  -- Quotes of both stores. A block of market.quote_blocks is one sync key for all its ticks, and
+  -- is shipped whole: keys are taken in order until their rows reach p_limit (at least one key),
+  -- so a batch may hold more rows than p_limit by the ticks of its last block.
+  with keys as materialized (
+    select k.sync_xid, k.sync_id, k.n, k.instrument_id, k.hour_start
+    from (
+      select q.sync_xid, q.sync_id, 1 as n, null::integer as instrument_id, null::timestamptz as hour_start
+      from market.quotes q
+      where q.sync_xid >= pg_snapshot_xmin(p_shipped)
+        and q.sync_xid < pg_snapshot_xmax(p_target)
+        and (q.sync_xid, q.sync_id) > (p_after_xid, p_after_id)
+        and (p_upto_xid is null or (q.sync_xid, q.sync_id) <= (p_upto_xid, p_upto_id))
+        and pg_visible_in_snapshot(q.sync_xid, p_target)
+        and not pg_visible_in_snapshot(q.sync_xid, p_shipped)
+      union all
+      select b.sync_xid, b.sync_id, b.ticks, b.instrument_id, b.hour_start
+      from market.quote_blocks b
+      where b.sync_xid >= pg_snapshot_xmin(p_shipped)
+        and b.sync_xid < pg_snapshot_xmax(p_target)
+        and (b.sync_xid, b.sync_id) > (p_after_xid, p_after_id)
+        and (p_upto_xid is null or (b.sync_xid, b.sync_id) <= (p_upto_xid, p_upto_id))
+        and pg_visible_in_snapshot(b.sync_xid, p_target)
+        and not pg_visible_in_snapshot(b.sync_xid, p_shipped)
+      order by 1, 2
+      limit p_limit
+    ) k
+  ), taken as materialized (
+    select x.* from (select k.*, sum(k.n) over (order by k.sync_xid, k.sync_id) - k.n as before from keys k) x
+    where p_limit is null or x.before < p_limit
+  ), upto as (
+    select t.sync_xid, t.sync_id from taken t order by t.sync_xid desc, t.sync_id desc limit 1
+  ), rows as (
+    select q.sync_xid, q.sync_id, q.instrument_id, q.quoted_at, q.seq, q.bid, q.bid_size, q.ask, q.ask_size, q.tradeable,
+           q.time_source, q.received_at, q.source
+    from market.quotes q, upto u
+    where q.sync_xid >= pg_snapshot_xmin(p_shipped)
+      and q.sync_xid < pg_snapshot_xmax(p_target)
+      and (q.sync_xid, q.sync_id) > (p_after_xid, p_after_id)
+      and (q.sync_xid, q.sync_id) <= (u.sync_xid, u.sync_id)
+      and pg_visible_in_snapshot(q.sync_xid, p_target)
+      and not pg_visible_in_snapshot(q.sync_xid, p_shipped)
+    union all
+    select t.sync_xid, t.sync_id, b.instrument_id, b.quoted_at, b.seq, b.bid, b.bid_size, b.ask, b.ask_size, b.tradeable,
+           b.time_source, b.received_at, b.source
+    from taken t
+    join market.quote_block_ticks b on b.instrument_id = t.instrument_id and b.hour_start = t.hour_start
+    where t.hour_start is not null
+  )
   select q.sync_xid, q.sync_id,
          coalesce(q.bid = trunc(q.bid, 12), true) and coalesce(q.bid_size = trunc(q.bid_size, 12), true)
            and coalesce(q.ask = trunc(q.ask, 12), true) and coalesce(q.ask_size = trunc(q.ask_size, 12), true),
@@ -3031,16 +3083,9 @@ AS $function$
          to_char(q.quoted_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'),
          q.seq, q.bid, q.bid_size, q.ask, q.ask_size, q.tradeable, q.time_source,
          to_char(q.received_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), q.source
-  from market.quotes q
+  from rows q
   join market.instruments i on i.instrument_id = q.instrument_id
-  where q.sync_xid >= pg_snapshot_xmin(p_shipped)
-    and q.sync_xid < pg_snapshot_xmax(p_target)
-    and (q.sync_xid, q.sync_id) > (p_after_xid, p_after_id)
-    and (p_upto_xid is null or (q.sync_xid, q.sync_id) <= (p_upto_xid, p_upto_id))
-    and pg_visible_in_snapshot(q.sync_xid, p_target)
-    and not pg_visible_in_snapshot(q.sync_xid, p_shipped)
-  order by q.sync_xid, q.sync_id
-  limit p_limit
+  order by q.sync_xid, q.sync_id, q.seq
 $function$
 CREATE OR REPLACE FUNCTION ops.clickhouse_trades_feed(p_shipped pg_snapshot, p_target pg_snapshot, p_after_xid xid8, p_after_id bigint, p_upto_xid xid8, p_upto_id bigint, p_limit integer)
  RETURNS TABLE(sync_xid xid8, sync_id bigint, exact boolean, venue text, symbol text, instrument_id integer, traded_at text, trade_id text, seq bigint, price numeric, size numeric, side text, received_at text, source text)

@@ -156,35 +156,49 @@ export interface BatchProgress { pages: number; weight: number; counts: Counts; 
 export async function fetchAndLand(ctx: HistoryContext, landing: PageLanding, pages: RestPage[],
                                    progress: (batch: BatchProgress) => Promise<void>): Promise<Counts> {
   const total: Counts = {};
-  for (let k = 0; k < pages.length; k += ctx.pagesPerBatch) {
-    const batch = pages.slice(k, k + ctx.pagesPerBatch);
-    let fetched: { good: RestAnswer[]; bad: RestAnswer[] };
-    try {
-      fetched = await fetchPages(ctx, batch);
-    } catch (err) {
-      // What was fetched is landed and counted (its rows are new now, not on the retry); the
-      // batch's end is not reached, so the resume point stays where it was.
-      const landed = (err as { landed?: RestAnswer[] }).landed;
-      if (landed?.length) {
-        try {
-          const counts = await landing.land(landed);
-          await progress({ pages: landed.length, weight: landed.reduce((w, a) => w + a.page.weight, 0), counts, last: -1 });
-        } catch (e) {
-          ctx.log.warn({ err: (e as Error).message }, 'could not land the pages of a failed batch');
+  // The next batch is fetched (and decoded) while this one lands: the venue and Postgres work at once.
+  const fetchBatch = (k: number) => {
+    const p = fetchPages(ctx, pages.slice(k, k + ctx.pagesPerBatch));
+    p.catch(() => {}); // settled below, in order
+    return p;
+  };
+  let next = pages.length > 0 ? fetchBatch(0) : undefined;
+  try {
+    for (let k = 0; k < pages.length; k += ctx.pagesPerBatch) {
+      const batch = pages.slice(k, k + ctx.pagesPerBatch);
+      let fetched: { good: RestAnswer[]; bad: RestAnswer[] };
+      try {
+        fetched = await next!;
+      } catch (err) {
+        next = undefined;
+        // What was fetched is landed and counted (its rows are new now, not on the retry); the
+        // batch's end is not reached, so the resume point stays where it was.
+        const landed = (err as { landed?: RestAnswer[] }).landed;
+        if (landed?.length) {
+          try {
+            const counts = await landing.land(landed);
+            await progress({ pages: landed.length, weight: landed.reduce((w, a) => w + a.page.weight, 0), counts, last: -1 });
+          } catch (e) {
+            ctx.log.warn({ err: (e as Error).message }, 'could not land the pages of a failed batch');
+          }
         }
+        throw err;
       }
-      throw err;
+      next = k + ctx.pagesPerBatch < pages.length ? fetchBatch(k + ctx.pagesPerBatch) : undefined;
+      const counts = await landing.land([...fetched.good, ...fetched.bad]);
+      // Every answer the venue gave as a good page must be readable: one SQL refused (quarantined
+      // whole, with the reason) fails the batch, to be fetched again.
+      if ((counts.pages_quarantined ?? 0) > fetched.bad.length) {
+        throw new TickflowError('VENUE_REST', `${(counts.pages_quarantined ?? 0) - fetched.bad.length} of ${batch.length} pages ` +
+          'the venue answered could not be read (see staging.quarantine)');
+      }
+      addCounts(total, counts);
+      await progress({ pages: fetched.good.length, weight: [...fetched.good, ...fetched.bad].reduce((w, a) => w + a.page.weight, 0),
+        counts, last: k + batch.length - 1 });
     }
-    const counts = await landing.land([...fetched.good, ...fetched.bad]);
-    // Every answer the venue gave as a good page must be readable: one SQL refused (quarantined
-    // whole, with the reason) fails the batch, to be fetched again.
-    if ((counts.pages_quarantined ?? 0) > fetched.bad.length) {
-      throw new TickflowError('VENUE_REST', `${(counts.pages_quarantined ?? 0) - fetched.bad.length} of ${batch.length} pages ` +
-        'the venue answered could not be read (see staging.quarantine)');
-    }
-    addCounts(total, counts);
-    await progress({ pages: fetched.good.length, weight: [...fetched.good, ...fetched.bad].reduce((w, a) => w + a.page.weight, 0),
-      counts, last: k + batch.length - 1 });
+  } finally {
+    // A batch fetched ahead of a failure is dropped (fetched again on the retry), never left running.
+    await next?.catch(() => {});
   }
   return total;
 }
