@@ -550,6 +550,30 @@ describe('dukascopy normalizer edge cases', () => {
       high: '1.10020', low: '1.09990', close: '1.10010', volume: '12500000', complete: true });
   });
 
+  it('quarantines a tick file whose columns are missing or disagree with its envelope, and keeps the others', async () => {
+    const body = bi5Of('ticks', [[1, 110010, 110000, 1, 1], [2, 110011, 110001, 1, 1]]);
+    const tick = (hour: string) => frameOf(`EURUSD/2020/05/02/${hour}h_ticks.bi5`, undefined, body); // Tuesday 2020-06-02
+    const good = tick('10');
+    const noColumns = { ...tick('11'), columns: undefined };
+    const twelve = tick('12');
+    const miscounted = { ...twelve, payload: twelve.payload.replace('"records":2', '"records":3') };
+    const wrongPath = { ...tick('13'), request: 'EURUSD/2020/05/02/14h_ticks.bi5' };
+    const { batchId, counts } = await landAndNormalize(db.sql, [good, noColumns, miscounted, wrongPath]);
+    expect(counts).toMatchObject({ files: 1, quotes: 2, pages_quarantined: 3, quarantined: 3 });
+    const rows = await db.sql<{ request: string; item: number; reason: string; normalizer: string }[]>`
+      select f.request, q.item, q.reason, q.normalizer from staging.quarantine q join staging.frames f using (frame_id)
+      where q.batch_id = ${batchId} order by f.seq`;
+    expect(rows.map((r) => [r.request, r.item, r.reason])).toEqual([
+      ['EURUSD/2020/05/02/11h_ticks.bi5', -1, 'the file\'s records were not landed (no staging.tick_columns row for the frame)'],
+      ['EURUSD/2020/05/02/12h_ticks.bi5', -1, 'expected 3 records in every column, received ms 2, ask 2, bid 2, ask_volume 2, bid_volume 2'],
+      ['EURUSD/2020/05/02/14h_ticks.bi5', -1, 'request EURUSD/2020/05/02/14h_ticks.bi5 is not the file of EURUSD from 2020-06-02T13:00:00Z '
+        + '(expected EURUSD/2020/05/02/13h_ticks.bi5, month 0-based)'],
+    ]);
+    expect(rows.every((r) => r.normalizer === 'normalize_dukascopy_tick_blocks_v1')).toBe(true);
+    const files = await db.sql`select path from market.venue_files where path like 'EURUSD/2020/05/02/%' order by path`;
+    expect(files.map((f) => f.path)).toEqual(['EURUSD/2020/05/02/10h_ticks.bi5']);
+  });
+
   it('replaces an incomplete candle by a later complete one, and never a complete one', async () => {
     const rel = 'BTCUSD/2024/02/10/BID_candles_min_1.bi5';
     const open = bi5Of('candles', [[0, 500000, 500010, 499990, 500020, 0.5]]);

@@ -76,6 +76,9 @@ exception when feature_not_supported then
 end
 $$;
 
+-- The files a batch recorded (staging.dukascopy_check_empty_hours) are found by their frames.
+create index venue_files_frame_idx on market.venue_files (frame_id);
+
 -- TimescaleDB: retention is a policy per hypertable (ops.apply_timescale_retention keeps it in
 -- line with the settings): staging's, and the ticks'.
 do $$
@@ -92,6 +95,7 @@ end
 $$;
 
 -- Down Migration
+drop index market.venue_files_frame_idx;
 delete from ops.time_tables where table_name::text in ('staging.tick_columns', 'market.quote_blocks');
 drop table market.quote_blocks;
 drop table staging.tick_columns;

@@ -64,9 +64,9 @@ returns void
 language sql
 as $$
   insert into market.instruments (venue, venue_symbol, symbol, base, quote, asset_class)
-  select distinct 'dukascopy', x.s, c.symbol, c.base, c.quote, c.asset_class
+  select 'dukascopy', x.s, c.symbol, c.base, c.quote, c.asset_class
   from (
-    select substring(f.payload from '^\{"instrument":"([A-Z0-9][A-Z0-9._-]{0,39})"') as s
+    select distinct substring(f.payload from '^\{"instrument":"([A-Z0-9][A-Z0-9._-]{0,39})"') as s
     from staging.frames f
     where f.batch_id = p_batch and f.venue = 'dukascopy' and f.received_at >= p_from and f.received_at < p_to
   ) x
@@ -166,11 +166,11 @@ language sql
 set work_mem = '128MB'
 as $$
   with files as materialized (
-    -- Files of format v1, and every tick file refused as a whole (quarantined here); the records
-    -- of v2 files are columns (staging.normalize_dukascopy_tick_blocks_v1).
+    -- Tick files not of format v2 (v1, or refused as a whole: quarantined here); v2 files, whose
+    -- records are columns, are staging.normalize_dukascopy_tick_blocks_v1's.
     select f.*, staging.epoch_us_of(f.start_at) as start_us
     from staging.dukascopy_files(p_batch, p_from, p_to, array['ticks']) f
-    where f.problem is not null or f.d->>'format' = 'bi5-ticks-v1'
+    where f.d->>'format' is distinct from 'bi5-ticks-v2'
   ), fast as materialized (
     -- Files whose records all have the decoder's shape ([int, int, int, "decimal", "decimal"]) are
     -- cut into records and fields as text (several times faster than one jsonb element at a
@@ -296,8 +296,9 @@ as $$
   -- reason, and the others make the block.
   with files as materialized (
     select f.frame_id, f.batch_id, f.stream, f.received_at, f.source, f.payload, f.path, f.instrument_id, f.start_at,
-           f.unit, (f.d->>'records')::integer as n, c.ms, c.ask, c.bid, c.ask_volume, c.bid_volume,
+           f.unit, case when f.problem is null then (f.d->>'records')::integer end as n, c.ms, c.ask, c.bid, c.ask_volume, c.bid_volume,
            case
+             when f.problem is not null then f.problem
              when c.frame_id is null then 'the file''s records were not landed (no staging.tick_columns row for the frame)'
              when cardinality(c.ms) <> (f.d->>'records')::integer or cardinality(c.ask) <> (f.d->>'records')::integer
                   or cardinality(c.bid) <> (f.d->>'records')::integer or cardinality(c.ask_volume) <> (f.d->>'records')::integer
@@ -309,7 +310,7 @@ as $$
     from staging.dukascopy_files(p_batch, p_from, p_to, array['ticks']) f
     -- landed with its frame, so never before the batch's first receive time
     left join staging.tick_columns c on c.frame_id = f.frame_id and c.landed_at >= p_from
-    where f.problem is null and f.d->>'format' = 'bi5-ticks-v2'
+    where f.d->>'format' = 'bi5-ticks-v2'
   ), checked as materialized (
     select f.frame_id, f.instrument_id, f.start_at, f.unit, f.received_at, f.source, f.n, f.problem,
            f.problem is null and (f.n = 0 or (0 <= all (f.ms) and 3599999 >= all (f.ms) and 0 < all (f.ask) and 0 < all (f.bid)
@@ -575,13 +576,29 @@ language plpgsql
 as $$
 declare
   v_counts jsonb := '{}';
+  v_has record;
 begin
+  -- Each reader runs only for what the batch holds (a backfill's batch is one kind of file).
+  select bool_or(f.stream = 'ticks' and f.payload like '%"format":"bi5-ticks-v2"%') as blocks,
+         -- (the frames the v2 reader does not take: staging.dukascopy_files' d->>'format' is not v2)
+         bool_or(f.stream = 'ticks' and not (f.payload like '%"format":"bi5-ticks-v2"%' and pg_input_is_valid(f.payload, 'jsonb')
+                                             and f.payload::jsonb->>'format' is not distinct from 'bi5-ticks-v2')) as rows,
+         bool_or(f.stream <> 'ticks') as other
+    into v_has
+    from staging.frames f
+    where f.batch_id = p_batch and f.venue = 'dukascopy' and f.received_at >= p_from and f.received_at < p_to;
   perform market.register_dukascopy_instruments(p_batch, p_from, p_to);
-  v_counts := staging.merge_counts(v_counts, staging.normalize_dukascopy_tick_blocks_v1(p_batch, p_from, p_to));
-  v_counts := staging.merge_counts(v_counts, staging.normalize_dukascopy_ticks_v1(p_batch, p_from, p_to));
+  if v_has.blocks then
+    v_counts := staging.merge_counts(v_counts, staging.normalize_dukascopy_tick_blocks_v1(p_batch, p_from, p_to));
+  end if;
+  if v_has.rows then
+    v_counts := staging.merge_counts(v_counts, staging.normalize_dukascopy_ticks_v1(p_batch, p_from, p_to));
+  end if;
   v_counts := staging.merge_counts(v_counts, staging.dukascopy_check_empty_hours(p_batch, p_from, p_to));
-  v_counts := staging.merge_counts(v_counts, staging.normalize_dukascopy_candles_v1(p_batch, p_from, p_to));
-  v_counts := staging.merge_counts(v_counts, staging.normalize_dukascopy_other_v1(p_batch, p_from, p_to));
+  if v_has.other then
+    v_counts := staging.merge_counts(v_counts, staging.normalize_dukascopy_candles_v1(p_batch, p_from, p_to));
+    v_counts := staging.merge_counts(v_counts, staging.normalize_dukascopy_other_v1(p_batch, p_from, p_to));
+  end if;
   return v_counts;
 end
 $$;

@@ -1,12 +1,12 @@
 // Dukascopy history figures, printed as one JSON object (read by test/bench/run.ts):
 //   1. ticks landed and normalized per second: decoded hour files (captured EURUSD hours, and
 //      synthetic ones re-encoded from them) through the landing writer into staging and by SQL
-//      into market.quotes, twelve files a transaction as the backfill lands them; no HTTP;
+//      into market.quote_blocks, twelve files a transaction as the backfill lands them; no HTTP;
 //   2. one instrument-year of hour files end to end: `ops.plan_backfill('dukascopy', 'EUR/USD',
 //      'ticks', ...)` for a year (8,760 hour files; Friday 22:00 to Sunday 22:00 UTC empty, the
 //      other hours synthetic files made from the captured hours of the same time of day: 3,733
 //      ticks an hour at night, 10,546 in the European day, 2,114 in the evening, prices moved by
-//      a few points per day) served by a local datafeed on 127.0.0.1 in its own process, fetched
+//      a few points per day, LZMA-compressed as the venue's are: test/fakes/dukascopy.ts) served by a local datafeed on 127.0.0.1 in its own process, fetched
 //      by the backfill jobs (no request budget), decoded, landed, normalized;
 //   3. the floor under it: market.quotes rows stored per second by one INSERT ... SELECT of
 //      1,000,000 generated quotes (no staging, no JSON), and the year's ticks at that rate.
@@ -28,7 +28,7 @@ import { loadTasks } from '../../src/worker.ts';
 import { Lander } from '../../ingesters/runtime/lander.ts';
 import { dukascopyFrame } from '../../ingesters/dukascopy/land.ts';
 import { freePort } from '../support/global-setup.ts';
-import { fxClosed, syntheticFile, tickPath } from '../fakes/dukascopy.ts';
+import { compressedByXz, fxClosed, syntheticFile, tickPath } from '../fakes/dukascopy.ts';
 
 const YEAR = Number(process.env.BENCH_DUKASCOPY_YEAR ?? 2018);
 const DAYS = Number(process.env.BENCH_DUKASCOPY_DAYS ?? 0); // 0: the whole year
@@ -76,7 +76,7 @@ try {
   }
   const landSeconds = (performance.now() - l0) / 1000;
   await lander.close();
-  Object.assign(result, { landFiles: frames.length, landTicks: quotes, landSeconds: Number(landSeconds.toFixed(2)),
+  Object.assign(result, { fileEncoder: compressedByXz() ? 'xz' : '@napi-rs/lzma', landFiles: frames.length, landTicks: quotes, landSeconds: Number(landSeconds.toFixed(2)),
     ticksLandedPerSecond: Math.round(quotes / landSeconds), landLoad: load() });
   log.warn(result, 'ticks landed and normalized');
 
