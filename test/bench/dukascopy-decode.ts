@@ -1,7 +1,8 @@
 /**
- * Dukascopy .bi5 tick decoding: ours (native LZMA, records straight to the staging payload
- * text) against dukascopy-node 1.46.4 (pure-JS LZMA, arrays of numbers), on every captured
- * tick file, in the same process, alternating rounds so both see the same machine load.
+ * Dukascopy .bi5 tick decoding: ours (native LZMA, records straight to the binary COPY columns
+ * that land in staging.tick_columns) against dukascopy-node 1.46.4 (pure-JS LZMA, arrays of
+ * numbers), on every captured tick file, in the same process, alternating rounds so both see
+ * the same machine load. The records as JSON text (decodeBi5, format v1) are timed beside them.
  *
  *   npx tsx test/bench/dukascopy-decode.ts [iterations=20]
  *
@@ -14,7 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { lzma } from '@napi-rs/lzma';
 import { processData, type InstrumentType } from 'dukascopy-node';
-import { decodeBi5 } from '../../ingesters/dukascopy/bi5.ts';
+import { decodeBi5, decodeBi5TickColumns } from '../../ingesters/dukascopy/bi5.ts';
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'dukascopy');
 const iterations = Math.max(1, Number.parseInt(process.argv[2] ?? process.env.BENCH_ITERATIONS ?? '20', 10) || 20);
@@ -33,8 +34,14 @@ const ticksPerPass = files.reduce((n, f) => n + decodeBi5(f.body, 'ticks').count
 
 function ours(): number {
   let n = 0;
+  for (const f of files) n += decodeBi5TickColumns(f.body, f.rel).fields.length;
+  return n;
+}
+
+function oursJson(): number {
+  let n = 0;
   for (const f of files) {
-    // Reading a character flattens the concatenated text, as sending it to Postgres will.
+    // Reading a character flattens the concatenated text, as sending it to Postgres would.
     const { json } = decodeBi5(f.body, 'ticks', f.rel);
     n += json.charCodeAt(json.length >> 1);
   }
@@ -73,14 +80,15 @@ function timed(fn: () => number): [number, number] {
 }
 
 // Warm-up: JIT, caches, the native module.
-for (let i = 0; i < 2; i++) { ours(); oracle(); lzmaOnly(); }
+for (let i = 0; i < 2; i++) { ours(); oracle(); lzmaOnly(); oursJson(); }
 
-const sec = { ours: [0, 0], oracle: [0, 0], lzma: [0, 0] };
+const sec = { ours: [0, 0], oracle: [0, 0], lzma: [0, 0], json: [0, 0] };
 const add = (into: number[], [wall, cpu]: [number, number]): void => { into[0]! += wall; into[1]! += cpu; };
 for (let i = 0; i < iterations; i++) {
   add(sec.ours, timed(ours));
   add(sec.oracle, timed(oracle));
   add(sec.lzma, timed(lzmaOnly));
+  add(sec.json, timed(oursJson));
 }
 
 const total = ticksPerPass * iterations;
@@ -95,6 +103,7 @@ console.log(JSON.stringify({
   oracleTicksPerCpuSec: rate(sec.oracle[1]!),
   lzmaOnlyTicksPerSec: rate(sec.lzma[0]!),
   lzmaOnlyTicksPerCpuSec: rate(sec.lzma[1]!),
+  oursJsonTicksPerSec: rate(sec.json[0]!),
   files: files.length,
   ticksPerPass,
   iterations,
