@@ -263,7 +263,9 @@ describe('dukascopy backfill through the engine', () => {
     for (const ms of times) perSecond.set(Math.floor(ms / 1000), (perSecond.get(Math.floor(ms / 1000)) ?? 0) + 1);
     // The budget counts whole seconds of the database's clock (the same machine's here).
     expect(Math.max(...perSecond.values())).toBeLessThanOrEqual(8);
-    expect(times.at(-1)! - times[0]!).toBeGreaterThanOrEqual(2000);
+    // 24 files at 8 a window take three windows: the first request and the last are more than a
+    // whole window apart (the next batch is fetched while one lands, so no landing pause adds to it).
+    expect(times.at(-1)! - times[0]!).toBeGreaterThan(1000);
     expect(fake.maxInFlight).toBeLessThanOrEqual(4);
     const [r] = await db.sql<{ requests: string }[]>`select requests::text from ops.rate_status where venue = 'dukascopy'`;
     expect(Number(r!.requests)).toBe(fake.requests.length);

@@ -574,6 +574,50 @@ describe('dukascopy normalizer edge cases', () => {
     expect(files.map((f) => f.path)).toEqual(['EURUSD/2020/05/02/10h_ticks.bi5']);
   });
 
+  it('completes an hour fetched before it ended: a later file replaces its block, or adds to its rows', async () => {
+    const ticks = [[1, 110010, 110000, 1, 1.5], [5, 110011, 110001, 2, 2.5], [1_800_500, 110012, 110002, 3, 3.5],
+      [3_000_000, 110013, 110003, 0.5, 0.25]];
+    const firstHalf = ticks.filter((t) => t[0]! < 1_800_000);
+    const hourOf = (h: number) => Date.UTC(2020, 5, 3, h); // Wednesday
+    const during = (h: number) => new Date(hourOf(h) + 1_800_000).toISOString();
+    const after = (h: number) => new Date(hourOf(h) + 3_700_000).toISOString();
+    const quotesOf = (h: number) => db.sql<{ seq: string; bid: string; ask_size: string }[]>`
+      select seq::text, bid::text, ask_size::text from market.bbo
+      where quoted_at >= ${new Date(hourOf(h))} and quoted_at < ${new Date(hourOf(h) + 3_600_000)} order by quoted_at, seq`;
+
+    // A block from the half hour fetched at 10:30, then the whole hour fetched at 11:01.
+    const rel10 = 'EURUSD/2020/05/03/10h_ticks.bi5';
+    const early = await landAndNormalize(db.sql, [frameOf(rel10, during(10), bi5Of('ticks', firstHalf))]);
+    expect(early.counts).toMatchObject({ quotes: 2, quotes_duplicate: 0 });
+    const whole = await landAndNormalize(db.sql, [frameOf(rel10, after(10), bi5Of('ticks', ticks))]);
+    expect(whole.counts).toMatchObject({ quotes: 2, quotes_duplicate: 2, rows_received: 4 });
+    // The half-hour file again, later: the complete block stays.
+    const stale = await landAndNormalize(db.sql, [frameOf(rel10, during(10), bi5Of('ticks', firstHalf))]);
+    expect(stale.counts).toMatchObject({ quotes: 0, quotes_duplicate: 2 });
+    const us10 = BigInt(hourOf(10)) * 1000n;
+    expect(await quotesOf(10)).toEqual([
+      { seq: String(us10), bid: '1.10000', ask_size: '1000000' }, { seq: String(us10 + 1n), bid: '1.10001', ask_size: '2000000' },
+      { seq: String(us10 + 2n), bid: '1.10002', ask_size: '3000000' }, { seq: String(us10 + 3n), bid: '1.10003', ask_size: '500000' },
+    ]);
+    const [block] = await db.sql`select ticks, received_at from market.quote_blocks where hour_start = ${new Date(hourOf(10))}`;
+    expect(block).toEqual({ ticks: 4, received_at: new Date(after(10)) });
+
+    // Rows from the half hour (a file of format v1, as earlier versions landed it), then the whole
+    // hour as a v2 file: its ticks complete the rows, keyed as rows are (microseconds + k).
+    const rel12 = 'EURUSD/2020/05/03/12h_ticks.bi5';
+    const v1 = { ...frameOf(rel12, during(12), bi5Of('ticks', firstHalf)), columns: undefined,
+      payload: `{"instrument":"EURUSD","start":"2020-06-03T12:00:00Z","point":100000,"format":"bi5-ticks-v1","records":${
+        JSON.stringify(firstHalf.map(([ms, ask, bid, av, bv]) => [ms, ask, bid, String(av), String(bv)]))}}` };
+    const rows = await landAndNormalize(db.sql, [v1]);
+    expect(rows.counts).toMatchObject({ quotes: 2, quarantined: 0 });
+    const completed = await landAndNormalize(db.sql, [frameOf(rel12, after(12), bi5Of('ticks', ticks))]);
+    expect(completed.counts).toMatchObject({ quotes: 2, quotes_duplicate: 2 });
+    const us12 = BigInt(hourOf(12)) * 1000n;
+    expect((await quotesOf(12)).map((q) => q.seq)).toEqual([us12 + 1000n, us12 + 5000n, us12 + 1_800_500_000n, us12 + 3_000_000_000n].map(String));
+    const [held] = await db.sql`select count(*)::int as n from market.quote_blocks where hour_start = ${new Date(hourOf(12))}`;
+    expect(held!.n).toBe(0);
+  });
+
   it('replaces an incomplete candle by a later complete one, and never a complete one', async () => {
     const rel = 'BTCUSD/2024/02/10/BID_candles_min_1.bi5';
     const open = bi5Of('candles', [[0, 500000, 500010, 499990, 500020, 0.5]]);

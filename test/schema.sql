@@ -1347,6 +1347,7 @@ SELECT i.venue,
   constraint venue_files_period_check: CHECK ((period_to > period_from))
   constraint venue_files_pkey: PRIMARY KEY (venue, path)
   constraint venue_files_records_check: CHECK ((records >= 0))
+  CREATE INDEX venue_files_frame_idx ON market.venue_files USING btree (frame_id)
   CREATE INDEX venue_files_instrument_period_idx ON market.venue_files USING btree (instrument_id, stream, period_from)
   CREATE UNIQUE INDEX venue_files_pkey ON market.venue_files USING btree (venue, path)
 -- table ops.backfill_chunks
@@ -2491,6 +2492,17 @@ AS $function$
      cross join lateral unnest(b.ms) u(ms)
      where b.hour_start + u.ms * interval '1 millisecond' < p_at))
 $function$
+CREATE OR REPLACE FUNCTION market.lock_quote_hours(p_instruments integer[], p_hours timestamp with time zone[])
+ RETURNS void
+ LANGUAGE sql
+AS $function$
+  -- Which store holds an hour of an instrument's quotes is decided by reading both, so writers of
+  -- venue files' hours (overlapping backfills, the .bi5 files and the JSON API at once) take each
+  -- hour's lock first, in one order, for the rest of their transaction.
+  select count(pg_advisory_xact_lock(x.i, (extract(epoch from x.h) / 3600)::integer))
+  from (select distinct u.i, date_trunc('hour', u.h, 'UTC') as h
+        from unnest(p_instruments, p_hours) u(i, h) where u.i is not null and u.h is not null order by 1, 2) x
+$function$
 CREATE OR REPLACE FUNCTION market.missing_id_count(p_stream text, p_instrument integer, p_from bigint, p_to bigint)
  RETURNS bigint
  LANGUAGE sql
@@ -2595,19 +2607,6 @@ AS $function$
     when p_cluster = 'crypto' and p_name ~ '^[A-Z0-9]{2,10}-[A-Z0-9]{2,10}$' then 'X:' || replace(p_name, '-', '')
     when p_cluster = 'indices' and p_name ~ '^I:[A-Z0-9.]{1,20}$' then p_name
     when p_cluster = 'stocks' and p_name ~ '^[A-Z][A-Z0-9.]{0,11}$' then p_name
-  end
-$function$
-CREATE OR REPLACE FUNCTION market.quote_hour_stored(p_instrument integer, p_hour timestamp with time zone)
- RETURNS text
- LANGUAGE sql
- STABLE PARALLEL SAFE
-AS $function$
-  -- Which store holds quotes of the instrument in the hour starting at p_hour: 'blocks', 'rows' or null.
-  -- A file's hour is kept in one store only (the first to land it), so no tick is presented twice.
-  select case
-    when exists (select 1 from market.quote_blocks b where b.instrument_id = p_instrument and b.hour_start = p_hour) then 'blocks'
-    when exists (select 1 from market.quotes q where q.instrument_id = p_instrument and q.quoted_at >= p_hour
-                   and q.quoted_at < p_hour + interval '1 hour') then 'rows'
   end
 $function$
 CREATE OR REPLACE FUNCTION market.quote_order_key(p_quoted_at timestamp with time zone, p_seq bigint)
@@ -2856,9 +2855,9 @@ CREATE OR REPLACE FUNCTION market.register_dukascopy_instruments(p_batch uuid, p
  LANGUAGE sql
 AS $function$
   insert into market.instruments (venue, venue_symbol, symbol, base, quote, asset_class)
-  select distinct 'dukascopy', x.s, c.symbol, c.base, c.quote, c.asset_class
+  select 'dukascopy', x.s, c.symbol, c.base, c.quote, c.asset_class
   from (
-    select substring(f.payload from '^\{"instrument":"([A-Z0-9][A-Z0-9._-]{0,39})"') as s
+    select distinct substring(f.payload from '^\{"instrument":"([A-Z0-9][A-Z0-9._-]{0,39})"') as s
     from staging.frames f
     where f.batch_id = p_batch and f.venue = 'dukascopy' and f.received_at >= p_from and f.received_at < p_to
   ) x
@@ -3003,20 +3002,20 @@ CREATE OR REPLACE FUNCTION ops.clickhouse_pending(p_stream text)
 AS $function$
   with w as (select * from ops.clickhouse_watermarks where stream = p_stream),
   keys as (
-    select t.sync_xid, t.sync_id, t.received_at from market.trades t, w
+    select t.sync_xid, t.sync_id, t.received_at, 1 as n from market.trades t, w
     where p_stream = 'trades' and t.sync_xid >= pg_snapshot_xmin(w.shipped_snapshot)
     union all
-    select q.sync_xid, q.sync_id, q.received_at from market.quotes q, w
+    select q.sync_xid, q.sync_id, q.received_at, 1 from market.quotes q, w
     where p_stream = 'quotes' and q.sync_xid >= pg_snapshot_xmin(w.shipped_snapshot)
     union all
     -- a block of ticks: one key, as many rows as ticks
-    select b.sync_xid, b.sync_id, b.received_at from market.quote_blocks b cross join lateral generate_series(1, b.ticks), w
+    select b.sync_xid, b.sync_id, b.received_at, b.ticks from market.quote_blocks b, w
     where p_stream = 'quotes' and b.sync_xid >= pg_snapshot_xmin(w.shipped_snapshot)
     union all
-    select b.sync_xid, b.sync_id, b.received_at from market.book_snapshots b, w
+    select b.sync_xid, b.sync_id, b.received_at, 1 from market.book_snapshots b, w
     where p_stream = 'book_snapshots' and b.sync_xid >= pg_snapshot_xmin(w.shipped_snapshot)
   )
-  select count(*), min(k.received_at)
+  select coalesce(sum(k.n), 0)::bigint, min(k.received_at)
   from keys k, w
   where not pg_visible_in_snapshot(k.sync_xid, w.shipped_snapshot)
     and not (w.target_snapshot is not null
@@ -5390,7 +5389,8 @@ AS $function$
   -- earlier keeps its start from one run to the next). A series with nothing before p_from
   -- starts with its first row: what came before it is not a silence of the series. Minute m has
   -- data when a row falls in [m, m + 1 minute). Each series is read in the order of its
-  -- (instrument, time) index, and only the rows that start a silence reach the aggregate.
+  -- (instrument, time) index (quotes of both stores are sorted: blocks are unnested), and only
+  -- the rows that start a silence reach the aggregate.
   with w as materialized (
     select date_trunc('minute', p_from) as f, greatest(date_trunc('minute', p_to), date_trunc('minute', p_from)) as t,
            coalesce(p_instruments, array(select i.instrument_id from market.instruments i)) as ids
@@ -6903,6 +6903,8 @@ begin
   where x.s is not null
     and not exists (select 1 from market.instruments i where i.venue = 'dukascopy' and i.venue_symbol = x.s)
   on conflict (venue, venue_symbol) do nothing;
+  perform market.lock_quote_hours(array_agg(f.instrument_id), array_agg(f.start_at))
+  from staging.dukascopy_json_files(p_batch, p_from, p_to, array['ticks']) f;
   v_counts := staging.normalize_dukascopy_json_v1(p_batch, p_from, p_to);
   v_counts := staging.merge_counts(v_counts, staging.dukascopy_check_empty_hours(p_batch, p_from, p_to));
   with q as (
@@ -6945,8 +6947,9 @@ AS $function$
   -- reason, and the others make the block.
   with files as materialized (
     select f.frame_id, f.batch_id, f.stream, f.received_at, f.source, f.payload, f.path, f.instrument_id, f.start_at,
-           f.unit, (f.d->>'records')::integer as n, c.ms, c.ask, c.bid, c.ask_volume, c.bid_volume,
+           f.unit, case when f.problem is null then (f.d->>'records')::integer end as n, c.ms, c.ask, c.bid, c.ask_volume, c.bid_volume,
            case
+             when f.problem is not null then f.problem
              when c.frame_id is null then 'the file''s records were not landed (no staging.tick_columns row for the frame)'
              when cardinality(c.ms) <> (f.d->>'records')::integer or cardinality(c.ask) <> (f.d->>'records')::integer
                   or cardinality(c.bid) <> (f.d->>'records')::integer or cardinality(c.ask_volume) <> (f.d->>'records')::integer
@@ -6956,9 +6959,10 @@ AS $function$
                     || cardinality(c.ask_volume) || ', bid_volume ' || cardinality(c.bid_volume)
            end as problem
     from staging.dukascopy_files(p_batch, p_from, p_to, array['ticks']) f
-    -- landed with its frame, so never before the batch's first receive time
-    left join staging.tick_columns c on c.frame_id = f.frame_id and c.landed_at >= p_from
-    where f.problem is null and f.d->>'format' = 'bi5-ticks-v2'
+    -- landed with its frame: after the batch's first receive time (a day of leeway for a database
+    -- clock behind ours), so only the staging partitions of the batch's days are read
+    left join staging.tick_columns c on c.frame_id = f.frame_id and c.landed_at >= p_from - interval '1 day'
+    where f.d->>'format' = 'bi5-ticks-v2'
   ), checked as materialized (
     select f.frame_id, f.instrument_id, f.start_at, f.unit, f.received_at, f.source, f.n, f.problem,
            f.problem is null and (f.n = 0 or (0 <= all (f.ms) and 3599999 >= all (f.ms) and 0 < all (f.ask) and 0 < all (f.bid)
@@ -6992,8 +6996,9 @@ AS $function$
                  array_agg(i.av order by i.item) as av, array_agg(i.bv order by i.item) as bv
           from items i where i.problem is null group by i.frame_id) g using (frame_id)
   ), stored as materialized (
-    -- What the hours hold already: a block (replaced only while its hour was incomplete when it
-    -- was fetched, by a later file) or rows (from a v1 file or the JSON API: the block is not kept).
+    -- What the hours hold already (the callers hold each hour's lock, market.lock_quote_hours): a
+    -- block, replaced only while it comes from a file fetched before its hour ended, by a later
+    -- file; or rows (a v1 file or the JSON API), to which the file's ticks are added as rows.
     select b.frame_id, q.ticks as old_ticks,
            q.hour_start is not null and (q.received_at >= q.hour_start + interval '1 hour' or b.received_at <= q.received_at)
              as kept,
@@ -7016,7 +7021,24 @@ AS $function$
           ask_volume = excluded.ask_volume, bid_volume = excluded.bid_volume, received_at = excluded.received_at,
           source = excluded.source, frame_id = excluded.frame_id, sync_xid = pg_current_xact_id(),
           sync_id = nextval('market.sync_id_seq')
+      where q.received_at < q.hour_start + interval '1 hour' and excluded.received_at > q.received_at
     returning q.frame_id, q.ticks
+  ), as_rows as (
+    -- A file of an hour held as rows completes those rows (keyed as a v1 file's ticks are).
+    insert into market.quotes (instrument_id, quoted_at, seq, bid, bid_size, ask, ask_size, time_source, received_at,
+                               source, frame_id)
+    select t.instrument_id, t.start_at + t.ms * interval '1 millisecond',
+           staging.epoch_us_of(t.start_at) + t.ms::bigint * 1000 + t.k, t.bid * t.unit, trim_scale(t.bv * 1000000),
+           t.ask * t.unit, trim_scale(t.av * 1000000), 'venue', t.received_at, t.source, t.frame_id
+    from (select b.frame_id, b.instrument_id, b.start_at, b.unit, b.received_at, b.source, u.ms, u.ask, u.bid, u.av, u.bv,
+                 row_number() over (partition by b.frame_id, u.ms order by u.n) - 1 as k
+          from blocks b
+          join stored s using (frame_id)
+          cross join lateral unnest(b.ms, b.ask, b.bid, b.ask_volume, b.bid_volume) with ordinality u(ms, ask, bid, av, bv, n)
+          where s.in_rows) t
+    where t.k < 1000
+    on conflict do nothing
+    returning 1
   ), bad as (
     select f.frame_id, -1 as item, f.problem, f.payload from files f where f.problem is not null
     union all
@@ -7042,7 +7064,9 @@ AS $function$
           received_at = excluded.received_at
       where excluded.received_at >= v.received_at
   ), written as (
-    select coalesce(sum(i.ticks - coalesce(s.old_ticks, 0)), 0) as new_ticks, coalesce(sum(s.old_ticks), 0) as replaced
+    -- A replaced block's new ticks are those beyond the ones it had (a later file of an hour holds
+    -- the earlier file's ticks and more).
+    select coalesce(sum(greatest(i.ticks - coalesce(s.old_ticks, 0), 0)), 0) + (select count(*) from as_rows) as new_ticks
     from ins i join stored s using (frame_id)
   )
   select jsonb_build_object(
@@ -7051,7 +7075,7 @@ AS $function$
     'rows_received', (select coalesce(sum(n), 0) from files where problem is null),
     'rows_new', (select new_ticks from written),
     'quotes', (select new_ticks from written),
-    'quotes_duplicate', (select coalesce(sum(ticks), 0) from blocks) - (select new_ticks + replaced from written),
+    'quotes_duplicate', (select coalesce(sum(ticks), 0) from blocks) - (select new_ticks from written),
     'pages_quarantined', (select count(*) from files where problem is not null),
     'quarantined', (select count(*) from bad))
 $function$
@@ -7061,11 +7085,11 @@ CREATE OR REPLACE FUNCTION staging.normalize_dukascopy_ticks_v1(p_batch uuid, p_
  SET work_mem TO '128MB'
 AS $function$
   with files as materialized (
-    -- Files of format v1, and every tick file refused as a whole (quarantined here); the records
-    -- of v2 files are columns (staging.normalize_dukascopy_tick_blocks_v1).
+    -- Tick files not of format v2 (v1, or refused as a whole: quarantined here); v2 files, whose
+    -- records are columns, are staging.normalize_dukascopy_tick_blocks_v1's.
     select f.*, staging.epoch_us_of(f.start_at) as start_us
     from staging.dukascopy_files(p_batch, p_from, p_to, array['ticks']) f
-    where f.problem is not null or f.d->>'format' = 'bi5-ticks-v1'
+    where f.d->>'format' is distinct from 'bi5-ticks-v2'
   ), fast as materialized (
     -- Files whose records all have the decoder's shape ([int, int, int, "decimal", "decimal"]) are
     -- cut into records and fields as text (several times faster than one jsonb element at a
@@ -7186,13 +7210,33 @@ CREATE OR REPLACE FUNCTION staging.normalize_dukascopy_v1(p_batch uuid, p_from t
 AS $function$
 declare
   v_counts jsonb := '{}';
+  v_blocks boolean;
+  v_rows boolean;
+  v_other boolean;
 begin
+  -- Each reader runs only for what the batch holds (a backfill's batch is one kind of file), read
+  -- as the readers read it: a tick file of format v2 is the blocks reader's, any other the rows reader's.
   perform market.register_dukascopy_instruments(p_batch, p_from, p_to);
-  v_counts := staging.merge_counts(v_counts, staging.normalize_dukascopy_tick_blocks_v1(p_batch, p_from, p_to));
-  v_counts := staging.merge_counts(v_counts, staging.normalize_dukascopy_ticks_v1(p_batch, p_from, p_to));
+  select coalesce(bool_or(f.stream = 'ticks' and f.d->>'format' = 'bi5-ticks-v2'), false),
+         coalesce(bool_or(f.stream = 'ticks' and f.d->>'format' is distinct from 'bi5-ticks-v2'), false),
+         market.lock_quote_hours(array_agg(f.instrument_id) filter (where f.stream = 'ticks'),
+                                 array_agg(f.start_at) filter (where f.stream = 'ticks'))
+    into v_blocks, v_rows
+    from staging.dukascopy_files(p_batch, p_from, p_to, array['ticks']) f;
+  v_other := exists (select 1 from staging.frames f
+                     where f.batch_id = p_batch and f.venue = 'dukascopy' and f.received_at >= p_from and f.received_at < p_to
+                       and f.stream <> 'ticks');
+  if v_blocks then
+    v_counts := staging.merge_counts(v_counts, staging.normalize_dukascopy_tick_blocks_v1(p_batch, p_from, p_to));
+  end if;
+  if v_rows then
+    v_counts := staging.merge_counts(v_counts, staging.normalize_dukascopy_ticks_v1(p_batch, p_from, p_to));
+  end if;
   v_counts := staging.merge_counts(v_counts, staging.dukascopy_check_empty_hours(p_batch, p_from, p_to));
-  v_counts := staging.merge_counts(v_counts, staging.normalize_dukascopy_candles_v1(p_batch, p_from, p_to));
-  v_counts := staging.merge_counts(v_counts, staging.normalize_dukascopy_other_v1(p_batch, p_from, p_to));
+  if v_other then
+    v_counts := staging.merge_counts(v_counts, staging.normalize_dukascopy_candles_v1(p_batch, p_from, p_to));
+    v_counts := staging.merge_counts(v_counts, staging.normalize_dukascopy_other_v1(p_batch, p_from, p_to));
+  end if;
   return v_counts;
 end
 $function$

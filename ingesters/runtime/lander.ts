@@ -104,6 +104,9 @@ export async function copyTickColumns(sql: postgres.Sql<{}> | postgres.Transacti
   await once(copy, 'finish');
 }
 
+/** What a buffered frame holds in memory, about: its payload, its columns and the envelope. */
+const frameBytes = (f: Frame): number => f.payload.length + (f.columns?.length ?? 0) + 120;
+
 function streamCounts(frames: Frame[]): BatchResult['streams'] {
   const counts = new Map<string, { venue: string; stream: string; frames: number }>();
   for (const f of frames) {
@@ -155,7 +158,7 @@ export class Lander {
     if (this.frames.length === 0 && this.events.length === 0) this.pendingSince = monotonicMs();
     this.frames.push(frame);
     if (this.opts.trackAcceptTimes) this.acceptTimes.push(monotonicMs());
-    this.bytes += frame.payload.length + 120;
+    this.bytes += frameBytes(frame);
     this.pending++;
     this.acceptedFrames++;
     this.schedule();
@@ -208,7 +211,7 @@ export class Lander {
       const events = frames.length < this.opts.maxBatchFrames ? this.events.splice(0) : [];
       await this.landWithRetry(frames, events, acceptedAt);
       let freed = 0;
-      for (const f of frames) freed += f.payload.length + 120;
+      for (const f of frames) freed += frameBytes(f);
       this.bytes -= freed;
       this.pending -= frames.length;
       this.landedFrames += frames.length;

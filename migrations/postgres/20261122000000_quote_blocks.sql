@@ -48,7 +48,7 @@ select ops.create_time_table(
   constraint quote_blocks_ticks_check check (ticks = cardinality(ms) and ticks = cardinality(ask) and ticks = cardinality(bid)
                                              and ticks = cardinality(ask_volume) and ticks = cardinality(bid_volume))
 )$ddl$,
-  'market.quote_blocks', 'hour_start', '1 month', '1 day');
+  'market.quote_blocks', 'hour_start', '1 month', '1 month');
 create index quote_blocks_sync_idx on market.quote_blocks (sync_xid, sync_id);
 comment on table market.quote_blocks is
   'An hour of a venue file''s ticks as columns (ms offset, ask and bid in points, volumes in the venue''s unit); '

@@ -43,19 +43,19 @@ comment on function market.quotes_between(timestamptz, timestamptz) is
   'Quotes with quoted_at in [p_from, p_to) from market.quotes and from the tick blocks of venue files (market.quote_blocks), '
   'with the columns of market.quotes. It reads the tables with the caller''s rights (views: market.bbo).';
 
-create or replace function market.quote_hour_stored(p_instrument integer, p_hour timestamptz)
-returns text
+create or replace function market.lock_quote_hours(p_instruments integer[], p_hours timestamptz[])
+returns void
 language sql
-stable parallel safe
 as $$
-  -- Which store holds quotes of the instrument in the hour starting at p_hour: 'blocks', 'rows' or null.
-  -- A file's hour is kept in one store only (the first to land it), so no tick is presented twice.
-  select case
-    when exists (select 1 from market.quote_blocks b where b.instrument_id = p_instrument and b.hour_start = p_hour) then 'blocks'
-    when exists (select 1 from market.quotes q where q.instrument_id = p_instrument and q.quoted_at >= p_hour
-                   and q.quoted_at < p_hour + interval '1 hour') then 'rows'
-  end
+  -- Which store holds an hour of an instrument's quotes is decided by reading both, so writers of
+  -- venue files' hours (overlapping backfills, the .bi5 files and the JSON API at once) take each
+  -- hour's lock first, in one order, for the rest of their transaction.
+  select count(pg_advisory_xact_lock(x.i, (extract(epoch from x.h) / 3600)::integer))
+  from (select distinct u.i, date_trunc('hour', u.h, 'UTC') as h
+        from unnest(p_instruments, p_hours) u(i, h) where u.i is not null and u.h is not null order by 1, 2) x
 $$;
+comment on function market.lock_quote_hours(integer[], timestamptz[]) is
+  'Transaction locks on (instrument, hour) of quotes, taken in order, by the normalizers of venue files.';
 
 create or replace function market.last_quote_time_before(p_instrument integer, p_at timestamptz)
 returns timestamptz

@@ -161,20 +161,20 @@ stable
 as $$
   with w as (select * from ops.clickhouse_watermarks where stream = p_stream),
   keys as (
-    select t.sync_xid, t.sync_id, t.received_at from market.trades t, w
+    select t.sync_xid, t.sync_id, t.received_at, 1 as n from market.trades t, w
     where p_stream = 'trades' and t.sync_xid >= pg_snapshot_xmin(w.shipped_snapshot)
     union all
-    select q.sync_xid, q.sync_id, q.received_at from market.quotes q, w
+    select q.sync_xid, q.sync_id, q.received_at, 1 from market.quotes q, w
     where p_stream = 'quotes' and q.sync_xid >= pg_snapshot_xmin(w.shipped_snapshot)
     union all
     -- a block of ticks: one key, as many rows as ticks
-    select b.sync_xid, b.sync_id, b.received_at from market.quote_blocks b cross join lateral generate_series(1, b.ticks), w
+    select b.sync_xid, b.sync_id, b.received_at, b.ticks from market.quote_blocks b, w
     where p_stream = 'quotes' and b.sync_xid >= pg_snapshot_xmin(w.shipped_snapshot)
     union all
-    select b.sync_xid, b.sync_id, b.received_at from market.book_snapshots b, w
+    select b.sync_xid, b.sync_id, b.received_at, 1 from market.book_snapshots b, w
     where p_stream = 'book_snapshots' and b.sync_xid >= pg_snapshot_xmin(w.shipped_snapshot)
   )
-  select count(*), min(k.received_at)
+  select coalesce(sum(k.n), 0)::bigint, min(k.received_at)
   from keys k, w
   where not pg_visible_in_snapshot(k.sync_xid, w.shipped_snapshot)
     and not (w.target_snapshot is not null

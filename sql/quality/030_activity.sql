@@ -14,7 +14,8 @@ as $$
   -- earlier keeps its start from one run to the next). A series with nothing before p_from
   -- starts with its first row: what came before it is not a silence of the series. Minute m has
   -- data when a row falls in [m, m + 1 minute). Each series is read in the order of its
-  -- (instrument, time) index, and only the rows that start a silence reach the aggregate.
+  -- (instrument, time) index (quotes of both stores are sorted: blocks are unnested), and only
+  -- the rows that start a silence reach the aggregate.
   with w as materialized (
     select date_trunc('minute', p_from) as f, greatest(date_trunc('minute', p_to), date_trunc('minute', p_from)) as t,
            coalesce(p_instruments, array(select i.instrument_id from market.instruments i)) as ids

@@ -17,8 +17,11 @@
 -- Volumes are in millions of units in the files (the venue's JSON API publishes the same tick
 -- volumes in units: 1.8 there is 1800000.0), so sizes here are volume * 1000000, in base units.
 -- Ticks of v2 files become market.quote_blocks, a file's hour to a row in points (read as quotes
--- with market.quotes_between); ticks of v1 files become market.quotes rows; an hour is kept in one
--- store only, the first that lands it. Candles become market.candles (price side from the file name,
+-- with market.quotes_between); ticks of v1 files become market.quotes rows. An hour is kept in one
+-- store: a block is replaced by a later file only while it comes from a file fetched before its
+-- hour ended; an hour held as rows (a v1 file, the JSON API) takes a v2 file's ticks as rows, and
+-- rows are not added to an hour held as a block. Writers of an hour hold its lock
+-- (market.lock_quote_hours). Candles become market.candles (price side from the file name,
 -- volume_kind quoted_size: a Dukascopy candle's volume is the sum of its ticks' sizes on that
 -- side, not traded volume; volume 0 marks a filler candle for a bucket without ticks).
 --
@@ -27,7 +30,7 @@
 -- epoch of quoted_at + k (k < 1000) keeps quotes.seq "microseconds since the epoch" to the
 -- millisecond, is unique (files of one instrument never overlap), orders like the file, and is
 -- the same on every re-landing of the file, so re-landing inserts nothing twice. A block's ticks
--- are keyed by their position in the file (sql/market/015_quote_blocks.sql).
+-- are keyed by their position in the block (sql/market/015_quote_blocks.sql).
 
 create or replace function market.dukascopy_symbol(p_venue_symbol text, out symbol text, out base text, out quote text,
                                                    out asset_class text)
@@ -308,8 +311,9 @@ as $$
                     || cardinality(c.ask_volume) || ', bid_volume ' || cardinality(c.bid_volume)
            end as problem
     from staging.dukascopy_files(p_batch, p_from, p_to, array['ticks']) f
-    -- landed with its frame, so never before the batch's first receive time
-    left join staging.tick_columns c on c.frame_id = f.frame_id and c.landed_at >= p_from
+    -- landed with its frame: after the batch's first receive time (a day of leeway for a database
+    -- clock behind ours), so only the staging partitions of the batch's days are read
+    left join staging.tick_columns c on c.frame_id = f.frame_id and c.landed_at >= p_from - interval '1 day'
     where f.d->>'format' = 'bi5-ticks-v2'
   ), checked as materialized (
     select f.frame_id, f.instrument_id, f.start_at, f.unit, f.received_at, f.source, f.n, f.problem,
@@ -344,8 +348,9 @@ as $$
                  array_agg(i.av order by i.item) as av, array_agg(i.bv order by i.item) as bv
           from items i where i.problem is null group by i.frame_id) g using (frame_id)
   ), stored as materialized (
-    -- What the hours hold already: a block (replaced only while its hour was incomplete when it
-    -- was fetched, by a later file) or rows (from a v1 file or the JSON API: the block is not kept).
+    -- What the hours hold already (the callers hold each hour's lock, market.lock_quote_hours): a
+    -- block, replaced only while it comes from a file fetched before its hour ended, by a later
+    -- file; or rows (a v1 file or the JSON API), to which the file's ticks are added as rows.
     select b.frame_id, q.ticks as old_ticks,
            q.hour_start is not null and (q.received_at >= q.hour_start + interval '1 hour' or b.received_at <= q.received_at)
              as kept,
@@ -368,7 +373,24 @@ as $$
           ask_volume = excluded.ask_volume, bid_volume = excluded.bid_volume, received_at = excluded.received_at,
           source = excluded.source, frame_id = excluded.frame_id, sync_xid = pg_current_xact_id(),
           sync_id = nextval('market.sync_id_seq')
+      where q.received_at < q.hour_start + interval '1 hour' and excluded.received_at > q.received_at
     returning q.frame_id, q.ticks
+  ), as_rows as (
+    -- A file of an hour held as rows completes those rows (keyed as a v1 file's ticks are).
+    insert into market.quotes (instrument_id, quoted_at, seq, bid, bid_size, ask, ask_size, time_source, received_at,
+                               source, frame_id)
+    select t.instrument_id, t.start_at + t.ms * interval '1 millisecond',
+           staging.epoch_us_of(t.start_at) + t.ms::bigint * 1000 + t.k, t.bid * t.unit, trim_scale(t.bv * 1000000),
+           t.ask * t.unit, trim_scale(t.av * 1000000), 'venue', t.received_at, t.source, t.frame_id
+    from (select b.frame_id, b.instrument_id, b.start_at, b.unit, b.received_at, b.source, u.ms, u.ask, u.bid, u.av, u.bv,
+                 row_number() over (partition by b.frame_id, u.ms order by u.n) - 1 as k
+          from blocks b
+          join stored s using (frame_id)
+          cross join lateral unnest(b.ms, b.ask, b.bid, b.ask_volume, b.bid_volume) with ordinality u(ms, ask, bid, av, bv, n)
+          where s.in_rows) t
+    where t.k < 1000
+    on conflict do nothing
+    returning 1
   ), bad as (
     select f.frame_id, -1 as item, f.problem, f.payload from files f where f.problem is not null
     union all
@@ -394,7 +416,9 @@ as $$
           received_at = excluded.received_at
       where excluded.received_at >= v.received_at
   ), written as (
-    select coalesce(sum(i.ticks - coalesce(s.old_ticks, 0)), 0) as new_ticks, coalesce(sum(s.old_ticks), 0) as replaced
+    -- A replaced block's new ticks are those beyond the ones it had (a later file of an hour holds
+    -- the earlier file's ticks and more).
+    select coalesce(sum(greatest(i.ticks - coalesce(s.old_ticks, 0), 0)), 0) + (select count(*) from as_rows) as new_ticks
     from ins i join stored s using (frame_id)
   )
   select jsonb_build_object(
@@ -403,7 +427,7 @@ as $$
     'rows_received', (select coalesce(sum(n), 0) from files where problem is null),
     'rows_new', (select new_ticks from written),
     'quotes', (select new_ticks from written),
-    'quotes_duplicate', (select coalesce(sum(ticks), 0) from blocks) - (select new_ticks + replaced from written),
+    'quotes_duplicate', (select coalesce(sum(ticks), 0) from blocks) - (select new_ticks from written),
     'pages_quarantined', (select count(*) from files where problem is not null),
     'quarantined', (select count(*) from bad))
 $$;
@@ -576,26 +600,30 @@ language plpgsql
 as $$
 declare
   v_counts jsonb := '{}';
-  v_has record;
+  v_blocks boolean;
+  v_rows boolean;
+  v_other boolean;
 begin
-  -- Each reader runs only for what the batch holds (a backfill's batch is one kind of file).
-  select bool_or(f.stream = 'ticks' and f.payload like '%"format":"bi5-ticks-v2"%') as blocks,
-         -- (the frames the v2 reader does not take: staging.dukascopy_files' d->>'format' is not v2)
-         bool_or(f.stream = 'ticks' and not (f.payload like '%"format":"bi5-ticks-v2"%' and pg_input_is_valid(f.payload, 'jsonb')
-                                             and f.payload::jsonb->>'format' is not distinct from 'bi5-ticks-v2')) as rows,
-         bool_or(f.stream <> 'ticks') as other
-    into v_has
-    from staging.frames f
-    where f.batch_id = p_batch and f.venue = 'dukascopy' and f.received_at >= p_from and f.received_at < p_to;
+  -- Each reader runs only for what the batch holds (a backfill's batch is one kind of file), read
+  -- as the readers read it: a tick file of format v2 is the blocks reader's, any other the rows reader's.
   perform market.register_dukascopy_instruments(p_batch, p_from, p_to);
-  if v_has.blocks then
+  select coalesce(bool_or(f.stream = 'ticks' and f.d->>'format' = 'bi5-ticks-v2'), false),
+         coalesce(bool_or(f.stream = 'ticks' and f.d->>'format' is distinct from 'bi5-ticks-v2'), false),
+         market.lock_quote_hours(array_agg(f.instrument_id) filter (where f.stream = 'ticks'),
+                                 array_agg(f.start_at) filter (where f.stream = 'ticks'))
+    into v_blocks, v_rows
+    from staging.dukascopy_files(p_batch, p_from, p_to, array['ticks']) f;
+  v_other := exists (select 1 from staging.frames f
+                     where f.batch_id = p_batch and f.venue = 'dukascopy' and f.received_at >= p_from and f.received_at < p_to
+                       and f.stream <> 'ticks');
+  if v_blocks then
     v_counts := staging.merge_counts(v_counts, staging.normalize_dukascopy_tick_blocks_v1(p_batch, p_from, p_to));
   end if;
-  if v_has.rows then
+  if v_rows then
     v_counts := staging.merge_counts(v_counts, staging.normalize_dukascopy_ticks_v1(p_batch, p_from, p_to));
   end if;
   v_counts := staging.merge_counts(v_counts, staging.dukascopy_check_empty_hours(p_batch, p_from, p_to));
-  if v_has.other then
+  if v_other then
     v_counts := staging.merge_counts(v_counts, staging.normalize_dukascopy_candles_v1(p_batch, p_from, p_to));
     v_counts := staging.merge_counts(v_counts, staging.normalize_dukascopy_other_v1(p_batch, p_from, p_to));
   end if;
@@ -603,7 +631,8 @@ begin
 end
 $$;
 comment on function staging.normalize_dukascopy_v1(uuid, timestamptz, timestamptz) is
-  'Dukascopy .bi5 files (frames from ingesters/dukascopy/land.ts): ticks to market.quotes, candles to market.candles.';
+  'Dukascopy .bi5 files (frames from ingesters/dukascopy/land.ts): ticks to market.quote_blocks (v2 files) or market.quotes '
+  '(v1 files), candles to market.candles.';
 
 insert into staging.normalizers (venue, version, valid_from, fn)
 values ('dukascopy', 'v1', '-infinity', 'staging.normalize_dukascopy_v1(uuid, timestamptz, timestamptz)')

@@ -14,9 +14,11 @@
 --            lows[], closes[] (points after the previous candle), volumes[] (millions of units)}
 -- A period without data has null base prices and empty arrays: an empty file, as in .bi5.
 -- The same instruments as the .bi5 files (market.instruments venue 'dukascopy', EUR-USD is
--- EURUSD), the same units (sizes in units, prices exact at 1 / multiplier), and the same natural
--- keys: a tick's seq is its millisecond plus its rank among the file's ticks of that millisecond,
--- so an hour landed from both sources is stored once. Candles upsert like the .bi5 ones.
+-- EURUSD), the same units (sizes in units, prices exact at 1 / multiplier), and the natural keys
+-- of .bi5 files landed as rows: a tick's seq is its millisecond plus its rank among the file's
+-- ticks of that millisecond. An hour is stored once: an hour held as a block of .bi5 ticks
+-- (market.quote_blocks) takes no rows from here, and a .bi5 file of an hour held as rows adds its
+-- ticks as rows with these keys. Candles upsert like the .bi5 ones.
 
 create or replace function staging.dukascopy_json_files(p_batch uuid, p_from timestamptz, p_to timestamptz, p_streams text[])
 returns table (frame_id bigint, batch_id uuid, stream text, received_at timestamptz, source text, payload text,
@@ -282,6 +284,8 @@ begin
   where x.s is not null
     and not exists (select 1 from market.instruments i where i.venue = 'dukascopy' and i.venue_symbol = x.s)
   on conflict (venue, venue_symbol) do nothing;
+  perform market.lock_quote_hours(array_agg(f.instrument_id), array_agg(f.start_at))
+  from staging.dukascopy_json_files(p_batch, p_from, p_to, array['ticks']) f;
   v_counts := staging.normalize_dukascopy_json_v1(p_batch, p_from, p_to);
   v_counts := staging.merge_counts(v_counts, staging.dukascopy_check_empty_hours(p_batch, p_from, p_to));
   with q as (
