@@ -11,7 +11,7 @@
 //   3. the floor under it: market.quotes rows stored per second by one INSERT ... SELECT of
 //      1,000,000 generated quotes (no staging, no JSON), and the year's ticks at that rate.
 // Embedded Postgres with fsync on, the pipeline in this process.
-//   npx tsx test/bench/dukascopy-backfill.ts            (BENCH_DUKASCOPY_YEAR=2018, BENCH_BACKFILL_JOBS=2,
+//   npx tsx test/bench/dukascopy-backfill.ts            (BENCH_DUKASCOPY_YEAR=2018, BENCH_BACKFILL_JOBS=4,
 //                                                        BENCH_DUKASCOPY_LAND_HOURS=120; BENCH_DUKASCOPY_DAYS to cut the year)
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -32,8 +32,10 @@ import { compressedByXz, fxClosed, syntheticFile, tickPath } from '../fakes/duka
 
 const YEAR = Number(process.env.BENCH_DUKASCOPY_YEAR ?? 2018);
 const DAYS = Number(process.env.BENCH_DUKASCOPY_DAYS ?? 0); // 0: the whole year
-const JOBS = Number(process.env.BENCH_BACKFILL_JOBS ?? 2);
+// Backfill jobs at once: tickflow start's worker concurrency by default (config worker.concurrency).
+const JOBS = Number(process.env.BENCH_BACKFILL_JOBS ?? loadConfig({ env: {} }).worker.concurrency);
 const LAND_HOURS = Number(process.env.BENCH_DUKASCOPY_LAND_HOURS ?? 120);
+const PER_BATCH = 12; // files a transaction, as the backfill lands them (src/history.ts: pagesPerBatch)
 const HOUR = 3_600_000;
 const log = createLogger({ level: process.env.BENCH_LOG_LEVEL ?? 'warn' });
 const quiet = new WorkerLogger(() => (level, message) => { if (level === 'error') log.error(message); });
@@ -66,12 +68,12 @@ try {
             from unnest(array['market.quotes', 'market.quote_blocks']) t`;
   const frames = hours.map((t, i) => dukascopyFrame({ path: tickPath('EURUSD', t), body: syntheticFile(t), point: 100_000,
     receivedAt: new Date().toISOString(), seq: i }));
-  const lander = new Lander(db.url, { maxBatchFrames: 12, flushIntervalMs: 20, maxBufferedBytes: 256 << 20 }, log);
+  const lander = new Lander(db.url, { maxBatchFrames: PER_BATCH, flushIntervalMs: 20, maxBufferedBytes: 256 << 20 }, log);
   let quotes = 0;
   lander.onBatch((b) => { quotes += Number(b.counts?.quotes ?? 0); });
   const l0 = performance.now();
-  for (let k = 0; k < frames.length; k += 12) {
-    for (const f of frames.slice(k, k + 12)) lander.offer(f);
+  for (let k = 0; k < frames.length; k += PER_BATCH) {
+    for (const f of frames.slice(k, k + PER_BATCH)) lander.offer(f);
     await lander.flush();
   }
   const landSeconds = (performance.now() - l0) / 1000;
