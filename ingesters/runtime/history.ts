@@ -157,8 +157,11 @@ export async function fetchAndLand(ctx: HistoryContext, landing: PageLanding, pa
                                    progress: (batch: BatchProgress) => Promise<void>): Promise<Counts> {
   const total: Counts = {};
   // The next batch is fetched (and decoded) while this one lands: the venue and Postgres work at once.
+  const ahead = new AbortController();
+  const stop = () => ahead.abort(ctx.signal.reason);
+  ctx.signal.addEventListener('abort', stop, { once: true });
   const fetchBatch = (k: number) => {
-    const p = fetchPages(ctx, pages.slice(k, k + ctx.pagesPerBatch));
+    const p = fetchPages({ ...ctx, signal: ahead.signal }, pages.slice(k, k + ctx.pagesPerBatch));
     p.catch(() => {}); // settled below, in order
     return p;
   };
@@ -197,8 +200,12 @@ export async function fetchAndLand(ctx: HistoryContext, landing: PageLanding, pa
         counts, last: k + batch.length - 1 });
     }
   } finally {
-    // A batch fetched ahead of a failure is dropped (fetched again on the retry), never left running.
-    await next?.catch(() => {});
+    // A batch fetched ahead of a failure is stopped and dropped (fetched again on the retry).
+    if (next) {
+      ahead.abort(new Error('the batch before it failed'));
+      await next.catch(() => {});
+    }
+    ctx.signal.removeEventListener('abort', stop);
   }
   return total;
 }
