@@ -1151,7 +1151,7 @@ SELECT i.venue,
 SELECT b.instrument_id,
     b.hour_start,
     b.hour_start + u.ms::double precision * '00:00:00.001'::interval AS quoted_at,
-    (EXTRACT(epoch FROM b.hour_start) * 1000000::numeric)::bigint + u.n - 1 AS seq,
+    h.us + u.n - 1 AS seq,
     u.bid::numeric * b.unit AS bid,
     trim_scale(u.bv * 1000000::numeric) AS bid_size,
     u.ask::numeric * b.unit AS ask,
@@ -1162,6 +1162,8 @@ SELECT b.instrument_id,
     b.source,
     b.frame_id
    FROM market.quote_blocks b
+     CROSS JOIN LATERAL ( SELECT (EXTRACT(epoch FROM b.hour_start) * 1000000::numeric)::bigint AS us
+         OFFSET 0) h
      CROSS JOIN LATERAL UNNEST(b.ms, b.ask, b.bid, b.ask_volume, b.bid_volume) WITH ORDINALITY u(ms, ask, bid, av, bv, n);
 -- table market.quote_blocks
   instrument_id integer not null

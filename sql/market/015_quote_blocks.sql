@@ -13,11 +13,13 @@
 
 create or replace view market.quote_block_ticks as
 select b.instrument_id, b.hour_start, b.hour_start + u.ms * interval '1 millisecond' as quoted_at,
-       (extract(epoch from b.hour_start) * 1000000)::bigint + u.n - 1 as seq,
+       h.us + u.n - 1 as seq,
        u.bid * b.unit as bid, trim_scale(u.bv * 1000000) as bid_size, u.ask * b.unit as ask,
        trim_scale(u.av * 1000000) as ask_size, true as tradeable, 'venue'::text as time_source, b.received_at, b.source,
        b.frame_id
 from market.quote_blocks b
+-- once a block, not once a tick ("offset 0" keeps it from being folded into the tick's columns)
+cross join lateral (select (extract(epoch from b.hour_start) * 1000000)::bigint as us offset 0) h
 cross join lateral unnest(b.ms, b.ask, b.bid, b.ask_volume, b.bid_volume) with ordinality u(ms, ask, bid, av, bv, n);
 comment on view market.quote_block_ticks is
   'The ticks of market.quote_blocks as quotes, with the hour of their block (a condition on hour_start skips whole blocks).';
