@@ -2988,12 +2988,7 @@ AS $function$
          to_char(b.received_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')
   from market.book_snapshots b
   join market.instruments i on i.instrument_id = b.instrument_id
-  where b.sync_xid >= pg_snapshot_xmin(p_shipped)
-    and b.sync_xid < pg_snapshot_xmax(p_target)
-    and (b.sync_xid, b.sync_id) > (p_after_xid, p_after_id)
-    and (p_upto_xid is null or (b.sync_xid, b.sync_id) <= (p_upto_xid, p_upto_id))
-    and pg_visible_in_snapshot(b.sync_xid, p_target)
-    and not pg_visible_in_snapshot(b.sync_xid, p_shipped)
+  where ops.clickhouse_unshipped(b.sync_xid, b.sync_id, p_shipped, p_target, p_after_xid, p_after_id, p_upto_xid, p_upto_id)
   order by b.sync_xid, b.sync_id
   limit p_limit
 $function$
@@ -3037,21 +3032,11 @@ AS $function$
     from (
       select q.sync_xid, q.sync_id, 1 as n, null::integer as instrument_id, null::timestamptz as hour_start
       from market.quotes q
-      where q.sync_xid >= pg_snapshot_xmin(p_shipped)
-        and q.sync_xid < pg_snapshot_xmax(p_target)
-        and (q.sync_xid, q.sync_id) > (p_after_xid, p_after_id)
-        and (p_upto_xid is null or (q.sync_xid, q.sync_id) <= (p_upto_xid, p_upto_id))
-        and pg_visible_in_snapshot(q.sync_xid, p_target)
-        and not pg_visible_in_snapshot(q.sync_xid, p_shipped)
+      where ops.clickhouse_unshipped(q.sync_xid, q.sync_id, p_shipped, p_target, p_after_xid, p_after_id, p_upto_xid, p_upto_id)
       union all
       select b.sync_xid, b.sync_id, b.ticks, b.instrument_id, b.hour_start
       from market.quote_blocks b
-      where b.sync_xid >= pg_snapshot_xmin(p_shipped)
-        and b.sync_xid < pg_snapshot_xmax(p_target)
-        and (b.sync_xid, b.sync_id) > (p_after_xid, p_after_id)
-        and (p_upto_xid is null or (b.sync_xid, b.sync_id) <= (p_upto_xid, p_upto_id))
-        and pg_visible_in_snapshot(b.sync_xid, p_target)
-        and not pg_visible_in_snapshot(b.sync_xid, p_shipped)
+      where ops.clickhouse_unshipped(b.sync_xid, b.sync_id, p_shipped, p_target, p_after_xid, p_after_id, p_upto_xid, p_upto_id)
       order by 1, 2
       limit p_limit
     ) k
@@ -3064,12 +3049,7 @@ AS $function$
     select q.sync_xid, q.sync_id, q.instrument_id, q.quoted_at, q.seq, q.bid, q.bid_size, q.ask, q.ask_size, q.tradeable,
            q.time_source, q.received_at, q.source
     from market.quotes q, upto u
-    where q.sync_xid >= pg_snapshot_xmin(p_shipped)
-      and q.sync_xid < pg_snapshot_xmax(p_target)
-      and (q.sync_xid, q.sync_id) > (p_after_xid, p_after_id)
-      and (q.sync_xid, q.sync_id) <= (u.sync_xid, u.sync_id)
-      and pg_visible_in_snapshot(q.sync_xid, p_target)
-      and not pg_visible_in_snapshot(q.sync_xid, p_shipped)
+    where ops.clickhouse_unshipped(q.sync_xid, q.sync_id, p_shipped, p_target, p_after_xid, p_after_id, u.sync_xid, u.sync_id)
     union all
     select t.sync_xid, t.sync_id, b.instrument_id, b.quoted_at, b.seq, b.bid, b.bid_size, b.ask, b.ask_size, b.tradeable,
            b.time_source, b.received_at, b.source
@@ -3101,12 +3081,7 @@ AS $function$
          to_char(t.received_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), t.source
   from market.trades t
   join market.instruments i on i.instrument_id = t.instrument_id
-  where t.sync_xid >= pg_snapshot_xmin(p_shipped)
-    and t.sync_xid < pg_snapshot_xmax(p_target)
-    and (t.sync_xid, t.sync_id) > (p_after_xid, p_after_id)
-    and (p_upto_xid is null or (t.sync_xid, t.sync_id) <= (p_upto_xid, p_upto_id))
-    and pg_visible_in_snapshot(t.sync_xid, p_target)
-    and not pg_visible_in_snapshot(t.sync_xid, p_shipped)
+  where ops.clickhouse_unshipped(t.sync_xid, t.sync_id, p_shipped, p_target, p_after_xid, p_after_id, p_upto_xid, p_upto_id)
   order by t.sync_xid, t.sync_id
   limit p_limit
 $function$
@@ -3116,6 +3091,20 @@ CREATE OR REPLACE FUNCTION ops.clickhouse_tsv(p_text text)
  IMMUTABLE PARALLEL SAFE
 AS $function$
   select coalesce(replace(replace(replace(replace(p_text, '\', '\\'), E'\t', '\t'), E'\n', '\n'), E'\r', '\r'), '\N')
+$function$
+CREATE OR REPLACE FUNCTION ops.clickhouse_unshipped(p_xid xid8, p_id bigint, p_shipped pg_snapshot, p_target pg_snapshot, p_after_xid xid8, p_after_id bigint, p_upto_xid xid8, p_upto_id bigint)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+AS $function$
+  -- A row (its sync key) a feed returns: committed between the two snapshots, after the cursor,
+  -- up to a key when given. Inlined into the feeds, so the bounds on p_xid reach the sync index.
+  select p_xid >= pg_snapshot_xmin(p_shipped)
+     and p_xid < pg_snapshot_xmax(p_target)
+     and (p_xid, p_id) > (p_after_xid, p_after_id)
+     and (p_upto_xid is null or (p_xid, p_id) <= (p_upto_xid, p_upto_id))
+     and pg_visible_in_snapshot(p_xid, p_target)
+     and not pg_visible_in_snapshot(p_xid, p_shipped)
 $function$
 CREATE OR REPLACE FUNCTION ops.connection_events_over_time(p_from timestamp with time zone, p_to timestamp with time zone, p_interval_ms bigint, p_venue text DEFAULT NULL::text)
  RETURNS TABLE("time" timestamp with time zone, feed text, kind text, series text, events bigint)

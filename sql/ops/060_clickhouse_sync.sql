@@ -24,6 +24,22 @@ $$;
 comment on function ops.clickhouse_tsv(text) is
   'A text value as a ClickHouse TabSeparated field: backslash, tab, newline and carriage return escaped, NULL as \N.';
 
+create or replace function ops.clickhouse_unshipped(p_xid xid8, p_id bigint, p_shipped pg_snapshot, p_target pg_snapshot,
+                                                  p_after_xid xid8, p_after_id bigint, p_upto_xid xid8, p_upto_id bigint)
+returns boolean
+language sql
+stable parallel safe
+as $$
+  -- A row (its sync key) a feed returns: committed between the two snapshots, after the cursor,
+  -- up to a key when given. Inlined into the feeds, so the bounds on p_xid reach the sync index.
+  select p_xid >= pg_snapshot_xmin(p_shipped)
+     and p_xid < pg_snapshot_xmax(p_target)
+     and (p_xid, p_id) > (p_after_xid, p_after_id)
+     and (p_upto_xid is null or (p_xid, p_id) <= (p_upto_xid, p_upto_id))
+     and pg_visible_in_snapshot(p_xid, p_target)
+     and not pg_visible_in_snapshot(p_xid, p_shipped)
+$$;
+
 create or replace function ops.clickhouse_trades_feed(
   p_shipped pg_snapshot, p_target pg_snapshot, p_after_xid xid8, p_after_id bigint,
   p_upto_xid xid8, p_upto_id bigint, p_limit integer)
@@ -41,12 +57,7 @@ as $$
          to_char(t.received_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), t.source
   from market.trades t
   join market.instruments i on i.instrument_id = t.instrument_id
-  where t.sync_xid >= pg_snapshot_xmin(p_shipped)
-    and t.sync_xid < pg_snapshot_xmax(p_target)
-    and (t.sync_xid, t.sync_id) > (p_after_xid, p_after_id)
-    and (p_upto_xid is null or (t.sync_xid, t.sync_id) <= (p_upto_xid, p_upto_id))
-    and pg_visible_in_snapshot(t.sync_xid, p_target)
-    and not pg_visible_in_snapshot(t.sync_xid, p_shipped)
+  where ops.clickhouse_unshipped(t.sync_xid, t.sync_id, p_shipped, p_target, p_after_xid, p_after_id, p_upto_xid, p_upto_id)
   order by t.sync_xid, t.sync_id
   limit p_limit
 $$;
@@ -70,21 +81,11 @@ as $$
     from (
       select q.sync_xid, q.sync_id, 1 as n, null::integer as instrument_id, null::timestamptz as hour_start
       from market.quotes q
-      where q.sync_xid >= pg_snapshot_xmin(p_shipped)
-        and q.sync_xid < pg_snapshot_xmax(p_target)
-        and (q.sync_xid, q.sync_id) > (p_after_xid, p_after_id)
-        and (p_upto_xid is null or (q.sync_xid, q.sync_id) <= (p_upto_xid, p_upto_id))
-        and pg_visible_in_snapshot(q.sync_xid, p_target)
-        and not pg_visible_in_snapshot(q.sync_xid, p_shipped)
+      where ops.clickhouse_unshipped(q.sync_xid, q.sync_id, p_shipped, p_target, p_after_xid, p_after_id, p_upto_xid, p_upto_id)
       union all
       select b.sync_xid, b.sync_id, b.ticks, b.instrument_id, b.hour_start
       from market.quote_blocks b
-      where b.sync_xid >= pg_snapshot_xmin(p_shipped)
-        and b.sync_xid < pg_snapshot_xmax(p_target)
-        and (b.sync_xid, b.sync_id) > (p_after_xid, p_after_id)
-        and (p_upto_xid is null or (b.sync_xid, b.sync_id) <= (p_upto_xid, p_upto_id))
-        and pg_visible_in_snapshot(b.sync_xid, p_target)
-        and not pg_visible_in_snapshot(b.sync_xid, p_shipped)
+      where ops.clickhouse_unshipped(b.sync_xid, b.sync_id, p_shipped, p_target, p_after_xid, p_after_id, p_upto_xid, p_upto_id)
       order by 1, 2
       limit p_limit
     ) k
@@ -97,12 +98,7 @@ as $$
     select q.sync_xid, q.sync_id, q.instrument_id, q.quoted_at, q.seq, q.bid, q.bid_size, q.ask, q.ask_size, q.tradeable,
            q.time_source, q.received_at, q.source
     from market.quotes q, upto u
-    where q.sync_xid >= pg_snapshot_xmin(p_shipped)
-      and q.sync_xid < pg_snapshot_xmax(p_target)
-      and (q.sync_xid, q.sync_id) > (p_after_xid, p_after_id)
-      and (q.sync_xid, q.sync_id) <= (u.sync_xid, u.sync_id)
-      and pg_visible_in_snapshot(q.sync_xid, p_target)
-      and not pg_visible_in_snapshot(q.sync_xid, p_shipped)
+    where ops.clickhouse_unshipped(q.sync_xid, q.sync_id, p_shipped, p_target, p_after_xid, p_after_id, u.sync_xid, u.sync_id)
     union all
     select t.sync_xid, t.sync_id, b.instrument_id, b.quoted_at, b.seq, b.bid, b.bid_size, b.ask, b.ask_size, b.tradeable,
            b.time_source, b.received_at, b.source
@@ -141,12 +137,7 @@ as $$
          to_char(b.received_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')
   from market.book_snapshots b
   join market.instruments i on i.instrument_id = b.instrument_id
-  where b.sync_xid >= pg_snapshot_xmin(p_shipped)
-    and b.sync_xid < pg_snapshot_xmax(p_target)
-    and (b.sync_xid, b.sync_id) > (p_after_xid, p_after_id)
-    and (p_upto_xid is null or (b.sync_xid, b.sync_id) <= (p_upto_xid, p_upto_id))
-    and pg_visible_in_snapshot(b.sync_xid, p_target)
-    and not pg_visible_in_snapshot(b.sync_xid, p_shipped)
+  where ops.clickhouse_unshipped(b.sync_xid, b.sync_id, p_shipped, p_target, p_after_xid, p_after_id, p_upto_xid, p_upto_id)
   order by b.sync_xid, b.sync_id
   limit p_limit
 $$;
