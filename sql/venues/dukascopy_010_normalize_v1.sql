@@ -264,19 +264,6 @@ as $$
            'normalize_dukascopy_ticks_v1'
     from bad b join files f using (frame_id)
     on conflict (frame_id, item) do nothing
-  ), whole as (
-    -- Files read whole (each record landed or quarantined with its reason), empty ones included.
-    insert into market.venue_files as v (venue, path, instrument_id, stream, period_from, period_to, records, complete,
-                                         frame_id, received_at)
-    select distinct on (f.path) 'dukascopy', f.path, f.instrument_id, f.stream, f.start_at, f.start_at + interval '1 hour',
-           jsonb_array_length(f.d->'records'), f.start_at + interval '1 hour' <= f.received_at, f.frame_id, f.received_at
-    from files f
-    where f.problem is null
-    order by f.path, f.received_at desc, f.frame_id desc
-    on conflict (venue, path) do update
-      set records = excluded.records, complete = excluded.complete, frame_id = excluded.frame_id,
-          received_at = excluded.received_at
-      where excluded.received_at >= v.received_at
   )
   select jsonb_build_object(
     'files', (select count(*) from files where problem is null),
@@ -402,19 +389,6 @@ as $$
            'normalize_dukascopy_tick_blocks_v1'
     from bad b join files f using (frame_id)
     on conflict (frame_id, item) do nothing
-  ), whole as (
-    -- Files read whole (each record kept or quarantined with its reason), empty ones included.
-    insert into market.venue_files as v (venue, path, instrument_id, stream, period_from, period_to, records, complete,
-                                         frame_id, received_at)
-    select distinct on (f.path) 'dukascopy', f.path, f.instrument_id, f.stream, f.start_at, f.start_at + interval '1 hour',
-           f.n, f.start_at + interval '1 hour' <= f.received_at, f.frame_id, f.received_at
-    from files f
-    where f.problem is null
-    order by f.path, f.received_at desc, f.frame_id desc
-    on conflict (venue, path) do update
-      set records = excluded.records, complete = excluded.complete, frame_id = excluded.frame_id,
-          received_at = excluded.received_at
-      where excluded.received_at >= v.received_at
   ), written as (
     -- A replaced block's new ticks are those beyond the ones it had (a later file of an hour holds
     -- the earlier file's ticks and more).
@@ -506,19 +480,6 @@ as $$
            'normalize_dukascopy_candles_v1'
     from bad b join files f using (frame_id)
     on conflict (frame_id, item) do nothing
-  ), whole as (
-    insert into market.venue_files as v (venue, path, instrument_id, stream, period_from, period_to, records, complete,
-                                         frame_id, received_at)
-    select distinct on (f.path) 'dukascopy', f.path, f.instrument_id, f.stream, f.start_at,
-           f.start_at + f.period_s * interval '1 second', jsonb_array_length(f.d->'records'),
-           f.start_at + f.period_s * interval '1 second' <= f.received_at, f.frame_id, f.received_at
-    from files f
-    where f.problem is null
-    order by f.path, f.received_at desc, f.frame_id desc
-    on conflict (venue, path) do update
-      set records = excluded.records, complete = excluded.complete, frame_id = excluded.frame_id,
-          received_at = excluded.received_at
-      where excluded.received_at >= v.received_at
   )
   select jsonb_build_object(
     'files', (select count(*) from files where problem is null),
@@ -549,6 +510,35 @@ as $$
   )
   select jsonb_build_object('quarantined', (select count(*) from q))
 $$;
+
+create or replace function staging.record_dukascopy_files(p_batch uuid, p_from timestamptz, p_to timestamptz)
+returns void
+language sql
+as $$
+  -- Every file of the batch read whole (each record stored or quarantined with its reason), empty
+  -- ones included, in market.venue_files: a rerun or resumed plan fetches only the others.
+  insert into market.venue_files as v (venue, path, instrument_id, stream, period_from, period_to, records, complete,
+                                       frame_id, received_at)
+  select distinct on (f.path) 'dukascopy', f.path, f.instrument_id, f.stream, f.start_at, e.period_to,
+         case when f.d->>'format' = 'bi5-ticks-v2' then (f.d->>'records')::integer else jsonb_array_length(f.d->'records') end,
+         e.period_to <= f.received_at, f.frame_id, f.received_at
+  from staging.dukascopy_files(p_batch, p_from, p_to, array['ticks', 'candles_m1', 'candles_h1', 'candles_d1']) f
+  -- Months and years are calendar lengths in UTC, whatever the session's time zone.
+  cross join lateral (select ((f.start_at at time zone 'UTC')
+                              + case f.stream when 'ticks' then interval '1 hour' when 'candles_m1' then interval '1 day'
+                                              when 'candles_h1' then interval '1 month' else interval '1 year' end)
+                             at time zone 'UTC' as period_to) e
+  where f.problem is null
+    -- refused whole by a reader (a tick file's columns missing or miscounted): not read
+    and not exists (select 1 from staging.quarantine q where q.frame_id = f.frame_id and q.item = -1)
+  order by f.path, f.received_at desc, f.frame_id desc
+  on conflict (venue, path) do update
+    set records = excluded.records, complete = excluded.complete, frame_id = excluded.frame_id,
+        received_at = excluded.received_at
+    where excluded.received_at >= v.received_at
+$$;
+comment on function staging.record_dukascopy_files(uuid, timestamptz, timestamptz) is
+  'The Dukascopy files of a batch read whole, recorded in market.venue_files (the normalizers call it after their readers).';
 
 create or replace function staging.dukascopy_check_empty_hours(p_batch uuid, p_from timestamptz, p_to timestamptz)
 returns jsonb
@@ -622,11 +612,12 @@ begin
   if v_rows then
     v_counts := staging.merge_counts(v_counts, staging.normalize_dukascopy_ticks_v1(p_batch, p_from, p_to));
   end if;
-  v_counts := staging.merge_counts(v_counts, staging.dukascopy_check_empty_hours(p_batch, p_from, p_to));
   if v_other then
     v_counts := staging.merge_counts(v_counts, staging.normalize_dukascopy_candles_v1(p_batch, p_from, p_to));
     v_counts := staging.merge_counts(v_counts, staging.normalize_dukascopy_other_v1(p_batch, p_from, p_to));
   end if;
+  perform staging.record_dukascopy_files(p_batch, p_from, p_to);
+  v_counts := staging.merge_counts(v_counts, staging.dukascopy_check_empty_hours(p_batch, p_from, p_to));
   return v_counts;
 end
 $$;
