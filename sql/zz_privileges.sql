@@ -101,3 +101,13 @@ begin
   end loop;
 end
 $$;
+
+-- Quotes of a time range from both stores (sql/market/015_quote_blocks.sql): analysts and Grafana
+-- may not read the tables, and market.bbo cannot skip blocks by time. It runs as tickflow_worker,
+-- read-only (stable), with a pinned search_path.
+alter function market.bbo_between(timestamptz, timestamptz, text[]) owner to tickflow_worker;
+alter function market.bbo_between(timestamptz, timestamptz, text[]) security definer
+  set search_path = pg_catalog, public, pg_temp;
+revoke execute on function market.bbo_between(timestamptz, timestamptz, text[]) from public;
+grant execute on function market.bbo_between(timestamptz, timestamptz, text[])
+  to tickflow_analyst, tickflow_grafana, tickflow_worker;

@@ -168,6 +168,24 @@ describe('database roles: each can do its work and nothing else', () => {
     expect(await sqlstate(a`select staging.normalize_batch('01900000-0000-7000-8000-000000000001')`)).toBe('42501');
     expect(await sqlstate(a`select ops.request_bars_refresh()`)).toBe('42501');
     expect(await sqlstate(a`select ops.record_events('[]'::jsonb)`)).toBe('42501');
+    // Quotes of a time range from both stores, tick blocks included, through market.bbo_between
+    // (it runs with the worker's rights; the tables stay closed to the analyst).
+    const [inst] = await db.sql<{ id: number }[]>`
+      insert into market.instruments (venue, venue_symbol, symbol, asset_class) values ('dukascopy', 'EURUSD', 'EUR/USD', 'forex')
+      on conflict (venue, venue_symbol) do update set symbol = excluded.symbol returning instrument_id as id`;
+    await db.sql`
+      insert into market.quote_blocks (instrument_id, hour_start, ticks, unit, ms, ask, bid, ask_volume, bid_volume, received_at, source)
+      values (${inst!.id}, '2020-06-03T10:00:00Z', 3, 0.00001, '{5, 1800000, 3599999}', '{110010, 110020, 110030}',
+              '{110000, 110010, 110020}', '{1, 2.5, 0.75}', '{1.5, 1, 3}', '2020-06-03T11:05:00Z', 'file')`;
+    const ticks = await a`
+      select symbol, quoted_at, bid::text, ask::text, ask_size::text, trim_scale(mid)::text as mid
+      from market.bbo_between('2020-06-03T10:30:00Z', '2020-06-03T11:00:00Z', array['EUR/USD']) order by quoted_at`;
+    expect(ticks).toEqual([
+      { symbol: 'EUR/USD', quoted_at: new Date('2020-06-03T10:30:00.000Z'), bid: '1.10010', ask: '1.10020', ask_size: '2500000', mid: '1.10015' },
+      { symbol: 'EUR/USD', quoted_at: new Date('2020-06-03T10:59:59.999Z'), bid: '1.10020', ask: '1.10030', ask_size: '750000', mid: '1.10025' },
+    ]);
+    expect(await sqlstate(a`select count(*) from market.quote_blocks`)).toBe('42501');
+    expect(await sqlstate(a`select count(*) from market.quotes_between('2020-06-03', '2020-06-04')`)).toBe('42501');
     // Every view of market and quality is readable (the bars stores behind them are not).
     const views = await db.sql<{ name: string }[]>`
       select format('%I.%I', schemaname, viewname) as name from pg_views where schemaname in ('market', 'quality') order by 1`;
