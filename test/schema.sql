@@ -16,6 +16,36 @@
   constraint agg_trades_size_check: CHECK (((size > (0)::numeric) AND (size <> 'NaN'::numeric) AND (size <> 'Infinity'::numeric)))
   CREATE INDEX agg_trades_instrument_time_idx ON market.agg_trades USING btree (instrument_id, traded_at)
   CREATE UNIQUE INDEX agg_trades_pkey ON market.agg_trades USING btree (instrument_id, agg_id, traded_at)
+-- view market.all_quotes
+SELECT q.instrument_id,
+    date_bin('01:00:00'::interval, q.quoted_at, '1970-01-01 00:00:00+00'::timestamp with time zone) AS hour_start,
+    q.quoted_at,
+    q.seq,
+    q.bid,
+    q.bid_size,
+    q.ask,
+    q.ask_size,
+    q.tradeable,
+    q.time_source,
+    q.received_at,
+    q.source,
+    q.frame_id
+   FROM market.quotes q
+UNION ALL
+ SELECT t.instrument_id,
+    t.hour_start,
+    t.quoted_at,
+    t.seq,
+    t.bid,
+    t.bid_size,
+    t.ask,
+    t.ask_size,
+    t.tradeable,
+    t.time_source,
+    t.received_at,
+    t.source,
+    t.frame_id
+   FROM market.quote_block_ticks t;
 -- table market.bar_invalidations
   instrument_id integer not null
   bucket timestamp with time zone not null
@@ -202,33 +232,7 @@ SELECT i.venue,
     q.received_at,
     q.source,
     q.frame_id
-   FROM ( SELECT q_1.instrument_id,
-            q_1.quoted_at,
-            q_1.seq,
-            q_1.bid,
-            q_1.bid_size,
-            q_1.ask,
-            q_1.ask_size,
-            q_1.tradeable,
-            q_1.time_source,
-            q_1.received_at,
-            q_1.source,
-            q_1.frame_id
-           FROM market.quotes q_1
-        UNION ALL
-         SELECT t.instrument_id,
-            t.quoted_at,
-            t.seq,
-            t.bid,
-            t.bid_size,
-            t.ask,
-            t.ask_size,
-            t.tradeable,
-            t.time_source,
-            t.received_at,
-            t.source,
-            t.frame_id
-           FROM market.quote_block_ticks t) q
+   FROM market.all_quotes q
      JOIN market.instruments i USING (instrument_id);
 -- view market.book
 SELECT i.venue,
@@ -2641,13 +2645,8 @@ CREATE OR REPLACE FUNCTION market.quotes_between(p_from timestamp with time zone
 AS $function$
   select q.instrument_id, q.quoted_at, q.seq, q.bid, q.bid_size, q.ask, q.ask_size, q.tradeable, q.time_source,
          q.received_at, q.source, q.frame_id
-  from market.quotes q
-  where q.quoted_at >= p_from and q.quoted_at < p_to
-  union all
-  select t.instrument_id, t.quoted_at, t.seq, t.bid, t.bid_size, t.ask, t.ask_size, t.tradeable, t.time_source,
-         t.received_at, t.source, t.frame_id
-  from market.quote_block_ticks t
-  where t.hour_start > p_from - interval '1 hour' and t.hour_start < p_to and t.quoted_at >= p_from and t.quoted_at < p_to
+  from market.all_quotes q
+  where q.hour_start > p_from - interval '1 hour' and q.hour_start < p_to and q.quoted_at >= p_from and q.quoted_at < p_to
 $function$
 CREATE OR REPLACE FUNCTION market.rebuild_bars(p_instruments integer[], p_from timestamp with time zone[], p_to timestamp with time zone[])
  RETURNS void
@@ -6939,6 +6938,12 @@ AS $function$
   -- record SQL refuses is read record by record: each refused record is quarantined with its
   -- reason, and the others make the block.
   with files as materialized (
+    select x.*,
+           -- every record passes (array comparisons, several times faster than record by record)
+           x.problem is null and (x.n = 0 or (0 <= all (x.ms) and 3599999 >= all (x.ms) and 0 < all (x.ask) and 0 < all (x.bid)
+                                              and 0 <= all (x.ask_volume) and 'Infinity' > all (x.ask_volume)
+                                              and 0 <= all (x.bid_volume) and 'Infinity' > all (x.bid_volume))) as clean
+    from (
     select f.frame_id, f.batch_id, f.stream, f.received_at, f.source, f.payload, f.path, f.instrument_id, f.start_at,
            f.unit, case when f.problem is null then (f.d->>'records')::integer end as n, c.ms, c.ask, c.bid, c.ask_volume, c.bid_volume,
            case
@@ -6956,12 +6961,7 @@ AS $function$
     -- clock behind ours), so only the staging partitions of the batch's days are read
     left join staging.tick_columns c on c.frame_id = f.frame_id and c.landed_at >= p_from - interval '1 day'
     where f.d->>'format' = 'bi5-ticks-v2'
-  ), checked as materialized (
-    select f.frame_id, f.instrument_id, f.start_at, f.unit, f.received_at, f.source, f.n, f.problem,
-           f.problem is null and (f.n = 0 or (0 <= all (f.ms) and 3599999 >= all (f.ms) and 0 < all (f.ask) and 0 < all (f.bid)
-                                              and 0 <= all (f.ask_volume) and 'Infinity' > all (f.ask_volume)
-                                              and 0 <= all (f.bid_volume) and 'Infinity' > all (f.bid_volume))) as clean
-    from files f
+    ) x
   ), items as materialized (
     select f.frame_id, (u.n - 1)::integer as item, u.ms, u.ask, u.bid, u.av, u.bv,
            case
@@ -6972,29 +6972,25 @@ AS $function$
              when not (u.bv >= 0 and u.bv < 'Infinity') then 'bid volume is not a non-negative decimal: "' || u.bv || '"'
            end as problem
     from files f
-    join checked c using (frame_id)
     cross join lateral unnest(f.ms, f.ask, f.bid, f.ask_volume, f.bid_volume) with ordinality u(ms, ask, bid, av, bv, n)
-    where c.problem is null and not c.clean
+    where f.problem is null and not f.clean
   ), blocks as materialized (
-    select c.frame_id, c.instrument_id, c.start_at, c.unit, c.received_at, c.source, c.n as ticks,
+    select f.frame_id, f.instrument_id, f.start_at, f.unit, f.received_at, f.source, f.n as ticks,
            f.ms, f.ask, f.bid, f.ask_volume, f.bid_volume
-    from checked c
-    join files f using (frame_id)
-    where c.clean and c.n > 0
+    from files f
+    where f.clean and f.n > 0
     union all
-    select c.frame_id, c.instrument_id, c.start_at, c.unit, c.received_at, c.source, g.ticks, g.ms, g.ask, g.bid, g.av, g.bv
-    from checked c
+    select f.frame_id, f.instrument_id, f.start_at, f.unit, f.received_at, f.source, g.ticks, g.ms, g.ask, g.bid, g.av, g.bv
+    from files f
     join (select i.frame_id, count(*)::integer as ticks, array_agg(i.ms order by i.item) as ms,
                  array_agg(i.ask order by i.item) as ask, array_agg(i.bid order by i.item) as bid,
                  array_agg(i.av order by i.item) as av, array_agg(i.bv order by i.item) as bv
           from items i where i.problem is null group by i.frame_id) g using (frame_id)
   ), stored as materialized (
     -- What the hours hold already (the callers hold each hour's lock, market.lock_quote_hours): a
-    -- block, replaced only while it comes from a file fetched before its hour ended, by a later
-    -- file; or rows (a v1 file or the JSON API), to which the file's ticks are added as rows.
+    -- block (the upsert replaces it only while it comes from a file fetched before its hour ended,
+    -- by a later file), or rows (a v1 file or the JSON API), to which the file's ticks are added as rows.
     select b.frame_id, q.ticks as old_ticks,
-           q.hour_start is not null and (q.received_at >= q.hour_start + interval '1 hour' or b.received_at <= q.received_at)
-             as kept,
            q.hour_start is null and exists (select 1 from market.quotes r where r.instrument_id = b.instrument_id
                                               and r.quoted_at >= b.start_at and r.quoted_at < b.start_at + interval '1 hour')
              as in_rows
@@ -7007,7 +7003,7 @@ AS $function$
            b.ask_volume, b.bid_volume, b.received_at, b.source, b.frame_id
     from blocks b
     join stored s using (frame_id)
-    where not s.kept and not s.in_rows
+    where not s.in_rows
     order by b.instrument_id, b.start_at, b.received_at desc, b.frame_id desc
     on conflict (instrument_id, hour_start) do update
       set ticks = excluded.ticks, unit = excluded.unit, ms = excluded.ms, ask = excluded.ask, bid = excluded.bid,
@@ -8217,6 +8213,7 @@ AS $function$
 $function$
 -- comments
 market.agg_trades: Venue aggregate trades (one taker order filled at one price), with the range of trade ids they cover.
+market.all_quotes: Every quote of both stores (market.quotes, market.quote_blocks), with its hour: conditions on quoted_at and hour_start reach both stores' indexes (market.quotes_between writes both for a time range).
 market.bars_15m: 15-minute OHLCV bars (built from 5-minute bars): open/close = first/last trade by (traded_at, seq, trade_id), volume = sum of sizes, vwap = sum(price*size)/volume truncated to 18 decimals.
 market.bars_15m_data: 15-minute bars (private); read market.bars_15m or market.bars().
 market.bars_1d: 1-day OHLCV bars (built from 4-hour bars, UTC days): open/close = first/last trade by (traded_at, seq, trade_id), volume = sum of sizes, vwap = sum(price*size)/volume truncated to 18 decimals.
@@ -8335,6 +8332,7 @@ function ops.request_bars_refresh(): tickflow_ingester EXECUTE, tickflow_worker 
 function ops.run_maintenance(): tickflow_worker EXECUTE
 function staging.normalize_batch(uuid): tickflow_ingester EXECUTE, tickflow_worker EXECUTE
 relation market.agg_trades: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
+relation market.all_quotes: tickflow_analyst SELECT, tickflow_grafana SELECT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
 relation market.bar_invalidations: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
 relation market.bars_15m: tickflow_analyst SELECT, tickflow_grafana SELECT, tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE
 relation market.bars_15m_data: tickflow_worker DELETE, tickflow_worker INSERT, tickflow_worker SELECT, tickflow_worker UPDATE

@@ -6,10 +6,11 @@
 --   sizes     = volume * 1000000 (the file's volumes are in millions of units), trailing zeros trimmed
 --   seq       = microseconds since the epoch of hour_start + the tick's position in the block (0-based):
 --               unique per instrument, the same on every re-landing, in file order within the hour
--- market.quote_block_ticks presents them; readers of quotes by time read market.quotes_between(),
--- which is inlined into the calling query, so an instrument or time condition reaches both
--- stores' indexes (a block is read only if its hour meets [p_from, p_to)). Views read the two
--- stores themselves (a view reads tables with its owner's rights, a function with its caller's).
+-- market.quote_block_ticks presents them, market.all_quotes is every quote of both stores with its
+-- hour, and readers of quotes by time read market.quotes_between(), which is inlined into the
+-- calling query, so an instrument or time condition reaches both stores' indexes (a block is read
+-- only if its hour meets [p_from, p_to)). It reads a view, so every role that reads market's views
+-- may call it.
 
 create or replace view market.quote_block_ticks as
 select b.instrument_id, b.hour_start, b.hour_start + u.ms * interval '1 millisecond' as quoted_at,
@@ -24,6 +25,18 @@ cross join lateral unnest(b.ms, b.ask, b.bid, b.ask_volume, b.bid_volume) with o
 comment on view market.quote_block_ticks is
   'The ticks of market.quote_blocks as quotes, with the hour of their block (a condition on hour_start skips whole blocks).';
 
+create or replace view market.all_quotes as
+select q.instrument_id, date_bin(interval '1 hour', q.quoted_at, timestamptz '1970-01-01 00:00:00+00') as hour_start,
+       q.quoted_at, q.seq, q.bid, q.bid_size, q.ask, q.ask_size, q.tradeable, q.time_source, q.received_at, q.source, q.frame_id
+from market.quotes q
+union all
+select t.instrument_id, t.hour_start, t.quoted_at, t.seq, t.bid, t.bid_size, t.ask, t.ask_size, t.tradeable, t.time_source,
+       t.received_at, t.source, t.frame_id
+from market.quote_block_ticks t;
+comment on view market.all_quotes is
+  'Every quote of both stores (market.quotes, market.quote_blocks), with its hour: conditions on quoted_at and hour_start '
+  'reach both stores'' indexes (market.quotes_between writes both for a time range).';
+
 create or replace function market.quotes_between(p_from timestamptz, p_to timestamptz)
 returns table (instrument_id integer, quoted_at timestamptz, seq bigint, bid numeric, bid_size numeric, ask numeric,
                ask_size numeric, tradeable boolean, time_source text, received_at timestamptz, source text,
@@ -33,17 +46,12 @@ stable parallel safe
 as $$
   select q.instrument_id, q.quoted_at, q.seq, q.bid, q.bid_size, q.ask, q.ask_size, q.tradeable, q.time_source,
          q.received_at, q.source, q.frame_id
-  from market.quotes q
-  where q.quoted_at >= p_from and q.quoted_at < p_to
-  union all
-  select t.instrument_id, t.quoted_at, t.seq, t.bid, t.bid_size, t.ask, t.ask_size, t.tradeable, t.time_source,
-         t.received_at, t.source, t.frame_id
-  from market.quote_block_ticks t
-  where t.hour_start > p_from - interval '1 hour' and t.hour_start < p_to and t.quoted_at >= p_from and t.quoted_at < p_to
+  from market.all_quotes q
+  where q.hour_start > p_from - interval '1 hour' and q.hour_start < p_to and q.quoted_at >= p_from and q.quoted_at < p_to
 $$;
 comment on function market.quotes_between(timestamptz, timestamptz) is
   'Quotes with quoted_at in [p_from, p_to) from market.quotes and from the tick blocks of venue files (market.quote_blocks), '
-  'with the columns of market.quotes. It reads the tables with the caller''s rights (views: market.bbo).';
+  'with the columns of market.quotes.';
 
 create or replace function market.lock_quote_hours(p_instruments integer[], p_hours timestamptz[])
 returns void

@@ -11,13 +11,7 @@ create or replace view market.bbo as
 select i.venue, i.symbol, q.instrument_id, q.quoted_at, q.seq, q.bid, q.bid_size, q.ask, q.ask_size,
        (q.bid + q.ask) / 2 as mid, q.ask - q.bid as spread, q.tradeable, q.time_source, q.received_at, q.source,
        q.frame_id
-from (select q.instrument_id, q.quoted_at, q.seq, q.bid, q.bid_size, q.ask, q.ask_size, q.tradeable, q.time_source,
-             q.received_at, q.source, q.frame_id
-      from market.quotes q
-      union all
-      select t.instrument_id, t.quoted_at, t.seq, t.bid, t.bid_size, t.ask, t.ask_size, t.tradeable, t.time_source,
-             t.received_at, t.source, t.frame_id
-      from market.quote_block_ticks t) q
+from market.all_quotes q
 join market.instruments i using (instrument_id);
 comment on view market.bbo is 'Best bid and offer with mid and spread (rows and tick blocks: every quote); time_source says '
   'whether quoted_at is the venue''s time. A time range reads fastest through market.quotes_between(from, to).';

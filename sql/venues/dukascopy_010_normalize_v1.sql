@@ -285,6 +285,12 @@ as $$
   -- record SQL refuses is read record by record: each refused record is quarantined with its
   -- reason, and the others make the block.
   with files as materialized (
+    select x.*,
+           -- every record passes (array comparisons, several times faster than record by record)
+           x.problem is null and (x.n = 0 or (0 <= all (x.ms) and 3599999 >= all (x.ms) and 0 < all (x.ask) and 0 < all (x.bid)
+                                              and 0 <= all (x.ask_volume) and 'Infinity' > all (x.ask_volume)
+                                              and 0 <= all (x.bid_volume) and 'Infinity' > all (x.bid_volume))) as clean
+    from (
     select f.frame_id, f.batch_id, f.stream, f.received_at, f.source, f.payload, f.path, f.instrument_id, f.start_at,
            f.unit, case when f.problem is null then (f.d->>'records')::integer end as n, c.ms, c.ask, c.bid, c.ask_volume, c.bid_volume,
            case
@@ -302,12 +308,7 @@ as $$
     -- clock behind ours), so only the staging partitions of the batch's days are read
     left join staging.tick_columns c on c.frame_id = f.frame_id and c.landed_at >= p_from - interval '1 day'
     where f.d->>'format' = 'bi5-ticks-v2'
-  ), checked as materialized (
-    select f.frame_id, f.instrument_id, f.start_at, f.unit, f.received_at, f.source, f.n, f.problem,
-           f.problem is null and (f.n = 0 or (0 <= all (f.ms) and 3599999 >= all (f.ms) and 0 < all (f.ask) and 0 < all (f.bid)
-                                              and 0 <= all (f.ask_volume) and 'Infinity' > all (f.ask_volume)
-                                              and 0 <= all (f.bid_volume) and 'Infinity' > all (f.bid_volume))) as clean
-    from files f
+    ) x
   ), items as materialized (
     select f.frame_id, (u.n - 1)::integer as item, u.ms, u.ask, u.bid, u.av, u.bv,
            case
@@ -318,29 +319,25 @@ as $$
              when not (u.bv >= 0 and u.bv < 'Infinity') then 'bid volume is not a non-negative decimal: "' || u.bv || '"'
            end as problem
     from files f
-    join checked c using (frame_id)
     cross join lateral unnest(f.ms, f.ask, f.bid, f.ask_volume, f.bid_volume) with ordinality u(ms, ask, bid, av, bv, n)
-    where c.problem is null and not c.clean
+    where f.problem is null and not f.clean
   ), blocks as materialized (
-    select c.frame_id, c.instrument_id, c.start_at, c.unit, c.received_at, c.source, c.n as ticks,
+    select f.frame_id, f.instrument_id, f.start_at, f.unit, f.received_at, f.source, f.n as ticks,
            f.ms, f.ask, f.bid, f.ask_volume, f.bid_volume
-    from checked c
-    join files f using (frame_id)
-    where c.clean and c.n > 0
+    from files f
+    where f.clean and f.n > 0
     union all
-    select c.frame_id, c.instrument_id, c.start_at, c.unit, c.received_at, c.source, g.ticks, g.ms, g.ask, g.bid, g.av, g.bv
-    from checked c
+    select f.frame_id, f.instrument_id, f.start_at, f.unit, f.received_at, f.source, g.ticks, g.ms, g.ask, g.bid, g.av, g.bv
+    from files f
     join (select i.frame_id, count(*)::integer as ticks, array_agg(i.ms order by i.item) as ms,
                  array_agg(i.ask order by i.item) as ask, array_agg(i.bid order by i.item) as bid,
                  array_agg(i.av order by i.item) as av, array_agg(i.bv order by i.item) as bv
           from items i where i.problem is null group by i.frame_id) g using (frame_id)
   ), stored as materialized (
     -- What the hours hold already (the callers hold each hour's lock, market.lock_quote_hours): a
-    -- block, replaced only while it comes from a file fetched before its hour ended, by a later
-    -- file; or rows (a v1 file or the JSON API), to which the file's ticks are added as rows.
+    -- block (the upsert replaces it only while it comes from a file fetched before its hour ended,
+    -- by a later file), or rows (a v1 file or the JSON API), to which the file's ticks are added as rows.
     select b.frame_id, q.ticks as old_ticks,
-           q.hour_start is not null and (q.received_at >= q.hour_start + interval '1 hour' or b.received_at <= q.received_at)
-             as kept,
            q.hour_start is null and exists (select 1 from market.quotes r where r.instrument_id = b.instrument_id
                                               and r.quoted_at >= b.start_at and r.quoted_at < b.start_at + interval '1 hour')
              as in_rows
@@ -353,7 +350,7 @@ as $$
            b.ask_volume, b.bid_volume, b.received_at, b.source, b.frame_id
     from blocks b
     join stored s using (frame_id)
-    where not s.kept and not s.in_rows
+    where not s.in_rows
     order by b.instrument_id, b.start_at, b.received_at desc, b.frame_id desc
     on conflict (instrument_id, hour_start) do update
       set ticks = excluded.ticks, unit = excluded.unit, ms = excluded.ms, ask = excluded.ask, bid = excluded.bid,
