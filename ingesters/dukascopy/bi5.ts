@@ -61,7 +61,7 @@ export function decompressBi5(body: Uint8Array, kind: Bi5Kind, file?: string): B
   try {
     raw = lzma.decompressSync(body);
   } catch (err) {
-    throw corrupt(file, `LZMA stream does not decode (truncated or damaged): ${(err as Error).message}`, err);
+    throw undecodable(file, err);
   }
   return checkRecords(body, raw, kind, file);
 }
@@ -74,10 +74,13 @@ export async function decompressBi5Async(body: Uint8Array, kind: Bi5Kind, file?:
   try {
     raw = await lzma.decompress(body);
   } catch (err) {
-    throw corrupt(file, `LZMA stream does not decode (truncated or damaged): ${(err as Error).message}`, err);
+    throw undecodable(file, err);
   }
   return checkRecords(body, raw, kind, file);
 }
+
+const undecodable = (file: string | undefined, err: unknown): TickflowError =>
+  corrupt(file, `LZMA stream does not decode (truncated or damaged): ${(err as Error).message}`, err);
 
 function checkHeader(body: Uint8Array, file: string | undefined): void {
   if (body.length < LZMA_HEADER_BYTES) {

@@ -1,6 +1,6 @@
 /**
  * Postgres binary COPY: the file header, and the encodings of the few field types landing sends
- * this way (uuid, int8, and one-dimensional int4 and numeric arrays). Each field is its 32-bit
+ * this way (int8, and one-dimensional int4 and numeric arrays). Each field is its 32-bit
  * length and its bytes, big-endian, as the server's receive functions read them.
  */
 
@@ -20,19 +20,10 @@ export function tupleStart(fields: number): Buffer {
   return b;
 }
 
-export function uuidField(uuid: string): Buffer {
-  const hex = uuid.replace(/-/g, '');
-  if (!/^[0-9a-f]{32}$/i.test(hex)) throw new Error(`binary COPY: not a uuid: ${uuid}`);
-  const b = Buffer.allocUnsafe(20);
-  b.writeInt32BE(16, 0);
-  b.write(hex, 4, 'hex');
-  return b;
-}
-
-export function int8Field(value: number): Buffer {
+export function int8Field(value: bigint): Buffer {
   const b = Buffer.allocUnsafe(12);
   b.writeInt32BE(8, 0);
-  b.writeBigInt64BE(BigInt(value), 4);
+  b.writeBigInt64BE(value, 4);
   return b;
 }
 

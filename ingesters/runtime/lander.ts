@@ -97,7 +97,7 @@ export async function copyTickColumns(sql: postgres.Sql<{}> | postgres.Transacti
   if (!copy.write(COPY_BINARY_HEADER)) await once(copy, 'drain');
   for (const r of rows) {
     copy.write(tupleStart(6));
-    copy.write(int8Field(Number(r.frameId)));
+    copy.write(int8Field(BigInt(r.frameId)));
     if (!copy.write(r.columns)) await once(copy, 'drain');
   }
   copy.end(COPY_BINARY_TRAILER);
