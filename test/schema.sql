@@ -1784,10 +1784,8 @@ SELECT b.instrument_id,
                   WHERE ac.asset_class = i.asset_class), 'crypto'::text)) cal
      CROSS JOIN LATERAL ( SELECT s.sources,
             b.trades + (( SELECT count(*) AS count
-                   FROM market.quotes q
-                  WHERE q.instrument_id = b.instrument_id AND q.quoted_at >= b.bucket AND q.quoted_at < (b.bucket + '00:01:00'::interval))) + (( SELECT count(*) AS count
-                   FROM market.quote_block_ticks t
-                  WHERE t.instrument_id = b.instrument_id AND t.hour_start = date_trunc('hour'::text, b.bucket, 'UTC'::text) AND t.quoted_at >= b.bucket AND t.quoted_at < (b.bucket + '00:01:00'::interval))) AS observed,
+                   FROM market.all_quotes q
+                  WHERE q.instrument_id = b.instrument_id AND q.hour_start = date_bin('01:00:00'::interval, b.bucket, '1970-01-01 00:00:00+00'::timestamp with time zone) AND q.quoted_at >= b.bucket AND q.quoted_at < (b.bucket + '00:01:00'::interval))) AS observed,
             COALESCE(( SELECT p.messages::double precision / p.open_minutes::double precision
                    FROM quality.activity_profiles p
                   WHERE p.instrument_id = b.instrument_id AND p.open_minutes >= 30 AND p.hour_of_week = quality.hour_of_week(b.bucket, cal.time_zone)), ( SELECT sum(p.messages)::double precision / NULLIF(sum(p.open_minutes), 0)::double precision
@@ -2514,13 +2512,13 @@ AS $function$
      where b.hour_start + u.ms * interval '1 millisecond' < p_at))
 $function$
 CREATE OR REPLACE FUNCTION market.lock_quote_hours(p_instruments integer[], p_hours timestamp with time zone[])
- RETURNS void
+ RETURNS integer
  LANGUAGE sql
 AS $function$
   -- Which store holds an hour of an instrument's quotes is decided by reading both, so writers of
   -- venue files' hours (overlapping backfills, the .bi5 files and the JSON API at once) take each
   -- hour's lock first, in one order, for the rest of their transaction.
-  select count(pg_advisory_xact_lock(x.i, (extract(epoch from x.h) / 3600)::integer))
+  select count(pg_advisory_xact_lock(x.i, (extract(epoch from x.h) / 3600)::integer))::integer
   from (select distinct u.i, date_trunc('hour', u.h, 'UTC') as h
         from unnest(p_instruments, p_hours) u(i, h) where u.i is not null and u.h is not null order by 1, 2) x
 $function$
@@ -7176,15 +7174,15 @@ declare
   v_blocks boolean;
   v_rows boolean;
   v_other boolean;
+  v_hours integer;
 begin
   -- Each reader runs only for what the batch holds (a backfill's batch is one kind of file), read
   -- as the readers read it: a tick file of format v2 is the blocks reader's, any other the rows reader's.
   perform market.register_dukascopy_instruments(p_batch, p_from, p_to);
-  select coalesce(bool_or(f.stream = 'ticks' and f.d->>'format' = 'bi5-ticks-v2'), false),
-         coalesce(bool_or(f.stream = 'ticks' and f.d->>'format' is distinct from 'bi5-ticks-v2'), false),
-         market.lock_quote_hours(array_agg(f.instrument_id) filter (where f.stream = 'ticks'),
-                                 array_agg(f.start_at) filter (where f.stream = 'ticks'))
-    into v_blocks, v_rows
+  select coalesce(bool_or(f.d->>'format' = 'bi5-ticks-v2'), false),
+         coalesce(bool_or(f.d->>'format' is distinct from 'bi5-ticks-v2'), false),
+         market.lock_quote_hours(array_agg(f.instrument_id), array_agg(f.start_at))
+    into v_blocks, v_rows, v_hours
     from staging.dukascopy_files(p_batch, p_from, p_to, array['ticks']) f;
   v_other := exists (select 1 from staging.frames f
                      where f.batch_id = p_batch and f.venue = 'dukascopy' and f.received_at >= p_from and f.received_at < p_to

@@ -54,18 +54,18 @@ comment on function market.quotes_between(timestamptz, timestamptz) is
   'with the columns of market.quotes.';
 
 create or replace function market.lock_quote_hours(p_instruments integer[], p_hours timestamptz[])
-returns void
+returns integer
 language sql
 as $$
   -- Which store holds an hour of an instrument's quotes is decided by reading both, so writers of
   -- venue files' hours (overlapping backfills, the .bi5 files and the JSON API at once) take each
   -- hour's lock first, in one order, for the rest of their transaction.
-  select count(pg_advisory_xact_lock(x.i, (extract(epoch from x.h) / 3600)::integer))
+  select count(pg_advisory_xact_lock(x.i, (extract(epoch from x.h) / 3600)::integer))::integer
   from (select distinct u.i, date_trunc('hour', u.h, 'UTC') as h
         from unnest(p_instruments, p_hours) u(i, h) where u.i is not null and u.h is not null order by 1, 2) x
 $$;
 comment on function market.lock_quote_hours(integer[], timestamptz[]) is
-  'Transaction locks on (instrument, hour) of quotes, taken in order, by the normalizers of venue files.';
+  'Transaction locks on (instrument, hour) of quotes, taken in order, by the normalizers of venue files; returns how many.';
 
 create or replace function market.last_quote_time_before(p_instrument integer, p_at timestamptz)
 returns timestamptz

@@ -28,12 +28,10 @@ cross join lateral (
 ) cal
 cross join lateral (
   select s.*,
-         b.trades + (select count(*) from market.quotes q
-                     where q.instrument_id = b.instrument_id and q.quoted_at >= b.bucket
-                       and q.quoted_at < b.bucket + interval '1 minute')
-                  + (select count(*) from market.quote_block_ticks t
-                     where t.instrument_id = b.instrument_id and t.hour_start = date_trunc('hour', b.bucket, 'UTC')
-                       and t.quoted_at >= b.bucket and t.quoted_at < b.bucket + interval '1 minute') as observed,
+         b.trades + (select count(*) from market.all_quotes q
+                     where q.instrument_id = b.instrument_id
+                       and q.hour_start = date_bin(interval '1 hour', b.bucket, timestamptz '1970-01-01 00:00:00+00')
+                       and q.quoted_at >= b.bucket and q.quoted_at < b.bucket + interval '1 minute') as observed,
          -- The usual rate (quality.messages_per_minute, written out: a view reads tables with its
          -- owner's rights, a function with its caller's, and analysts may not read the tables).
          coalesce(

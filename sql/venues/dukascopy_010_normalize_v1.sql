@@ -590,15 +590,15 @@ declare
   v_blocks boolean;
   v_rows boolean;
   v_other boolean;
+  v_hours integer;
 begin
   -- Each reader runs only for what the batch holds (a backfill's batch is one kind of file), read
   -- as the readers read it: a tick file of format v2 is the blocks reader's, any other the rows reader's.
   perform market.register_dukascopy_instruments(p_batch, p_from, p_to);
-  select coalesce(bool_or(f.stream = 'ticks' and f.d->>'format' = 'bi5-ticks-v2'), false),
-         coalesce(bool_or(f.stream = 'ticks' and f.d->>'format' is distinct from 'bi5-ticks-v2'), false),
-         market.lock_quote_hours(array_agg(f.instrument_id) filter (where f.stream = 'ticks'),
-                                 array_agg(f.start_at) filter (where f.stream = 'ticks'))
-    into v_blocks, v_rows
+  select coalesce(bool_or(f.d->>'format' = 'bi5-ticks-v2'), false),
+         coalesce(bool_or(f.d->>'format' is distinct from 'bi5-ticks-v2'), false),
+         market.lock_quote_hours(array_agg(f.instrument_id), array_agg(f.start_at))
+    into v_blocks, v_rows, v_hours
     from staging.dukascopy_files(p_batch, p_from, p_to, array['ticks']) f;
   v_other := exists (select 1 from staging.frames f
                      where f.batch_id = p_batch and f.venue = 'dukascopy' and f.received_at >= p_from and f.received_at < p_to
