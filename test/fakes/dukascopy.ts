@@ -66,7 +66,7 @@ export function synthesisOf(hourMs: number): { source: string; shift: number } {
 
 let xz: boolean | undefined;
 /** Records compressed as the venue does (see above), as an LZMA "alone" file. */
-export function compressLikeVenue(records: Buffer): Buffer {
+function compressLikeVenue(records: Buffer): Buffer {
   if (xz !== false) {
     try {
       const out = execFileSync('xz', ['--format=lzma', '--lzma1=preset=6,dict=4MiB', '-c'], { input: records, maxBuffer: 1 << 28 });
